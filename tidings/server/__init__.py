@@ -1,0 +1,18 @@
+"""The Socket.IO server: handlers, namespaces, sockets, rooms, broadcasts, acks."""
+
+from tidings.server.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
+from tidings.server.namespace import Namespace
+from tidings.server.operators import BroadcastOperator
+from tidings.server.server import Server
+from tidings.server.socket import Handshake, Socket
+
+__all__ = [
+    "AckTimeoutError",
+    "BroadcastOperator",
+    "ConnectionRefusedError",
+    "DisconnectedError",
+    "Handshake",
+    "Namespace",
+    "Server",
+    "Socket",
+]

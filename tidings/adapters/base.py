@@ -1,0 +1,70 @@
+"""The adapter interface: where rooms live and how a broadcast reaches sockets.
+
+Shaped like the official Node adapters (``{rooms, except, flags}`` for a broadcast,
+remote add/remove/disconnect/fetch operations), so that a Redis adapter can later
+join a cluster of Node socket.io servers without the server layer changing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tidings.ids import Room, Sid
+
+if TYPE_CHECKING:
+    from tidings.protocol.socketio import Packet
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastFlags:
+    volatile: bool = False
+    local: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastOptions:
+    rooms: frozenset[Room] = frozenset()
+    except_: frozenset[Room] = frozenset()
+    flags: BroadcastFlags = BroadcastFlags()
+
+
+class Adapter(Protocol):
+    """One per namespace. Local operations are synchronous; anything that may cross
+    processes (a broadcast, remote socket operations) is a coroutine."""
+
+    def add_all(self, sid: Sid, rooms: Iterable[Room]) -> None: ...
+
+    def delete(self, sid: Sid, room: Room) -> None: ...
+
+    def delete_all(self, sid: Sid) -> None: ...
+
+    def socket_rooms(self, sid: Sid) -> set[Room]: ...
+
+    def room_sids(self, room: Room) -> set[Sid]: ...
+
+    def rooms(self) -> dict[Room, set[Sid]]: ...
+
+    def sids(self, opts: BroadcastOptions) -> list[Sid]: ...
+
+    async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None: ...
+
+    async def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[Sid, list[Any]], None],
+    ) -> None: ...
+
+    async def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None: ...
+
+    async def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None: ...
+
+    async def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None: ...
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]: ...
+
+    async def close(self) -> None: ...

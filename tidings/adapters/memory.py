@@ -1,0 +1,186 @@
+"""Rooms and broadcasts within one process.
+
+A socket's own room (its id) is implied, not stored: an idle socket that joined
+nothing costs no set and no dict entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from tidings.adapters.base import BroadcastOptions
+from tidings.engine.prepared import PreparedMessage
+from tidings.ids import Room, Sid
+from tidings.protocol.socketio import Packet, encode
+
+if TYPE_CHECKING:
+    from tidings.server.namespace import Namespace
+    from tidings.server.socket import Socket
+
+
+class InMemoryAdapter:
+    __slots__ = ("nsp", "_rooms", "_sids")
+
+    def __init__(self, nsp: Namespace) -> None:
+        self.nsp = nsp
+        self._rooms: dict[Room, set[Sid]] = {}
+        self._sids: dict[Sid, set[Room]] = {}
+
+    # -- local room bookkeeping -------------------------------------------------
+
+    def add_all(self, sid: Sid, rooms: Iterable[Room]) -> None:
+        mine = self._sids.get(sid)
+        for room in rooms:
+            if room == sid:
+                continue
+            if mine is None:
+                mine = self._sids[sid] = set()
+            mine.add(room)
+            members = self._rooms.get(room)
+            if members is None:
+                self._rooms[room] = {sid}
+            else:
+                members.add(sid)
+
+    def delete(self, sid: Sid, room: Room) -> None:
+        mine = self._sids.get(sid)
+        if mine is None or room not in mine:
+            return
+        mine.discard(room)
+        if not mine:
+            del self._sids[sid]
+        self._leave_room(sid, room)
+
+    def delete_all(self, sid: Sid) -> None:
+        mine = self._sids.pop(sid, None)
+        if mine:
+            for room in mine:
+                self._leave_room(sid, room)
+
+    def _leave_room(self, sid: Sid, room: Room) -> None:
+        members = self._rooms.get(room)
+        if members is not None:
+            members.discard(sid)
+            if not members:
+                del self._rooms[room]
+
+    def socket_rooms(self, sid: Sid) -> set[Room]:
+        rooms = set(self._sids.get(sid, ()))
+        rooms.add(Room(sid))
+        return rooms
+
+    def room_sids(self, room: Room) -> set[Sid]:
+        members = self._rooms.get(room)
+        if members is not None:
+            return set(members)
+        return {Sid(room)} if room in self.nsp.sockets else set()
+
+    def rooms(self) -> dict[Room, set[Sid]]:
+        return {room: set(members) for room, members in self._rooms.items()}
+
+    # -- recipients ---------------------------------------------------------------
+
+    def _excluded(self, opts: BroadcastOptions) -> set[Sid]:
+        excluded: set[Sid] = set()
+        for room in opts.except_:
+            members = self._rooms.get(room)
+            if members is not None:
+                excluded |= members
+            if room in self.nsp.sockets:
+                excluded.add(Sid(room))
+        return excluded
+
+    def _recipients(self, opts: BroadcastOptions) -> Iterable[Socket]:
+        sockets = self.nsp.sockets
+        excluded = self._excluded(opts) if opts.except_ else None
+        if not opts.rooms:
+            if excluded:
+                return [s for sid, s in sockets.items() if sid not in excluded]
+            return list(sockets.values())
+        if len(opts.rooms) == 1:
+            (room,) = opts.rooms
+            members = self._rooms.get(room)
+            sids: Iterable[Sid] = members if members is not None else ((Sid(room),) if room in sockets else ())
+        else:
+            union: set[Sid] = set()
+            for room in opts.rooms:
+                members = self._rooms.get(room)
+                if members is not None:
+                    union |= members
+                elif room in sockets:
+                    union.add(Sid(room))
+            sids = union
+        out = []
+        get = sockets.get
+        for sid in sids:
+            if excluded is not None and sid in excluded:
+                continue
+            socket = get(sid)
+            if socket is not None:
+                out.append(socket)
+        return out
+
+    def sids(self, opts: BroadcastOptions) -> list[Sid]:
+        return [s.id for s in self._recipients(opts)]
+
+    # -- broadcasts: encoded once, the same bytes for every recipient -------------------
+
+    def _prepare(self, packet: Packet) -> PreparedMessage:
+        encoded = encode(packet, self.nsp.serializer)
+        return PreparedMessage((encoded.text, *encoded.attachments))
+
+    async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        recipients = self._recipients(opts)
+        if not recipients:
+            return
+        prepared = self._prepare(packet)
+        if opts.flags.volatile:
+            for socket in recipients:
+                conn = socket.conn
+                if conn.writable:
+                    conn.send_prepared(prepared)
+        else:
+            for socket in recipients:
+                socket.conn.send_prepared(prepared)
+
+    async def broadcast_with_ack(
+        self,
+        packet: Packet,
+        opts: BroadcastOptions,
+        client_count_callback: Callable[[int], None],
+        ack: Callable[[Sid, list[Any]], None],
+    ) -> None:
+        recipients = list(self._recipients(opts))
+        client_count_callback(len(recipients))
+        if not recipients:
+            return
+        assert packet.id is not None
+        prepared = self._prepare(packet)
+        for socket in recipients:
+            socket._expect_ack(packet.id, ack)
+            socket.conn.send_prepared(prepared)
+
+    # -- operations on sockets (remote ones arrive here in a cluster) ---------------------
+
+    async def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None:
+        rooms = list(rooms)
+        for socket in self._recipients(opts):
+            socket.join(rooms)
+
+    async def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None:
+        rooms = list(rooms)
+        for socket in self._recipients(opts):
+            for room in rooms:
+                socket.leave(room)
+
+    async def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        for socket in list(self._recipients(opts)):
+            await socket.disconnect(close=close)
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+        return list(self._recipients(opts))
+
+    async def close(self) -> None:
+        self._rooms.clear()
+        self._sids.clear()

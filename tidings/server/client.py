@@ -1,0 +1,134 @@
+"""One Engine.IO connection and the namespace sockets multiplexed over it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
+from tidings.server.errors import ConnectionRefusedError
+from tidings.server.handlers import call_maybe_async
+from tidings.server.socket import Socket, SocketState
+
+if TYPE_CHECKING:
+    from tidings.engine import EngineSocket
+    from tidings.server.namespace import Namespace
+    from tidings.server.server import Server
+
+logger = logging.getLogger("tidings.server")
+
+
+class Client:
+    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer")
+
+    def __init__(self, server: Server, conn: EngineSocket) -> None:
+        self.server = server
+        self.conn = conn
+        self.decoder = Decoder(server.serializer, server.options.decoder_limits)
+        self.sockets: dict[str, Socket] = {}
+        loop = asyncio.get_running_loop()
+        self._connect_timer: asyncio.TimerHandle | None = loop.call_later(
+            server.options.connect_timeout, self._on_connect_timeout
+        )
+
+    def _on_connect_timeout(self) -> None:
+        self._connect_timer = None
+        if not self.sockets:
+            logger.info("sid=%s no namespace joined in time, closing", self.conn.sid)
+            self.close("connect timeout")
+
+    def receive(self, data: str | bytes) -> None:
+        try:
+            packet = self.decoder.receive(data)
+        except DecodeError as exc:
+            logger.warning("sid=%s malformed packet, closing: %s", self.conn.sid, exc)
+            self.close("parse error")
+            return
+        if packet is not None:
+            self._route(packet)
+
+    def _route(self, packet: Packet) -> None:
+        ptype = packet.type
+        socket = self.sockets.get(packet.namespace)
+        if ptype is PacketType.CONNECT:
+            if socket is None:
+                self._connect(packet.namespace, packet.data)
+                return
+        elif socket is not None:
+            if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
+                socket._on_event(packet)
+                return
+            if ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
+                socket._on_ack(packet)
+                return
+            if ptype is PacketType.DISCONNECT:
+                socket._on_close("client namespace disconnect")
+                return
+        logger.warning(
+            "sid=%s packet %s for namespace %r in an invalid state, closing",
+            self.conn.sid, ptype.name, packet.namespace,
+        )
+        self.close("parse error")
+
+    def _connect(self, name: str, auth: Any) -> None:
+        nsp = self.server._namespace_for(name, auth)
+        if nsp is None:
+            self._send(Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}))
+            return
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        socket = Socket(nsp, self, auth)
+        self.sockets[name] = socket
+        socket._start(lambda: self._run_connect(nsp, socket))
+
+    async def _run_connect(self, nsp: Namespace, socket: Socket) -> None:
+        try:
+            for middleware in nsp.middlewares:
+                await call_maybe_async(middleware, socket)
+                if socket.state is not SocketState.CONNECTING:
+                    return
+            handler = nsp.handlers.get("connect")
+            if handler is not None:
+                result = await call_maybe_async(handler, socket, socket.auth)
+                if result is False:
+                    raise ConnectionRefusedError("Connection rejected by server")
+        except ConnectionRefusedError as exc:
+            self._refuse(nsp, socket, exc.to_payload())
+            return
+        except Exception:
+            logger.exception("sid=%s connect to %s failed", self.conn.sid, nsp.name)
+            self._refuse(nsp, socket, {"message": "Internal server error"})
+            return
+        if socket.state is not SocketState.CONNECTING:
+            return  # the connection went away meanwhile
+        nsp.sockets[socket.id] = socket
+        socket._connected()
+        logger.debug("sid=%s joined %s as %s", self.conn.sid, nsp.name, socket.id)
+
+    def _refuse(self, nsp: Namespace, socket: Socket, payload: dict[str, Any]) -> None:
+        if self.sockets.get(nsp.name) is socket:
+            del self.sockets[nsp.name]
+        socket._refused()
+        self._send(Packet(PacketType.CONNECT_ERROR, nsp.name, payload))
+
+    def _send(self, packet: Packet) -> None:
+        encoded = encode(packet, self.server.serializer)
+        self.conn.send(encoded.text)
+        for attachment in encoded.attachments:
+            self.conn.send(attachment)
+
+    def close(self, reason: str) -> None:
+        """Drop the whole connection: every namespace socket leaves with ``reason``."""
+        self.on_closed(reason)
+        self.conn.close()
+
+    def on_closed(self, reason: str) -> None:
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
+            self._connect_timer = None
+        self.decoder.reset()
+        for socket in list(self.sockets.values()):
+            socket._on_close(reason)
+        self.sockets.clear()

@@ -1,0 +1,56 @@
+"""Calling application handlers with the arguments a client actually sent.
+
+A Socket.IO client may send more or fewer arguments than a handler declares
+(JavaScript handlers never mind); we pad with None and drop extras rather than
+fail on a TypeError, and we learn each handler's shape once, at registration.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+AnyCallable = Callable[..., Any]
+
+
+class Handler:
+    __slots__ = ("fn", "is_coroutine", "max_args")
+
+    def __init__(self, fn: AnyCallable) -> None:
+        self.fn = fn
+        self.is_coroutine = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None)
+        )
+        self.max_args: int | None = _max_positional(fn)
+
+    def call(self, *args: Any) -> Any:
+        """Call with ``args`` fitted to the handler's positional parameters."""
+        n = self.max_args
+        if n is not None and len(args) != n:
+            args = args[:n] if len(args) > n else args + (None,) * (n - len(args))
+        return self.fn(*args)
+
+    def __repr__(self) -> str:
+        return f"Handler({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def _max_positional(fn: AnyCallable) -> int | None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for param in sig.parameters.values():
+        if param.kind is param.VAR_POSITIONAL:
+            return None
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+async def call_maybe_async(handler: Handler, *args: Any) -> Any:
+    result = handler.call(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result

@@ -1,0 +1,148 @@
+"""Broadcast operators: ``sio.to(room).except_(other).volatile.emit(...)``.
+
+Immutable: each modifier returns a new operator, so one can be kept and reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from tidings.adapters.base import BroadcastFlags, BroadcastOptions
+from tidings.ids import Room, Sid
+from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
+from tidings.server.errors import AckTimeoutError
+from tidings.server.socket import unpack_ack
+
+if TYPE_CHECKING:
+    from tidings.server.namespace import Namespace
+    from tidings.server.socket import Socket
+
+
+def _rooms(room: str | Iterable[str]) -> frozenset[Room]:
+    if isinstance(room, str):
+        return frozenset((Room(room),))
+    return frozenset(Room(r) for r in room)
+
+
+class BroadcastOperator:
+    __slots__ = ("_nsps", "_rooms", "_except", "_flags")
+
+    def __init__(
+        self,
+        nsps: tuple[Namespace, ...],
+        rooms: frozenset[Room] = frozenset(),
+        except_: frozenset[Room] = frozenset(),
+        flags: BroadcastFlags = BroadcastFlags(),
+    ) -> None:
+        self._nsps = nsps
+        self._rooms = rooms
+        self._except = except_
+        self._flags = flags
+
+    def _with(self, **changes: Any) -> BroadcastOperator:
+        return BroadcastOperator(
+            changes.get("nsps", self._nsps),
+            changes.get("rooms", self._rooms),
+            changes.get("except_", self._except),
+            changes.get("flags", self._flags),
+        )
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._with(rooms=self._rooms | _rooms(room))
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._with(except_=self._except | _rooms(room))
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        f = self._flags
+        return self._with(flags=BroadcastFlags(volatile=True, local=f.local, timeout=f.timeout))
+
+    @property
+    def local(self) -> BroadcastOperator:
+        f = self._flags
+        return self._with(flags=BroadcastFlags(volatile=f.volatile, local=True, timeout=f.timeout))
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        f = self._flags
+        return self._with(flags=BroadcastFlags(volatile=f.volatile, local=f.local, timeout=seconds))
+
+    @property
+    def options(self) -> BroadcastOptions:
+        return BroadcastOptions(self._rooms, self._except, self._flags)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send to every matching socket: encoded once, the same bytes for each."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        opts = self.options
+        for nsp in self._nsps:
+            nsp._notify_outgoing(None, event, args)
+            await nsp.adapter.broadcast(Packet(PacketType.EVENT, nsp.name, [event, *args]), opts)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Send to every matching socket and collect one reply from each.
+
+        Sockets that leave before answering are not waited for. With ``timeout(s)``
+        set, raises ``AckTimeoutError`` (carrying the replies that did arrive) when
+        some client has not answered in time.
+        """
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        responses: list[Any] = []
+        state = {"expected": 0, "received": 0, "counted": 0}
+        total_nsps = len(self._nsps)
+
+        def check() -> None:
+            if state["counted"] == total_nsps and state["received"] >= state["expected"] and not done.done():
+                done.set_result(None)
+
+        def on_count(n: int) -> None:
+            state["expected"] += n
+            state["counted"] += 1
+            check()
+
+        def on_ack(_sid: Sid, reply: list[Any] | None) -> None:
+            state["received"] += 1
+            if reply is not None:
+                responses.append(unpack_ack(reply))
+            check()
+
+        opts = self.options
+        for nsp in self._nsps:
+            nsp._notify_outgoing(None, event, args)
+            packet = Packet(PacketType.EVENT, nsp.name, [event, *args], nsp._next_ack_id())
+            await nsp.adapter.broadcast_with_ack(packet, opts, on_count, on_ack)
+        timeout = self._flags.timeout
+        try:
+            if timeout is None:
+                await done
+            else:
+                await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            raise AckTimeoutError(responses=list(responses)) from None
+        return responses
+
+    async def fetch_sockets(self) -> list[Socket]:
+        found: list[Socket] = []
+        for nsp in self._nsps:
+            found.extend(await nsp.adapter.fetch_sockets(self.options))
+        return found
+
+    async def sockets_join(self, room: str | Iterable[str]) -> None:
+        for nsp in self._nsps:
+            await nsp.adapter.add_sockets(self.options, _rooms(room))
+
+    async def sockets_leave(self, room: str | Iterable[str]) -> None:
+        for nsp in self._nsps:
+            await nsp.adapter.del_sockets(self.options, _rooms(room))
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        for nsp in self._nsps:
+            await nsp.adapter.disconnect_sockets(self.options, close)

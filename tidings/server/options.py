@@ -1,0 +1,20 @@
+"""Socket.IO-level options, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tidings.protocol.socketio import DecoderLimits
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    connect_timeout: float = 45.0
+    """Seconds a new connection may take to join a first namespace."""
+    concurrent_events: bool = False
+    """Run one client's event handlers concurrently instead of in arrival order."""
+    decoder_limits: DecoderLimits = field(default_factory=DecoderLimits)
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0:
+            raise ValueError("connect_timeout must be positive")

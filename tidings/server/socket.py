@@ -1,0 +1,390 @@
+"""The server side of one client's connection to one namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tidings.ids import Room, Sid, new_sid
+from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode
+from tidings.server.errors import AckTimeoutError, DisconnectedError
+from tidings.server.handlers import Handler, call_maybe_async
+
+if TYPE_CHECKING:
+    from tidings.engine import EngineSocket
+    from tidings.server.client import Client
+    from tidings.server.namespace import Namespace
+    from tidings.server.operators import BroadcastOperator
+    from tidings.server.server import Server
+
+logger = logging.getLogger("tidings.server")
+
+AckCallback = Callable[[Sid, "list[Any] | None"], None]
+Job = Callable[[], Coroutine[Any, Any, None]]
+
+
+class SocketState(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """What the client presented when it connected (as Node's ``socket.handshake``)."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    auth: Any
+    address: str | None
+    time: str
+    issued: int
+    url: str
+    secure: bool
+    xdomain: bool
+
+
+class Socket:
+    """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
+
+    __slots__ = (
+        "id", "nsp", "client", "conn", "state", "auth", "_issued", "_data", "_acks", "_queue",
+        "_pending",
+    )
+
+    def __init__(self, nsp: Namespace, client: Client, auth: Any) -> None:
+        self.id: Sid = new_sid()
+        self.nsp = nsp
+        self.client = client
+        self.conn: EngineSocket = client.conn
+        self.state = SocketState.CONNECTING
+        self.auth = auth
+        self._issued = time.time()
+        self._data: dict[str, Any] | None = None
+        self._acks: dict[int, AckCallback] | None = None
+        self._queue: deque[Job] | None = None
+        self._pending: list[Packet] | None = []
+
+    # -- what handlers read ----------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self.nsp.name
+
+    @property
+    def server(self) -> Server:
+        return self.nsp.server
+
+    @property
+    def connected(self) -> bool:
+        return self.state is SocketState.CONNECTED
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """Free-form per-socket storage for the application."""
+        if self._data is None:
+            self._data = {}
+        return self._data
+
+    @property
+    def rooms(self) -> set[Room]:
+        return self.nsp.adapter.socket_rooms(self.id)
+
+    @property
+    def handshake(self) -> Handshake:
+        request = self.conn.request
+        origin = request.headers.get("origin")
+        host = request.headers.get("host")
+        url = request.path + ("?" + request.query_string if request.query_string else "")
+        return Handshake(
+            headers=request.headers,
+            query=request.query,
+            auth=self.auth if self.auth is not None else {},
+            address=request.client[0] if request.client else None,
+            time=time.strftime("%a %b %d %Y %H:%M:%S GMT", time.gmtime(self._issued)),
+            issued=int(self._issued * 1000),
+            url=url,
+            secure=request.scheme in ("https", "wss"),
+            xdomain=origin is not None and host is not None and not origin.endswith("//" + host),
+        )
+
+    @property
+    def transport(self) -> str:
+        return self.conn.transport_name
+
+    # -- rooms -------------------------------------------------------------------------
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        if isinstance(rooms, str):
+            rooms = (rooms,)
+        self.nsp.adapter.add_all(self.id, [Room(r) for r in rooms])
+
+    def leave(self, room: str) -> None:
+        self.nsp.adapter.delete(self.id, Room(room))
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Send an event to this client. Never blocks: it is queued on the connection."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        self.nsp._notify_outgoing(self, event, args)
+        self._send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args]))
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send an event and wait for the client's acknowledgement.
+
+        One ack argument is returned as is, several as a tuple, none as None.
+        """
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event!r} is a reserved event name")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+
+        def on_ack(_sid: Sid, reply: list[Any] | None) -> None:
+            if future.done():
+                return
+            if reply is None:
+                future.set_exception(DisconnectedError("socket disconnected before acknowledging"))
+            else:
+                future.set_result(reply)
+
+        ack_id = self.nsp._next_ack_id()
+        self._expect_ack(ack_id, on_ack)
+        self.nsp._notify_outgoing(self, event, args)
+        self._send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
+        try:
+            if timeout is None:
+                reply = await future
+            else:
+                reply = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            if self._acks is not None:
+                self._acks.pop(ack_id, None)
+            raise AckTimeoutError() from None
+        return unpack_ack(reply)
+
+    def _send_packet(self, packet: Packet) -> None:
+        if self._pending is not None:
+            # Connect handler still running: the client must see CONNECT first.
+            self._pending.append(packet)
+            return
+        if self.state is SocketState.DISCONNECTED:
+            return
+        encoded = encode(packet, self.nsp.serializer)
+        conn = self.conn
+        conn.send(encoded.text)
+        for attachment in encoded.attachments:
+            conn.send(attachment)
+
+    def _expect_ack(self, ack_id: int, callback: AckCallback) -> None:
+        if self._acks is None:
+            self._acks = {}
+        self._acks[ack_id] = callback
+
+    # -- broadcast operators from this socket: everyone but the sender ------------------
+
+    def _operator(self) -> BroadcastOperator:
+        from tidings.server.operators import BroadcastOperator
+
+        return BroadcastOperator((self.nsp,), except_=frozenset({Room(self.id)}))
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        return self._operator()
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self._operator().volatile
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._operator().timeout(seconds)
+
+    # -- leaving -------------------------------------------------------------------------
+
+    async def disconnect(self, close: bool = False) -> None:
+        """Disconnect from this namespace; with ``close``, drop the whole connection."""
+        if self.state is SocketState.DISCONNECTED:
+            return
+        if close:
+            self.client.close("server namespace disconnect")
+            return
+        self._send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
+        self._on_close("server namespace disconnect")
+
+    # -- driven by the Client ----------------------------------------------------------
+
+    def _connected(self) -> None:
+        """Called once middleware and the connect handler accepted the client."""
+        pending = self._pending
+        self._pending = None
+        self.state = SocketState.CONNECTED
+        self._send_packet(Packet(PacketType.CONNECT, self.nsp.name, {"sid": self.id}))
+        if pending:
+            for packet in pending:
+                self._send_packet(packet)
+
+    def _refused(self) -> None:
+        self._pending = None
+        self.state = SocketState.DISCONNECTED
+        self.nsp.adapter.delete_all(self.id)
+
+    def _on_event(self, packet: Packet) -> None:
+        data = packet.data
+        event: str = data[0]
+        args = data[1:]
+        nsp = self.nsp
+        if nsp.any_listeners:
+            for listener in nsp.any_listeners:
+                try:
+                    listener.call(self, event, args)
+                except Exception:
+                    logger.exception("sid=%s any-listener failed on %r", self.id, event)
+        handler = nsp.handlers.get(event)
+        if handler is None:
+            catch_all = nsp.handlers.get("*")
+            if catch_all is None:
+                return
+            handler, args = catch_all, [event, *args]
+        if not handler.is_coroutine and self._queue is None:
+            # Fast path: a plain function runs inline, no task.
+            self._run_sync(handler, event, args, packet.id)
+            return
+        self._schedule(lambda: self._run_event(handler, event, args, packet.id))
+
+    def _run_sync(self, handler: Handler, event: str, args: list[Any], ack_id: int | None) -> None:
+        try:
+            result = handler.call(self, *args)
+        except Exception:
+            logger.exception("sid=%s handler for %r failed", self.id, event)
+            return
+        if asyncio.iscoroutine(result):  # an async callable not detected at registration
+            self._schedule(lambda: self._finish_ack(result, event, ack_id))
+            return
+        if ack_id is not None:
+            self._send_ack(ack_id, result)
+
+    async def _finish_ack(self, awaitable: Any, event: str, ack_id: int | None) -> None:
+        try:
+            result = await awaitable
+        except Exception:
+            logger.exception("sid=%s handler for %r failed", self.id, event)
+            return
+        if ack_id is not None:
+            self._send_ack(ack_id, result)
+
+    async def _run_event(self, handler: Handler, event: str, args: list[Any], ack_id: int | None) -> None:
+        if self.state is SocketState.DISCONNECTED:
+            return
+        try:
+            result = await call_maybe_async(handler, self, *args)
+        except Exception:
+            logger.exception("sid=%s handler for %r failed", self.id, event)
+            return
+        if ack_id is not None:
+            self._send_ack(ack_id, result)
+
+    def _send_ack(self, ack_id: int, result: Any) -> None:
+        if result is None:
+            data: list[Any] = []
+        elif isinstance(result, tuple):
+            data = list(result)
+        else:
+            data = [result]
+        self._send_packet(Packet(PacketType.ACK, self.nsp.name, data, ack_id))
+
+    def _on_ack(self, packet: Packet) -> None:
+        if self._acks is None or packet.id is None:
+            return
+        callback = self._acks.pop(packet.id, None)
+        if callback is None:
+            logger.debug("sid=%s unexpected ack id %s", self.id, packet.id)
+            return
+        callback(self.id, list(packet.data))
+
+    def _schedule(self, job: Job) -> None:
+        """Run ``job`` after this socket's earlier jobs (or at once, if events run concurrently)."""
+        server = self.nsp.server
+        if self._queue is None and server.options.concurrent_events:
+            server._spawn(job())
+            return
+        if self._queue is None:
+            self._queue = deque()
+            server._spawn(self._drain(job))
+        else:
+            self._queue.append(job)
+
+    def _start(self, connect_job: Job) -> None:
+        """Run the connect flow; events that arrive meanwhile wait behind it in any mode."""
+        self._queue = deque()
+        self.nsp.server._spawn(self._drain(connect_job))
+
+    async def _drain(self, first: Job) -> None:
+        try:
+            await first()
+            queue = self._queue
+            while queue:
+                await queue.popleft()()
+        finally:
+            self._queue = None
+
+    def _on_close(self, reason: str) -> None:
+        """The socket left (any cause). Runs the application's handlers after queued events."""
+        if self.state is SocketState.DISCONNECTED:
+            return
+        was_connected = self.state is SocketState.CONNECTED
+        self.state = SocketState.DISCONNECTED
+        self._pending = None
+        nsp = self.nsp
+        nsp.sockets.pop(self.id, None)
+        self.client.sockets.pop(nsp.name, None)
+        acks, self._acks = self._acks, None
+        if acks:
+            for callback in acks.values():
+                callback(self.id, None)
+        if not was_connected:
+            nsp.adapter.delete_all(self.id)
+            return
+        logger.debug("sid=%s left %s: %s", self.id, nsp.name, reason)
+        self._schedule(lambda: self._run_disconnect(reason))
+
+    async def _run_disconnect(self, reason: str) -> None:
+        nsp = self.nsp
+        try:
+            handler = nsp.handlers.get("disconnecting")
+            if handler is not None:
+                await call_maybe_async(handler, self, reason)
+        except Exception:
+            logger.exception("sid=%s disconnecting handler failed", self.id)
+        nsp.adapter.delete_all(self.id)
+        try:
+            handler = nsp.handlers.get("disconnect")
+            if handler is not None:
+                await call_maybe_async(handler, self, reason)
+        except Exception:
+            logger.exception("sid=%s disconnect handler failed", self.id)
+
+    def __repr__(self) -> str:
+        return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"
+
+
+def unpack_ack(reply: list[Any]) -> Any:
+    if not reply:
+        return None
+    if len(reply) == 1:
+        return reply[0]
+    return tuple(reply)
