@@ -56,7 +56,7 @@ class Adapter(Protocol):
         packet: Packet,
         opts: BroadcastOptions,
         client_count_callback: Callable[[int], None],
-        ack: Callable[[Sid, list[Any]], None],
+        ack: Callable[[Sid, list[Any] | None], None],
     ) -> None: ...
 
     async def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None: ...

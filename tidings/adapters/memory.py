@@ -32,7 +32,7 @@ class InMemoryAdapter:
     def add_all(self, sid: Sid, rooms: Iterable[Room]) -> None:
         mine = self._sids.get(sid)
         for room in rooms:
-            if room == sid:
+            if room == Room(sid):
                 continue
             if mine is None:
                 mine = self._sids[sid] = set()
@@ -74,7 +74,7 @@ class InMemoryAdapter:
         members = self._rooms.get(room)
         if members is not None:
             return set(members)
-        return {Sid(room)} if room in self.nsp.sockets else set()
+        return {Sid(room)} if Sid(room) in self.nsp.sockets else set()
 
     def rooms(self) -> dict[Room, set[Sid]]:
         return {room: set(members) for room, members in self._rooms.items()}
@@ -87,7 +87,7 @@ class InMemoryAdapter:
             members = self._rooms.get(room)
             if members is not None:
                 excluded |= members
-            if room in self.nsp.sockets:
+            if Sid(room) in self.nsp.sockets:
                 excluded.add(Sid(room))
         return excluded
 
@@ -101,14 +101,14 @@ class InMemoryAdapter:
         if len(opts.rooms) == 1:
             (room,) = opts.rooms
             members = self._rooms.get(room)
-            sids: Iterable[Sid] = members if members is not None else ((Sid(room),) if room in sockets else ())
+            sids: Iterable[Sid] = members if members is not None else ((Sid(room),) if Sid(room) in sockets else ())
         else:
             union: set[Sid] = set()
             for room in opts.rooms:
                 members = self._rooms.get(room)
                 if members is not None:
                     union |= members
-                elif room in sockets:
+                elif Sid(room) in sockets:
                     union.add(Sid(room))
             sids = union
         out = []
@@ -149,7 +149,7 @@ class InMemoryAdapter:
         packet: Packet,
         opts: BroadcastOptions,
         client_count_callback: Callable[[int], None],
-        ack: Callable[[Sid, list[Any]], None],
+        ack: Callable[[Sid, list[Any] | None], None],
     ) -> None:
         recipients = list(self._recipients(opts))
         client_count_callback(len(recipients))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class ConnectionRefusedError(ConnectionError):  # noqa: A001 - the ecosystem's familiar name
+class ConnectionRefusedError(ConnectionError):
     """Raise from middleware or a connect handler to refuse a client.
 
     The client receives ``connect_error`` with ``err.message`` and ``err.data``.

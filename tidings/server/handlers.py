@@ -20,7 +20,7 @@ class Handler:
     def __init__(self, fn: AnyCallable) -> None:
         self.fn = fn
         self.is_coroutine = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-            getattr(fn, "__call__", None)
+            type(fn).__call__
         )
         self.max_args: int | None = _max_positional(fn)
 

@@ -26,6 +26,9 @@ def _rooms(room: str | Iterable[str]) -> frozenset[Room]:
     return frozenset(Room(r) for r in room)
 
 
+_NO_FLAGS = BroadcastFlags()
+
+
 class BroadcastOperator:
     __slots__ = ("_nsps", "_rooms", "_except", "_flags")
 
@@ -34,7 +37,7 @@ class BroadcastOperator:
         nsps: tuple[Namespace, ...],
         rooms: frozenset[Room] = frozenset(),
         except_: frozenset[Room] = frozenset(),
-        flags: BroadcastFlags = BroadcastFlags(),
+        flags: BroadcastFlags = _NO_FLAGS,
     ) -> None:
         self._nsps = nsps
         self._rooms = rooms

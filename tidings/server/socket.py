@@ -235,8 +235,13 @@ class Socket:
         self.state = SocketState.CONNECTED
         self._send_packet(Packet(PacketType.CONNECT, self.nsp.name, {"sid": self.id}))
         if pending:
-            for packet in pending:
-                self._send_packet(packet)
+            # What the connect handler emitted follows on the next turn, in a write of its own,
+            # so a client reading the CONNECT sees it alone, as it would from Node.
+            asyncio.get_running_loop().call_soon(self._send_pending, pending)
+
+    def _send_pending(self, pending: list[Packet]) -> None:
+        for packet in pending:
+            self._send_packet(packet)
 
     def _refused(self) -> None:
         self._pending = None
