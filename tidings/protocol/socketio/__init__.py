@@ -1,0 +1,40 @@
+"""Socket.IO v5 packet codec, Sans-I/O: no asyncio, no sockets, no clock.
+
+``encode`` turns a ``Packet`` into wire text plus binary attachments; a
+``Decoder`` per connection turns wire messages back into packets and raises
+``DecodeError`` for anything a peer should not have sent.
+"""
+
+from tidings.protocol.socketio.binary import (
+    deconstruct,
+    has_binary,
+    is_binary,
+    is_placeholder,
+    placeholder,
+)
+from tidings.protocol.socketio.decoder import Decoder, DecoderLimits
+from tidings.protocol.socketio.encoder import MAX_ACK_ID, encode
+from tidings.protocol.socketio.errors import DecodeError
+from tidings.protocol.socketio.packets import RESERVED_EVENTS, EncodedPacket, Packet, PacketType
+from tidings.serializers import JsonSerializer, OrjsonSerializer, Serializer, default_serializer
+
+__all__ = [
+    "MAX_ACK_ID",
+    "RESERVED_EVENTS",
+    "DecodeError",
+    "Decoder",
+    "DecoderLimits",
+    "EncodedPacket",
+    "JsonSerializer",
+    "OrjsonSerializer",
+    "Packet",
+    "PacketType",
+    "Serializer",
+    "deconstruct",
+    "default_serializer",
+    "encode",
+    "has_binary",
+    "is_binary",
+    "is_placeholder",
+    "placeholder",
+]

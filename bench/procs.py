@@ -1,0 +1,130 @@
+"""Starting, pinning and stopping the processes of a run, and reading /proc.
+
+Every process started here is recorded and stopped by its PID (SIGTERM, then SIGKILL),
+on success, on errors and on Ctrl-C alike. Children get their own session, so a Ctrl-C
+at the terminal reaches only the runner, which then stops them in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+
+_started: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def cores() -> tuple[set[int], set[int]]:
+    """(server cores, load generator cores): one each when there are two or more."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return set(available), set(available)
+    return {available[0]}, {available[1]}
+
+
+def raise_nofile(wanted: int = 65536) -> tuple[int, int]:
+    """Raise the open-files limit (inherited by every child) for 10,000 clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+    except (ValueError, OSError):  # not allowed to raise the hard limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def ephemeral_ports() -> int:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(high) - int(low) + 1
+    except (OSError, ValueError):
+        return 0
+
+
+def free_port() -> int:
+    """A free port below the ephemeral range, new for each server so that TIME_WAIT
+    connections of earlier runs never collide with this one's."""
+    for _ in range(200):
+        port = random.randint(20000, 30999)
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found")
+
+
+def start(argv: Sequence[str], cpus: set[int], *, stdout: IO[bytes] | int | None = None,
+          stderr: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
+    """Start a process pinned to ``cpus`` (through taskset, so its threads are pinned too)."""
+    taskset = shutil.which("taskset")
+    pinned = [taskset, "-c", ",".join(map(str, sorted(cpus)))] if taskset else []
+    proc = subprocess.Popen(
+        [*pinned, *argv], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+        start_new_session=True,
+    )
+    _started[proc.pid] = proc
+    if not taskset:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(proc.pid, cpus)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 3.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(grace)
+    _started.pop(proc.pid, None)
+
+
+def stop_all() -> None:
+    for proc in list(_started.values()):
+        stop(proc, grace=2.0)
+
+
+@contextlib.contextmanager
+def stopping_all() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        stop_all()
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before listening")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening on {port} after {timeout:.0f}s")
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0

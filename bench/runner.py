@@ -1,0 +1,248 @@
+"""``python -m bench``: set up, run every server through every scenario, interleaved over
+rounds, server pinned to one core and load generator to the other; print the table and
+keep the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import procs, report, setup_env
+from bench.scenarios import ALL_SCENARIOS, SERVERS, Case, ServerSpec, cases
+
+LOADGEN = "bench/loadgen/loadgen.cjs"
+
+
+class Progress:
+    """One status line on stderr, rewritten in place (plain lines when not a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.prefix = ""
+        self.started = time.monotonic()
+        self.last_plain = 0.0
+
+    def set(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.show("", force=True)
+
+    def show(self, text: str, force: bool = False) -> None:
+        elapsed = time.monotonic() - self.started
+        line = f"[{elapsed // 60:02.0f}:{elapsed % 60:02.0f}] {self.prefix} {text}".rstrip()
+        if self.tty:
+            columns = max(40, os.get_terminal_size(sys.stderr.fileno()).columns - 1)
+            sys.stderr.write("\r\x1b[K" + line[:columns])
+            sys.stderr.flush()
+        elif force or time.monotonic() - self.last_plain > 10:
+            self.last_plain = time.monotonic()
+            print(line, file=sys.stderr, flush=True)
+
+    def log(self, text: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+        print(text, file=sys.stderr, flush=True)
+        if self.tty and self.prefix:
+            self.show("")
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
+            logdir: Path) -> dict[str, Any]:
+    """Start the server, run the load generator once against it, stop both."""
+    server_cpus, loadgen_cpus = procs.cores()
+    port = procs.free_port()
+    log_path = logdir / f"{spec.name}.log"
+    with log_path.open("ab") as server_log:
+        server = procs.start(spec.argv(port), server_cpus, stdout=server_log, stderr=server_log)
+    try:
+        procs.wait_listening(port, server)
+        params = {
+            **case.params, "scenario": case.scenario, "url": f"http://{procs.HOST}:{port}",
+            "pid": server.pid, "client": client, "clk_tck": os.sysconf("SC_CLK_TCK"),
+            "deadline_ms": int(case.deadline_s * 1000),
+        }
+        loadgen_log = logdir / "loadgen.log"
+        with loadgen_log.open("ab") as err:
+            loadgen = procs.start(["node", LOADGEN, json.dumps(params)], loadgen_cpus,
+                                  stdout=subprocess.PIPE, stderr=err)
+        watchdog = threading.Timer(case.deadline_s + 30, lambda: procs.stop(loadgen, 1.0))
+        watchdog.start()
+        outcome: dict[str, Any] = {"error": "load generator ended without a result"}
+        try:
+            assert loadgen.stdout is not None
+            for raw in loadgen.stdout:
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    continue
+                if message.get("type") == "progress":
+                    progress.show(message["text"])
+                elif message.get("type") == "result":
+                    outcome = {"result": message["result"]}
+                elif message.get("type") == "error":
+                    outcome = {"error": message["error"]}
+            loadgen.wait(10)
+        finally:
+            watchdog.cancel()
+            procs.stop(loadgen, 1.0)
+        if server.poll() is not None:
+            outcome = {"error": f"server exited with {server.returncode} during the run "
+                                f"(see {log_path.name})", **outcome}
+        else:
+            outcome["server_rss_end"] = procs.rss_bytes(server.pid)
+        return outcome
+    except Exception as exc:  # one failed run must not end the benchmark
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        procs.stop(server)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "kernel": platform.release(),
+           "cores": str(os.cpu_count())}
+    try:
+        out["node"] = subprocess.run(["node", "--version"], check=False, capture_output=True,
+                                     text=True, timeout=10).stdout.strip()
+    except OSError:
+        out["node"] = "missing"
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("tidings", "python-socketio", "python-engineio", "uvicorn", "uvloop",
+                 "websockets", "orjson"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "missing"
+    for pkg in ("socket.io", "socket.io-client"):
+        path = procs.ROOT / "node_modules" / pkg / "package.json"
+        out[pkg] = json.loads(path.read_text())["version"] if path.exists() else "missing"
+    return out
+
+
+def _with_args(argv: Callable[[int], list[str]], *extra: str) -> Callable[[int], list[str]]:
+    return lambda port: [*argv(port), *extra]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small sizes, 2 rounds: a couple of minutes")
+    p.add_argument("--rounds", type=int, help="rounds (default 3, or 2 with --quick)")
+    p.add_argument("--servers", default=",".join(s.name for s in SERVERS),
+                   help="comma list of: " + ", ".join(s.name for s in SERVERS))
+    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+                   help="comma list of: " + ", ".join(ALL_SCENARIOS))
+    p.add_argument("--fanout-n", help="fan-out sizes, e.g. 1000,5000 (default 1000,5000,10000)")
+    p.add_argument("--client", choices=("lean", "official"), default="lean",
+                   help="load generator client: lean (default) or the official socket.io-client")
+    p.add_argument("--tidings-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="event loop of the tidings server (default uvloop)")
+    p.add_argument("--no-setup", action="store_true", help="skip pip/npm installs")
+    p.add_argument("--out", type=Path, help="JSON results path (default bench/results/<time>.json)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    progress = Progress()
+    if not args.no_setup:
+        for problem in setup_env.ensure(progress.log):
+            progress.log(f"setup: {problem}")
+    nofile = procs.raise_nofile()
+    server_cpus, loadgen_cpus = procs.cores()
+    os.sched_setaffinity(0, loadgen_cpus)  # the runner stays off the server's core
+    if server_cpus == loadgen_cpus:
+        progress.log("warning: one core only, server and load generator share it")
+    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
+    scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    sizes = [int(n) for n in args.fanout_n.split(",")] if args.fanout_n else None
+    all_cases = [c for c in cases(args.quick, sizes) if c.scenario in scenarios]
+    rounds = args.rounds or (2 if args.quick else 3)
+    biggest = max([c.params.get("n", 0) for c in all_cases] + [0])
+    if biggest + 100 > nofile[0]:
+        progress.log(f"warning: open-files limit {nofile[0]} is below {biggest} clients")
+    if biggest > procs.ephemeral_ports():
+        progress.log(f"warning: {procs.ephemeral_ports()} ephemeral ports for {biggest} clients")
+
+    servers: list[ServerSpec] = []
+    skipped: dict[str, str] = {}
+    for spec in SERVERS:
+        if spec.name not in wanted:
+            continue
+        if spec.name == "tidings" and args.tidings_loop != "uvloop":
+            spec = dataclasses.replace(
+                spec, argv=_with_args(spec.argv, "--loop", args.tidings_loop),
+                note=f"built-in server, {args.tidings_loop} loop")
+        reason = spec.probe()
+        if reason:
+            skipped[spec.name] = reason
+            progress.log(f"skipping {spec.name}: {reason}")
+        else:
+            servers.append(spec)
+    if not servers:
+        progress.log("no server can run")
+        return 2
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_path = args.out or procs.ROOT / "bench" / "results" / f"{stamp}.json"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    logdir = out_path.parent / "logs" / stamp
+    logdir.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    meta = {"started": stamp, "quick": args.quick, "rounds": rounds, "client": args.client,
+            "nofile": nofile[0], "pinning": {"server": sorted(server_cpus),
+                                             "loadgen": sorted(loadgen_cpus)},
+            "versions": _versions(), "skipped": skipped,
+            "servers": {s.name: s.note for s in servers}}
+    interrupted = False
+    with procs.stopping_all():
+        try:
+            for rnd in range(1, rounds + 1):
+                for case in all_cases:
+                    order = [s for s in servers if case.scenario in s.scenarios]
+                    random.Random(f"{stamp}/{rnd}/{case.key}").shuffle(order)  # interleaved
+                    for spec in order:
+                        progress.set(f"round {rnd}/{rounds} · {case.key} · {spec.name} ·")
+                        outcome = run_one(spec, case, args.client, progress, logdir)
+                        if "error" in outcome:  # stack traces: no machine paths in the JSON
+                            outcome["error"] = outcome["error"].replace(f"{procs.ROOT}/", "")
+                        runs.append({"round": rnd, "case": case.key, "scenario": case.scenario,
+                                     "server": spec.name, "params": case.params, **outcome})
+                        if "error" in outcome:
+                            progress.log(f"  {case.key} / {spec.name}: "
+                                         f"{outcome['error'].splitlines()[0][:160]}")
+        except KeyboardInterrupt:
+            interrupted = True
+            progress.log("interrupted: stopping every process, keeping what was measured")
+    progress.done()
+
+    meds = report.medians(runs)
+    names = [s.name for s in servers]
+    case_order = [(c.key, c.scenario) for c in all_cases]
+    goals = report.goals(meds)
+    out_path.write_text(json.dumps({
+        "meta": {**meta, "interrupted": interrupted}, "runs": runs, "medians": meds,
+        "goals": [{"goal": g.text, "status": g.status, "detail": g.detail} for g in goals],
+    }, indent=1))
+    print(f"Medians over {rounds} round(s), client={args.client}; "
+          f"server on core {sorted(server_cpus)}, load generator on {sorted(loadgen_cpus)}")
+    print(report.table(runs, meds, names, case_order))
+    print("\nGoals (issue 'Benchmarks side by side', tidings vs the others in this run):")
+    print(report.goals_text(goals))
+    print(f"\nJSON: {out_path.relative_to(procs.ROOT) if out_path.is_relative_to(procs.ROOT) else out_path}")
+    return 130 if interrupted else 0

@@ -1,0 +1,110 @@
+"""What is measured: the servers, the scenarios and their sizes (quick and full)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.procs import ROOT
+
+FANOUT, OVERLOAD, ECHO, CONNECT, BINARY, POLLING = (
+    "fanout", "overload", "echo", "connect", "binary", "polling")
+ALL_SCENARIOS = (FANOUT, OVERLOAD, ECHO, CONNECT, BINARY, POLLING)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    name: str
+    argv: Callable[[int], list[str]]
+    scenarios: frozenset[str]
+    probe: Callable[[], str | None]  # why it cannot run here, or None
+    note: str = ""
+
+
+def _python_probe(code: str) -> Callable[[], str | None]:
+    def probe() -> str | None:
+        done = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        if done.returncode == 0:
+            return None
+        lines = (done.stderr.strip() or "failed").splitlines()
+        return lines[-1][:160]
+    return probe
+
+
+def _node_probe() -> str | None:
+    if not (ROOT / "node_modules" / "socket.io").is_dir():
+        return "node_modules/socket.io missing (npm ci at the repository root)"
+    return None
+
+
+def _py(module: str, *extra: str) -> Callable[[int], list[str]]:
+    return lambda port: [sys.executable, "-m", module, "--port", str(port), *extra]
+
+
+SERVERS: tuple[ServerSpec, ...] = (
+    ServerSpec(
+        "tidings", _py("bench.servers.tidings_app"), frozenset(ALL_SCENARIOS),
+        _python_probe("import tidings, tidings.standalone, uvloop; "
+                      "tidings.Server; tidings.standalone.serve"),
+        "built-in server, uvloop"),
+    ServerSpec(
+        "node", lambda port: ["node", "bench/servers/node_app.cjs", "--port", str(port)],
+        frozenset(ALL_SCENARIOS), _node_probe, "socket.io 4.8 on Node"),
+    ServerSpec(
+        "psio", _py("bench.servers.psio_app"), frozenset(ALL_SCENARIOS),
+        _python_probe("import socketio, uvicorn, uvloop, websockets"),
+        "python-socketio 5.18 on uvicorn, uvloop"),
+    ServerSpec(
+        "floor", _py("bench.servers.floor"), frozenset({FANOUT, OVERLOAD, ECHO, CONNECT}),
+        _python_probe("import uvloop"), "bare asyncio.Protocol broadcaster, one write per frame"),
+    ServerSpec(
+        "floor-co", _py("bench.servers.floor", "--coalesce"), frozenset({FANOUT, OVERLOAD}),
+        _python_probe("import uvloop"), "bare broadcaster, one write per connection per loop turn"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One measured situation: a scenario at one size."""
+
+    key: str
+    scenario: str
+    params: dict[str, Any] = field(default_factory=dict)
+    deadline_s: float = 300.0
+
+
+def cases(quick: bool, fanout_sizes: list[int] | None = None) -> list[Case]:
+    if quick:
+        sizes = fanout_sizes or [500]
+        out = [Case(f"fanout n={n}", FANOUT, {"n": n, "publishes": max(20, 30_000 // n)},
+                    deadline_s=120) for n in sizes]
+        out += [
+            Case("overload n=500 @200/s", OVERLOAD,
+                 {"n": 500, "rate": 200, "publishes": 100, "drain_timeout_ms": 30_000}, 120),
+            Case("echo c=50", ECHO, {"clients": 50, "duration_ms": 1000, "warmup_ms": 300}, 60),
+            Case("connect n=500", CONNECT, {"n": 500, "concurrency": 50, "settle_ms": 500}, 90),
+            Case("binary 64KiB c=10", BINARY,
+                 {"clients": 10, "duration_ms": 1000, "warmup_ms": 300, "size": 65536}, 60),
+            Case("polling n=100", POLLING,
+                 {"n": 100, "publishes": 10, "transport": "polling", "concurrency": 50}, 120),
+        ]
+        return out
+    sizes = fanout_sizes or [1000, 5000, 10000]
+    out = [Case(f"fanout n={n}", FANOUT,
+                {"n": n, "publishes": max(30, 300_000 // n), "publish_timeout_ms": 20_000},
+                deadline_s=600) for n in sizes]
+    out += [
+        Case("overload n=1000 @200/s", OVERLOAD,
+             {"n": 1000, "rate": 200, "publishes": 400, "drain_timeout_ms": 90_000}, 300),
+        Case("echo c=50", ECHO, {"clients": 50, "duration_ms": 5000, "warmup_ms": 1000}, 120),
+        Case("connect n=5000", CONNECT, {"n": 5000, "concurrency": 100, "settle_ms": 1500}, 300),
+        Case("binary 64KiB c=10", BINARY,
+             {"clients": 10, "duration_ms": 5000, "warmup_ms": 1000, "size": 65536}, 120),
+        Case("polling n=500", POLLING,
+             {"n": 500, "publishes": 30, "transport": "polling", "concurrency": 100}, 300),
+    ]
+    return out

@@ -1,0 +1,228 @@
+"""Wire messages to packets, checked as strictly as socket.io-parser checks them.
+
+Stateful only because a binary packet arrives as one text message followed by
+its attachments, each a binary message of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tidings.protocol.socketio.binary import (
+    BINARY_TYPES,
+    PlaceholderSlot,
+    fill_placeholders,
+    find_placeholders,
+)
+from tidings.protocol.socketio.errors import DecodeError
+from tidings.protocol.socketio.packets import RESERVED_EVENTS, Packet, PacketType
+from tidings.serializers import Serializer
+
+__all__ = ["DecodeError", "Decoder", "DecoderLimits"]
+
+_CONNECT = PacketType.CONNECT
+_DISCONNECT = PacketType.DISCONNECT
+_EVENT = PacketType.EVENT
+_ACK = PacketType.ACK
+_CONNECT_ERROR = PacketType.CONNECT_ERROR
+_BINARY_EVENT = PacketType.BINARY_EVENT
+_BINARY_ACK = PacketType.BINARY_ACK
+
+_TYPES = {str(int(t)): t for t in PacketType}
+_DIGITS = frozenset("0123456789")
+_PAYLOAD_STARTS = frozenset('[{"')
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderLimits:
+    """Bounds on what a peer may make the decoder hold or walk.
+
+    ``max_attachments``: attachments per binary packet (the reference parser's
+    default, 10). ``max_ack_id``: the largest ack id, by default the largest a
+    JavaScript peer can count to exactly. ``max_depth``: container nesting
+    allowed in a binary packet's payload, which is walked for placeholders.
+    ``max_namespace_length``: characters in a namespace name.
+    """
+
+    max_attachments: int = 10
+    max_ack_id: int = 2**53 - 1
+    max_depth: int = 32
+    max_namespace_length: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("max_attachments", "max_depth", "max_namespace_length"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"{name} must be a positive int, not {value!r}")
+        if type(self.max_ack_id) is not int or self.max_ack_id < 0:
+            raise ValueError(f"max_ack_id must be a non-negative int, not {self.max_ack_id!r}")
+
+
+class Decoder:
+    """Feeds on the messages of one connection, in order; yields whole packets.
+
+    ``receive`` returns ``None`` while a binary packet still waits for
+    attachments. Any bad input raises ``DecodeError`` (after dropping any
+    partial packet); the decoder is not meant to be used after that, as the
+    connection should close.
+
+    A binary packet is returned as EVENT or ACK with its ``bytes`` in place.
+    Every packet type is accepted, so both sides can share this class: the
+    server should treat a CONNECT_ERROR from a client as a protocol error.
+    """
+
+    __slots__ = (
+        "_buffers",
+        "_count_digits",
+        "_expected",
+        "_id_digits",
+        "_limits",
+        "_loads",
+        "_partial",
+        "_slots",
+    )
+
+    def __init__(self, serializer: Serializer, limits: DecoderLimits | None = None) -> None:
+        self._loads = serializer.loads
+        self._limits = limits = limits if limits is not None else DecoderLimits()
+        self._id_digits = len(str(limits.max_ack_id))
+        self._count_digits = len(str(limits.max_attachments))
+        self._partial: Packet | None = None
+        self._expected = 0
+        self._slots: list[PlaceholderSlot] = []
+        self._buffers: list[bytes] = []
+
+    @property
+    def limits(self) -> DecoderLimits:
+        return self._limits
+
+    @property
+    def awaiting_attachments(self) -> int:
+        """How many attachments the packet in progress still needs (0 if none)."""
+        return self._expected - len(self._buffers) if self._partial is not None else 0
+
+    def reset(self) -> None:
+        """Drop any partially received binary packet."""
+        self._partial = None
+        self._expected = 0
+        self._slots = []
+        self._buffers = []
+
+    def receive(self, data: str | bytes | bytearray | memoryview) -> Packet | None:
+        """The packet ``data`` completes, or ``None`` if attachments are still due.
+
+        ``data`` is one Engine.IO message: ``str`` for text, bytes-like for
+        binary (kept as ``bytes``). Anything else is local misuse and raises
+        ``TypeError``.
+        """
+        if type(data) is str:
+            if self._partial is not None:
+                self.reset()
+                raise DecodeError("text message while binary attachments are pending")
+            return self._decode_text(data)
+        if isinstance(data, BINARY_TYPES):
+            partial = self._partial
+            if partial is None:
+                raise DecodeError("binary message with no binary packet expecting it")
+            buffers = self._buffers
+            buffers.append(data if type(data) is bytes else bytes(data))
+            if len(buffers) < self._expected:
+                return None
+            fill_placeholders(self._slots, buffers)
+            self.reset()
+            return partial
+        raise TypeError(f"expected str or bytes, not {type(data).__name__}")
+
+    def _decode_text(self, text: str) -> Packet | None:
+        end = len(text)
+        if not end:
+            raise DecodeError("empty packet")
+        ptype = _TYPES.get(text[0])
+        if ptype is None:
+            raise DecodeError("unknown packet type")
+        i = 1
+        attachments = 0
+        if ptype == _BINARY_EVENT or ptype == _BINARY_ACK:
+            dash = text.find("-", 1, 2 + self._count_digits)
+            count = text[1:dash]
+            if dash < 0 or not count.isdigit() or not count.isascii():
+                raise DecodeError("invalid attachment count")
+            attachments = int(count)
+            if not 1 <= attachments <= self._limits.max_attachments:
+                raise DecodeError("attachment count out of range")
+            i = dash + 1
+
+        namespace = "/"
+        if i < end and text[i] == "/":
+            comma = text.find(",", i)
+            if comma < 0:
+                namespace = text[i:]
+                i = end
+            else:
+                namespace = text[i:comma]
+                i = comma + 1
+            if len(namespace) > self._limits.max_namespace_length:
+                raise DecodeError("namespace too long")
+
+        ack_id = None
+        if i < end and text[i] in _DIGITS:
+            j = i + 1
+            limit = min(end, i + self._id_digits + 1)
+            while j < limit and text[j] in _DIGITS:
+                j += 1
+            if j - i > self._id_digits:
+                raise DecodeError("ack id too long")
+            ack_id = int(text[i:j])
+            if ack_id > self._limits.max_ack_id:
+                raise DecodeError("ack id too large")
+            i = j
+
+        if i < end:
+            if ptype == _DISCONNECT:
+                raise DecodeError("DISCONNECT with a payload")
+            # Every valid payload is an object, array or string. Anything else
+            # (whitespace included, which the reference reads as ack id 0) is refused.
+            if text[i] not in _PAYLOAD_STARTS:
+                raise DecodeError("invalid payload")
+            try:
+                payload: Any = self._loads(text[i:])
+            except (ValueError, RecursionError):
+                raise DecodeError("payload is not valid JSON") from None
+        else:
+            payload = None
+            if ptype != _CONNECT and ptype != _DISCONNECT:
+                raise DecodeError(f"{ptype.name} without a payload")
+
+        if ptype == _EVENT or ptype == _BINARY_EVENT:
+            if type(payload) is not list or not payload:
+                raise DecodeError("EVENT payload must be a non-empty array")
+            name = payload[0]
+            if type(name) is not str:
+                raise DecodeError("event name must be a string")
+            if name in RESERVED_EVENTS:
+                raise DecodeError("reserved event name")
+            plain = _EVENT
+        elif ptype == _ACK or ptype == _BINARY_ACK:
+            if type(payload) is not list:
+                raise DecodeError("ACK payload must be an array")
+            if ack_id is None:
+                raise DecodeError("ACK without an id")
+            plain = _ACK
+        else:
+            if ack_id is not None:
+                raise DecodeError(f"{ptype.name} with an ack id")
+            kind = type(payload)
+            if ptype == _CONNECT and payload is not None and kind is not dict:
+                raise DecodeError("CONNECT payload must be an object")
+            if ptype == _CONNECT_ERROR and kind is not dict and kind is not str:
+                raise DecodeError("CONNECT_ERROR payload must be an object or a string")
+            return Packet(ptype, namespace, payload)
+
+        packet = Packet(plain, namespace, payload, ack_id)
+        if not attachments:
+            return packet
+        self._slots = find_placeholders(payload, attachments, self._limits.max_depth)
+        self._partial = packet
+        self._expected = attachments
+        return None
