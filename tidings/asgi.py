@@ -110,8 +110,8 @@ class ASGIApp:
         if self.other_app is not None:
             async def wrapped_receive() -> Message:
                 message = await receive()
-                if message["type"] == "lifespan.startup" and self.on_startup is not None:
-                    await self.on_startup()
+                if message["type"] == "lifespan.startup":
+                    await self._startup()
                 elif message["type"] == "lifespan.shutdown":
                     await self._shutdown()
                 return message
@@ -122,8 +122,7 @@ class ASGIApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    if self.on_startup is not None:
-                        await self.on_startup()
+                    await self._startup()
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -132,6 +131,13 @@ class ASGIApp:
                 await self._shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _startup(self) -> None:
+        startup = getattr(self.app, "startup", None)
+        if startup is not None:
+            await startup()
+        if self.on_startup is not None:
+            await self.on_startup()
 
     async def _shutdown(self) -> None:
         shutdown = getattr(self.app, "shutdown", None)

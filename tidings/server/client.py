@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
+import time
 from typing import TYPE_CHECKING, Any
+
+from tidings.history.recovery import Recovered, parse_offset, recover
+from tidings.ids import Room, Sid
 
 from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
 from tidings.server.errors import ConnectionRefusedError
@@ -13,6 +18,7 @@ from tidings.server.socket import Socket, SocketState
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
+    from tidings.server.journal import Journal
     from tidings.server.namespace import Namespace
     from tidings.server.server import Server
 
@@ -84,8 +90,15 @@ class Client:
         socket._start(lambda: self._run_connect(nsp, socket))
 
     async def _run_connect(self, nsp: Namespace, socket: Socket) -> None:
+        journal = self.server._journal
+        recovered: tuple[Recovered, int] | None = None
         try:
-            for middleware in nsp.middlewares:
+            if journal is not None and journal.recovery is not None:
+                recovered = await self._recover(journal, nsp, socket)
+            skip = recovered is not None and journal is not None and journal.recovery is not None and (
+                journal.recovery.skip_middlewares
+            )
+            for middleware in () if skip else nsp.middlewares:
                 await call_maybe_async(middleware, socket)
                 if socket.state is not SocketState.CONNECTING:
                     return
@@ -94,6 +107,11 @@ class Client:
                 result = await call_maybe_async(handler, socket, socket.auth)
                 if result is False:
                     raise ConnectionRefusedError("Connection rejected by server")
+            missed: list[Packet] = []
+            if journal is not None and socket.pid is not None:
+                await journal.save(socket)  # durable before the client learns its pid
+                if recovered is not None:
+                    missed = await self._catch_up(journal, nsp, *recovered)
         except ConnectionRefusedError as exc:
             self._refuse(nsp, socket, exc.to_payload())
             return
@@ -103,9 +121,62 @@ class Client:
             return
         if socket.state is not SocketState.CONNECTING:
             return  # the connection went away meanwhile
+        # From here to the CONNECT reply nothing awaits: no broadcast can slip between
+        # the replay read above and the moment the socket starts receiving live ones.
         nsp.sockets[socket.id] = socket
-        socket._connected()
-        logger.debug("sid=%s joined %s as %s", self.conn.sid, nsp.name, socket.id)
+        socket._connected(missed)
+        logger.debug("sid=%s joined %s as %s%s", self.conn.sid, nsp.name, socket.id,
+                     " (recovered)" if socket.recovered else "")
+
+    async def _recover(
+        self, journal: Journal, nsp: Namespace, socket: Socket
+    ) -> tuple[Recovered, int] | None:
+        """Take the client's ``{pid, offset}`` out of its auth and restore that session if it may."""
+        auth = socket.auth
+        recovery = journal.recovery
+        assert recovery is not None
+        recovered = None
+        start = 0
+        if isinstance(auth, dict) and "pid" in auth:
+            pid, offset = auth.get("pid"), auth.get("offset")
+            socket.auth = {k: v for k, v in auth.items() if k not in ("pid", "offset")}
+            start = parse_offset(offset) or 0
+            await journal.open()
+            recovered = await recover(
+                journal.store, nsp.name, pid, offset,
+                max_age=recovery.max_disconnection_duration, now=time.time(),
+                max_missed=recovery.max_missed,
+            )
+        if recovered is None:
+            socket.pid = secrets.token_urlsafe(15)
+            return None
+        session = recovered.session
+        old = nsp.sockets.get(Sid(session.sid))
+        if old is not None:  # the client came back before its old connection was seen to drop
+            old.client.close("transport close")
+        socket.id = Sid(session.sid)
+        socket.pid = session.pid
+        socket.recovered = True
+        nsp.adapter.add_all(socket.id, [Room(r) for r in session.rooms])
+        data = journal.restore_data(session.data)
+        if data is not None:
+            socket.data.update(data)
+        return recovered, start
+
+    async def _catch_up(
+        self, journal: Journal, nsp: Namespace, recovered: Recovered, start: int
+    ) -> list[Packet]:
+        """What the client missed, including what was broadcast while it was being restored."""
+        entries = list(recovered.missed)
+        rooms = recovered.session.rooms
+        top = entries[-1].offset if entries else start
+        while journal.sent(nsp.name) > top:
+            more = await journal.store.since(nsp.name, top, rooms=rooms, limit=1000)
+            if not more:
+                break
+            entries.extend(more)
+            top = more[-1].offset
+        return [p for p in map(journal.to_packet, entries) if p is not None]
 
     def _refuse(self, nsp: Namespace, socket: Socket, payload: dict[str, Any]) -> None:
         if self.sockets.get(nsp.name) is socket:
@@ -118,6 +189,12 @@ class Client:
         self.conn.send(encoded.text)
         for attachment in encoded.attachments:
             self.conn.send(attachment)
+
+    def disconnect(self) -> None:
+        """Leave every namespace as the server's decision (the client sees "io server disconnect"), then close."""
+        for socket in list(self.sockets.values()):
+            socket._send_packet(Packet(PacketType.DISCONNECT, socket.nsp.name))
+        self.close("server namespace disconnect")
 
     def close(self, reason: str) -> None:
         """Drop the whole connection: every namespace socket leaves with ``reason``."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tidings.ids import Sid
 from tidings.server.handlers import Handler
+from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import BroadcastOperator
 
 if TYPE_CHECKING:
@@ -76,6 +77,11 @@ class Namespace:
     @property
     def serializer(self) -> Serializer:
         return self.server.serializer
+
+    @property
+    def history(self) -> NamespaceHistory:
+        """What was emitted here, for a late joiner (needs ``Server(history=...)``)."""
+        return NamespaceHistory(self)
 
     def _next_ack_id(self) -> int:
         # One counter per namespace, as Node does, so a broadcast packet carries one id for all.

@@ -85,7 +85,15 @@ class BroadcastOperator:
         opts = self.options
         for nsp in self._nsps:
             nsp._notify_outgoing(None, event, args)
-            await nsp.adapter.broadcast(Packet(PacketType.EVENT, nsp.name, [event, *args]), opts)
+            packet = Packet(PacketType.EVENT, nsp.name, [event, *args])
+            journal = nsp.server._journal
+            if journal is None or opts.flags.volatile or (journal.recovery is None and not opts.rooms):
+                await nsp.adapter.broadcast(packet, opts)
+                continue
+            # Stored before it is sent. With recovery on, the offset travels as the last argument.
+            logged = await journal.record(packet, opts.rooms, opts.except_)
+            await nsp.adapter.broadcast(logged if journal.recovery is not None else packet, opts)
+            journal.mark_sent(logged)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         """Send to every matching socket and collect one reply from each.

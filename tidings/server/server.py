@@ -12,7 +12,9 @@ from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
 from tidings.protocol.socketio import DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
+from tidings.history import HistoryStore, MemoryHistory
 from tidings.server.client import Client
+from tidings.server.journal import Journal, RecoveryOptions
 from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.options import ServerOptions
@@ -25,6 +27,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class Server:
     """A Socket.IO server. Serve it with ``tidings.standalone.run(sio)`` or mount ``tidings.ASGIApp(sio)``.
+
+    ``history`` (a ``tidings.history`` store) keeps what is emitted to rooms, read back with
+    ``sio.of(name).history``; ``connection_state_recovery`` also logs every event so a client
+    that was away (or a server that restarted) replays what was missed, in order, once.
 
     Engine options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
     ``cors_allowed_origins``, ``cors_credentials``, ``transports``, ``path``...) are passed through.
@@ -40,6 +46,8 @@ class Server:
         concurrent_events: bool = False,
         decoder_limits: DecoderLimits | None = None,
         max_http_buffer_size: int | None = None,
+        history: HistoryStore | None = None,
+        connection_state_recovery: bool | RecoveryOptions = False,
         **engine_options: Any,
     ) -> None:
         self.options = ServerOptions(
@@ -48,6 +56,13 @@ class Server:
             decoder_limits=decoder_limits or DecoderLimits(),
         )
         self.serializer: Serializer = serializer or OrjsonSerializer()
+        recovery = (
+            RecoveryOptions() if connection_state_recovery is True
+            else connection_state_recovery or None
+        )
+        if recovery is not None and history is None:
+            history = MemoryHistory()  # recovery within this process only
+        self._journal = Journal(history, self.serializer, recovery) if history is not None else None
         self._adapter_factory = adapter_factory
         if not path.startswith("/"):
             path = "/" + path
@@ -183,6 +198,11 @@ class Server:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def startup(self) -> None:
+        """Open the history store now rather than on first use (the built-in server and ASGI call it)."""
+        if self._journal is not None:
+            await self._journal.open()
+
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Tell every client the server is going away and let running handlers finish within ``timeout``."""
         for client in list(self._clients.values()):
@@ -194,3 +214,7 @@ class Server:
                 logger.warning("handler still running after %ss at shutdown, cancelling: %r", timeout, task)
                 task.cancel()
         await self.engine.shutdown(timeout)
+        if self._tasks:  # sessions being saved as their sockets left
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        if self._journal is not None:
+            await self._journal.close()

@@ -54,8 +54,8 @@ class Socket:
     """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
 
     __slots__ = (
-        "id", "nsp", "client", "conn", "state", "auth", "_issued", "_data", "_acks", "_queue",
-        "_pending",
+        "id", "nsp", "client", "conn", "state", "auth", "pid", "recovered", "_issued", "_data",
+        "_acks", "_queue", "_pending", "_saving", "_left_rooms",
     )
 
     def __init__(self, nsp: Namespace, client: Client, auth: Any) -> None:
@@ -65,11 +65,17 @@ class Socket:
         self.conn: EngineSocket = client.conn
         self.state = SocketState.CONNECTING
         self.auth = auth
+        self.pid: str | None = None
+        """Private session id, with connection state recovery on."""
+        self.recovered = False
+        """Whether this connection restored an earlier session (and was sent what it missed)."""
         self._issued = time.time()
         self._data: dict[str, Any] | None = None
         self._acks: dict[int, AckCallback] | None = None
         self._queue: deque[Job] | None = None
         self._pending: list[Packet] | None = []
+        self._saving = False
+        self._left_rooms: set[Room] | None = None
 
     # -- what handlers read ----------------------------------------------------------
 
@@ -94,6 +100,9 @@ class Socket:
 
     @property
     def rooms(self) -> set[Room]:
+        """Its rooms; after it left, the rooms it had (as disconnect handlers expect)."""
+        if self._left_rooms is not None:
+            return set(self._left_rooms)
         return self.nsp.adapter.socket_rooms(self.id)
 
     @property
@@ -124,9 +133,25 @@ class Socket:
         if isinstance(rooms, str):
             rooms = (rooms,)
         self.nsp.adapter.add_all(self.id, [Room(r) for r in rooms])
+        self._session_changed()
 
     def leave(self, room: str) -> None:
         self.nsp.adapter.delete(self.id, Room(room))
+        self._session_changed()
+
+    def _session_changed(self) -> None:
+        """Keep the stored session current, so a crash loses no room membership."""
+        if self.pid is None or self._saving or self.state is not SocketState.CONNECTED:
+            return
+        self._saving = True
+        self.nsp.server._spawn(self._save_session())
+
+    async def _save_session(self) -> None:
+        journal = self.nsp.server._journal
+        await asyncio.sleep(0)  # one write for every join/leave of this turn
+        self._saving = False
+        if journal is not None and self.state is SocketState.CONNECTED:
+            await journal.save(self)
 
     # -- sending -----------------------------------------------------------------------
 
@@ -135,7 +160,15 @@ class Socket:
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
         self.nsp._notify_outgoing(self, event, args)
-        self._send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args]))
+        packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
+        journal = self.nsp.server._journal
+        if journal is not None and journal.recovery is not None:
+            # Stored before it is sent; its offset travels as the last argument.
+            packet = await journal.record(packet, (self.id,), ())
+            self._send_packet(packet)
+            journal.mark_sent(packet)
+            return
+        self._send_packet(packet)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the client's acknowledgement.
@@ -221,20 +254,28 @@ class Socket:
         if self.state is SocketState.DISCONNECTED:
             return
         if close:
-            self.client.close("server namespace disconnect")
+            self.client.disconnect()
             return
         self._send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
         self._on_close("server namespace disconnect")
 
     # -- driven by the Client ----------------------------------------------------------
 
-    def _connected(self) -> None:
+    def _connected(self, missed: list[Packet] | None = None) -> None:
         """Called once middleware and the connect handler accepted the client."""
         pending = self._pending
         self._pending = None
         self.state = SocketState.CONNECTED
-        self._send_packet(Packet(PacketType.CONNECT, self.nsp.name, {"sid": self.id}))
-        if pending:
+        reply: dict[str, Any] = {"sid": self.id}
+        if self.pid is not None:
+            reply["pid"] = self.pid
+        self._send_packet(Packet(PacketType.CONNECT, self.nsp.name, reply))
+        if self.pid is not None:
+            # With recovery, offsets must reach the client in order: what it missed, then
+            # what the connect handler emitted, before any live broadcast.
+            for packet in (*(missed or ()), *(pending or ())):
+                self._send_packet(packet)
+        elif pending:
             # What the connect handler emitted follows on the next turn, in a write of its own,
             # so a client reading the CONNECT sees it alone, as it would from Node.
             asyncio.get_running_loop().call_soon(self._send_pending, pending)
@@ -365,6 +406,14 @@ class Socket:
             nsp.adapter.delete_all(self.id)
             return
         logger.debug("sid=%s left %s: %s", self.id, nsp.name, reason)
+        journal = nsp.server._journal
+        if journal is not None and self.pid is not None:
+            record = journal.session_record(self, time.time())
+            nsp.server._spawn(journal.keep_or_forget(record, reason))
+        # Leave the rooms now: no broadcast reaches it any more, and a recovered successor
+        # with the same id may take them back before the handlers below have run.
+        self._left_rooms = self.rooms
+        nsp.adapter.delete_all(self.id)
         self._schedule(lambda: self._run_disconnect(reason))
 
     async def _run_disconnect(self, reason: str) -> None:
@@ -375,7 +424,6 @@ class Socket:
                 await call_maybe_async(handler, self, reason)
         except Exception:
             logger.exception("sid=%s disconnecting handler failed", self.id)
-        nsp.adapter.delete_all(self.id)
         try:
             handler = nsp.handlers.get("disconnect")
             if handler is not None:
