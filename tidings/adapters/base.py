@@ -7,14 +7,16 @@ join a cluster of Node socket.io servers without the server layer changing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.ids import Room, Sid
 
 if TYPE_CHECKING:
+    from tidings.engine.prepared import PreparedMessage
     from tidings.protocol.socketio import Packet
+    from tidings.serializers import Serializer
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,46 @@ class BroadcastOptions:
     rooms: frozenset[Room] = frozenset()
     except_: frozenset[Room] = frozenset()
     flags: BroadcastFlags = BroadcastFlags()
+
+
+class LocalConnection(Protocol):
+    """What the adapter writes to: the engine side of one client."""
+
+    @property
+    def writable(self) -> bool: ...
+
+    def send_prepared(self, prepared: PreparedMessage) -> None: ...
+
+
+class LocalSocket(Protocol):
+    """What the adapter needs of a server socket (``tidings.server.Socket``)."""
+
+    @property
+    def id(self) -> Sid: ...
+
+    @property
+    def conn(self) -> LocalConnection: ...
+
+    def join(self, rooms: str | Iterable[str]) -> None: ...
+
+    def leave(self, room: str) -> None: ...
+
+    async def disconnect(self, close: bool = False) -> None: ...
+
+    def _expect_ack(self, ack_id: int, callback: Callable[[Sid, list[Any] | None], None]) -> None: ...
+
+
+class LocalNamespace(Protocol):
+    """What the adapter needs of the namespace it serves (``tidings.server.Namespace``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sockets(self) -> Mapping[Sid, LocalSocket]: ...
+
+    @property
+    def serializer(self) -> Serializer: ...
 
 
 class Adapter(Protocol):

@@ -7,22 +7,18 @@ nothing costs no set and no dict entry here.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tidings.adapters.base import BroadcastOptions
+from tidings.adapters.base import BroadcastOptions, LocalNamespace, LocalSocket
 from tidings.engine.prepared import PreparedMessage
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import Packet, encode
-
-if TYPE_CHECKING:
-    from tidings.server.namespace import Namespace
-    from tidings.server.socket import Socket
 
 
 class InMemoryAdapter:
     __slots__ = ("nsp", "_rooms", "_sids")
 
-    def __init__(self, nsp: Namespace) -> None:
+    def __init__(self, nsp: LocalNamespace) -> None:
         self.nsp = nsp
         self._rooms: dict[Room, set[Sid]] = {}
         self._sids: dict[Sid, set[Room]] = {}
@@ -91,7 +87,7 @@ class InMemoryAdapter:
                 excluded.add(Sid(room))
         return excluded
 
-    def _recipients(self, opts: BroadcastOptions) -> Iterable[Socket]:
+    def _recipients(self, opts: BroadcastOptions) -> Iterable[LocalSocket]:
         sockets = self.nsp.sockets
         excluded = self._excluded(opts) if opts.except_ else None
         if not opts.rooms:
