@@ -1,21 +1,21 @@
 """tidings: real-time, event-based, bidirectional messaging, wire-compatible with Socket.IO."""
 
-from tidings.server import (
-    AckTimeoutError,
-    BroadcastOperator,
-    ConnectionRefusedError,
-    DisconnectedError,
-    Handshake,
-    Namespace,
-    Server,
-    Socket,
-)
+from typing import TYPE_CHECKING, Any
+
+from tidings.asgi import ASGIApp
+from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
+from tidings.server import BroadcastOperator, Handshake, Namespace, Server, Socket
+
+if TYPE_CHECKING:
+    from tidings.client import Client
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGIApp",
     "AckTimeoutError",
     "BroadcastOperator",
+    "Client",
     "ConnectionRefusedError",
     "DisconnectedError",
     "Handshake",
@@ -24,3 +24,12 @@ __all__ = [
     "Socket",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The client needs the optional aiohttp: imported only when asked for.
+    if name == "Client":
+        from tidings.client import Client
+
+        return Client
+    raise AttributeError(f"module 'tidings' has no attribute {name!r}")

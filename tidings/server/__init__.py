@@ -1,6 +1,6 @@
 """The Socket.IO server: handlers, namespaces, sockets, rooms, broadcasts, acks."""
 
-from tidings.server.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
+from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.server import Server

@@ -12,7 +12,7 @@ from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
 
 from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
-from tidings.server.errors import ConnectionRefusedError
+from tidings.errors import ConnectionRefusedError
 from tidings.server.handlers import call_maybe_async
 from tidings.server.socket import Socket, SocketState
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tidings.adapters.base import BroadcastFlags, BroadcastOptions
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
-from tidings.server.errors import AckTimeoutError
+from tidings.errors import AckTimeoutError
 from tidings.server.socket import unpack_ack
 
 if TYPE_CHECKING:

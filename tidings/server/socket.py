@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode
-from tidings.server.errors import AckTimeoutError, DisconnectedError
+from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.server.handlers import Handler, call_maybe_async
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class SocketState(enum.Enum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    REFUSED = "refused"  # never connected: refused, or gone before the connect flow ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +209,7 @@ class Socket:
             # Connect handler still running: the client must see CONNECT first.
             self._pending.append(packet)
             return
-        if self.state is SocketState.DISCONNECTED:
+        if self.state is not SocketState.CONNECTED:
             return
         encoded = encode(packet, self.nsp.serializer)
         conn = self.conn
@@ -251,7 +252,7 @@ class Socket:
 
     async def disconnect(self, close: bool = False) -> None:
         """Disconnect from this namespace; with ``close``, drop the whole connection."""
-        if self.state is SocketState.DISCONNECTED:
+        if self.state is not SocketState.CONNECTED:
             return
         if close:
             self.client.disconnect()
@@ -286,7 +287,7 @@ class Socket:
 
     def _refused(self) -> None:
         self._pending = None
-        self.state = SocketState.DISCONNECTED
+        self.state = SocketState.REFUSED
         self.nsp.adapter.delete_all(self.id)
 
     def _on_event(self, packet: Packet) -> None:
@@ -334,7 +335,8 @@ class Socket:
             self._send_ack(ack_id, result)
 
     async def _run_event(self, handler: Handler, event: str, args: list[Any], ack_id: int | None) -> None:
-        if self.state is SocketState.DISCONNECTED:
+        # Events that arrived before a disconnect still run (as in Node); a refused client's don't.
+        if self.state is SocketState.REFUSED:
             return
         try:
             result = await call_maybe_async(handler, self, *args)
@@ -390,10 +392,11 @@ class Socket:
 
     def _on_close(self, reason: str) -> None:
         """The socket left (any cause). Runs the application's handlers after queued events."""
-        if self.state is SocketState.DISCONNECTED:
+        if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
         was_connected = self.state is SocketState.CONNECTED
-        self.state = SocketState.DISCONNECTED
+        # A socket that never finished connecting runs none of the handlers queued behind it.
+        self.state = SocketState.DISCONNECTED if was_connected else SocketState.REFUSED
         self._pending = None
         nsp = self.nsp
         nsp.sockets.pop(self.id, None)

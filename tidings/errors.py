@@ -1,4 +1,4 @@
-"""Exceptions the application raises or receives."""
+"""Exceptions an application raises or receives, on the server and in the client alike."""
 
 from __future__ import annotations
 

@@ -1,0 +1,150 @@
+// A scriptable reference socket.io 4.8 server for tidings' client tests.
+//
+// Usage: node server.mjs '{"port": 0, "pingInterval": 25000, "pingTimeout": 20000, "recovery": false}'
+// Prints {"ev": "listening", "port": N} once ready, then one JSON line per thing
+// it sees. Takes JSON commands on stdin (one per line), each answered by
+// {"ev": "done", "ref": ...} (plus what it produces):
+//   emit        {sid?, nsp?, event, args}          to one socket (sid) or to every socket of nsp
+//   ask         {sid, nsp?, event, args, timeout?} emitWithAck to one socket; reports "ack"
+//   disconnect  {sid, nsp?}                        server-side socket.disconnect() (namespace only)
+//   close       {sid, nsp?}                        close the socket's Engine.IO connection
+//   exit        {}                                 exit at once (a crash, as far as clients know)
+// Namespaces: "/" and "/admin" (its middleware refuses auth.token === "bad", with data).
+// Events on every namespace: "echo" acks its arguments back; anything else is reported
+// and acked with "ok", except "noack" (never acked).
+// Binary data travels as {"$bin": base64} in these lines.
+
+import { createServer } from "node:http";
+import { createInterface } from "node:readline";
+import { Server } from "socket.io";
+
+const opts = JSON.parse(process.argv[2] || "{}");
+const httpServer = createServer();
+const io = new Server(httpServer, {
+  pingInterval: opts.pingInterval ?? 25000,
+  pingTimeout: opts.pingTimeout ?? 20000,
+  maxHttpBufferSize: 1e7,
+  ...(opts.recovery
+    ? { connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true } }
+    : {}),
+});
+
+function toWire(value) {
+  if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
+    return { $bin: Buffer.from(value).toString("base64") };
+  }
+  if (value instanceof ArrayBuffer) return toWire(Buffer.from(value));
+  if (Array.isArray(value)) return value.map(toWire);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v)]));
+  }
+  return value;
+}
+
+function fromWire(value) {
+  if (Array.isArray(value)) return value.map(fromWire);
+  if (value && typeof value === "object") {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && keys[0] === "$bin") return Buffer.from(value.$bin, "base64");
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v)]));
+  }
+  return value;
+}
+
+function out(obj) {
+  process.stdout.write(JSON.stringify(toWire(obj)) + "\n");
+}
+
+function setup(nsp) {
+  nsp.on("connection", (socket) => {
+    out({
+      ev: "connect",
+      nsp: nsp.name,
+      sid: socket.id,
+      conn: socket.conn.id,
+      auth: socket.handshake.auth,
+      query: socket.handshake.query,
+      header: socket.handshake.headers["x-test"] ?? null,
+      recovered: socket.recovered,
+      transport: socket.conn.transport.name,
+    });
+    socket.conn.on("upgrade", (transport) => {
+      out({ ev: "upgrade", nsp: nsp.name, sid: socket.id, transport: transport.name });
+    });
+    socket.on("disconnect", (reason) => {
+      out({ ev: "disconnect", nsp: nsp.name, sid: socket.id, reason });
+    });
+    socket.on("echo", (...args) => {
+      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "echo", args });
+      if (ack) ack(...args);
+    });
+    socket.onAny((event, ...args) => {
+      if (event === "echo") return;
+      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+      out({ ev: "event", nsp: nsp.name, sid: socket.id, event, args, wants_ack: !!ack });
+      if (ack && event !== "noack") ack("ok");
+    });
+  });
+}
+
+setup(io.of("/"));
+const admin = io.of("/admin");
+admin.use((socket, next) => {
+  if (socket.handshake.auth && socket.handshake.auth.token === "bad") {
+    const err = new Error("not allowed");
+    err.data = { code: 403 };
+    next(err);
+  } else {
+    next();
+  }
+});
+setup(admin);
+
+function find(cmd) {
+  const socket = io.of(cmd.nsp ?? "/").sockets.get(cmd.sid);
+  if (!socket) throw new Error(`no socket ${cmd.sid} in ${cmd.nsp ?? "/"}`);
+  return socket;
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on("line", async (line) => {
+  if (!line.trim()) return;
+  const cmd = fromWire(JSON.parse(line));
+  try {
+    switch (cmd.op) {
+      case "emit":
+        if (cmd.sid) find(cmd).emit(cmd.event, ...(cmd.args ?? []));
+        else io.of(cmd.nsp ?? "/").emit(cmd.event, ...(cmd.args ?? []));
+        break;
+      case "ask": {
+        const socket = find(cmd);
+        try {
+          const reply = await socket
+            .timeout(cmd.timeout ?? 5000)
+            .emitWithAck(cmd.event, ...(cmd.args ?? []));
+          out({ ev: "ack", ref: cmd.ref, args: [reply] });
+        } catch (err) {
+          out({ ev: "ack", ref: cmd.ref, error: String(err && err.message) });
+        }
+        break;
+      }
+      case "disconnect":
+        find(cmd).disconnect();
+        break;
+      case "close":
+        find(cmd).conn.close();
+        break;
+      case "exit":
+        process.exit(0);
+    }
+    out({ ev: "done", ref: cmd.ref });
+  } catch (err) {
+    out({ ev: "fail", ref: cmd.ref, message: String(err && err.message) });
+  }
+});
+rl.on("close", () => process.exit(0));
+
+httpServer.listen(opts.port ?? 0, "127.0.0.1", () => {
+  out({ ev: "listening", port: httpServer.address().port });
+});

@@ -1,0 +1,317 @@
+"""Two servers behind one test interface: the reference Node socket.io 4.8, and tidings.
+
+Both serve ``/`` and ``/admin`` (whose middleware refuses ``auth.token == "bad"``
+with data), ack ``echo`` with its own arguments, ack any other event with
+``"ok"`` (but never ``noack``), and record what they see in :class:`Records` so a test can await a
+particular record instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any, Protocol
+
+import tidings
+import tidings.standalone
+
+HERE = Path(__file__).resolve().parent
+NODE_SERVER = HERE / "node" / "server.mjs"
+TIMEOUT = 10.0
+
+
+def to_wire(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$bin": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, list | tuple):
+        return [to_wire(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_wire(v) for k, v in value.items()}
+    return value
+
+
+def from_wire(value: Any) -> Any:
+    if isinstance(value, list):
+        return [from_wire(v) for v in value]
+    if isinstance(value, dict):
+        if value.keys() == {"$bin"}:
+            return base64.b64decode(value["$bin"])
+        return {k: from_wire(v) for k, v in value.items()}
+    return value
+
+
+class Records:
+    """What a server saw, in order; ``get`` takes the oldest match not taken yet, waiting for it."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._taken: set[int] = set()
+        self._changed = asyncio.Condition()
+
+    def put(self, kind: str, **fields: Any) -> None:
+        self.items.append({"ev": kind, **fields})
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _find(self, kind: str, fields: dict[str, Any]) -> int | None:
+        for i, item in enumerate(self.items):
+            if i in self._taken or item["ev"] != kind:
+                continue
+            if all(item.get(k) == v for k, v in fields.items()):
+                return i
+        return None
+
+    async def get(self, kind: str, timeout: float = TIMEOUT, **fields: Any) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            async with self._changed:
+                while (i := self._find(kind, fields)) is None:
+                    await self._changed.wait()
+        self._taken.add(i)
+        return self.items[i]
+
+    def all(self, kind: str, **fields: Any) -> list[dict[str, Any]]:
+        return [
+            item
+            for item in self.items
+            if item["ev"] == kind and all(item.get(k) == v for k, v in fields.items())
+        ]
+
+
+class ServerHarness(Protocol):
+    kind: str
+    port: int
+    records: Records
+
+    @property
+    def url(self) -> str: ...
+
+    async def emit(
+        self, event: str, *args: Any, sid: str | None = None, nsp: str = "/"
+    ) -> None: ...
+
+    async def ask(self, sid: str, event: str, *args: Any, nsp: str = "/") -> Any: ...
+
+    async def disconnect(self, sid: str, nsp: str = "/") -> None: ...
+
+    async def close_connection(self, sid: str, nsp: str = "/") -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def start(self) -> None: ...
+
+
+class NodeServer:
+    """tests/client/node/server.mjs in a subprocess."""
+
+    kind = "node"
+
+    def __init__(self, node: str, **options: Any) -> None:
+        self._node = node
+        self._options = options
+        self.port = 0
+        self.records = Records()
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._ref = 0
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        options = {**self._options, "port": self.port}
+        self._proc = await asyncio.create_subprocess_exec(
+            self._node,
+            str(NODE_SERVER),
+            json.dumps(options),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=HERE,
+        )
+        assert self._proc.stdout is not None
+        async with asyncio.timeout(TIMEOUT):
+            first = json.loads(await self._proc.stdout.readline())
+        assert first["ev"] == "listening", first
+        self.port = first["port"]
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._proc))
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while line := await proc.stdout.readline():
+            record = from_wire(json.loads(line))
+            kind = record.pop("ev")
+            if kind in ("done", "fail", "ack") and record.get("ref") in self._replies:
+                future = self._replies[record["ref"]]
+                if not future.done():  # "ask" answers with its "ack" line before "done"
+                    future.set_result({"ev": kind, **record})
+                if kind == "done":
+                    continue
+            self.records.put(kind, **record)
+
+    async def command(self, op: str, **fields: Any) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._ref += 1
+        ref = self._ref
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[ref] = future
+        line = json.dumps(to_wire({"op": op, "ref": ref, **fields})) + "\n"
+        self._proc.stdin.write(line.encode())
+        await self._proc.stdin.drain()
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                reply = await future
+        finally:
+            del self._replies[ref]
+        assert reply["ev"] != "fail", reply
+        return reply
+
+    async def emit(self, event: str, *args: Any, sid: str | None = None, nsp: str = "/") -> None:
+        await self.command("emit", event=event, args=list(args), sid=sid, nsp=nsp)
+
+    async def ask(self, sid: str, event: str, *args: Any, nsp: str = "/") -> Any:
+        reply = await self.command("ask", event=event, args=list(args), sid=sid, nsp=nsp)
+        assert "error" not in reply, reply
+        return reply["args"][0]
+
+    async def disconnect(self, sid: str, nsp: str = "/") -> None:
+        await self.command("disconnect", sid=sid, nsp=nsp)
+
+    async def close_connection(self, sid: str, nsp: str = "/") -> None:
+        await self.command("close", sid=sid, nsp=nsp)
+
+    def pause(self) -> None:
+        """SIGSTOP: the server goes silent (no pings) without closing anything."""
+        assert self._proc is not None
+        os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        os.kill(self._proc.pid, signal.SIGCONT)
+
+    async def stop(self) -> None:
+        """Kill the process: to its clients, a crash."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.kill()
+        await proc.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+class TidingsServer:
+    """A tidings.Server on the built-in server, in this event loop."""
+
+    kind = "tidings"
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self.port = 0
+        self.records = Records()
+        self.sockets: dict[tuple[str, str], tidings.Socket] = {}
+        self._srv: Any = None
+        self._stopping = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _build(self) -> tidings.Server:
+        # Concurrent events, so that a never-answered "noack" holds nothing else up.
+        sio = tidings.Server(concurrent_events=True, **self._options)
+        records = self.records
+
+        async def refuse_bad_token(socket: tidings.Socket) -> None:
+            auth = socket.handshake.auth
+            if isinstance(auth, dict) and auth.get("token") == "bad":
+                raise tidings.ConnectionRefusedError("not allowed", data={"code": 403})
+
+        sio.of("/admin").use(refuse_bad_token)
+        for name in ("/", "/admin"):
+            self._handlers(sio.of(name), name, records)
+        return sio
+
+    def _handlers(self, nsp: Any, name: str, records: Records) -> None:
+        @nsp.on("connect")
+        async def connect(socket: tidings.Socket, auth: Any) -> None:
+            self.sockets[(name, socket.id)] = socket
+            records.put(
+                "connect",
+                nsp=name,
+                sid=socket.id,
+                conn=socket.conn.sid,
+                auth=socket.handshake.auth,
+                query=dict(socket.handshake.query),
+                header=socket.handshake.headers.get("x-test"),
+                recovered=False,
+                transport=socket.transport,
+            )
+
+        @nsp.on("disconnect")
+        async def disconnect(socket: tidings.Socket, reason: str) -> None:
+            records.put("disconnect", nsp=name, sid=socket.id, reason=reason)
+
+        @nsp.on("echo")
+        async def echo(socket: tidings.Socket, *args: Any) -> tuple[Any, ...]:
+            records.put("event", nsp=name, sid=socket.id, event="echo", args=list(args))
+            return tuple(args)
+
+        @nsp.on("noack")
+        async def noack(socket: tidings.Socket, *args: Any) -> None:
+            records.put("event", nsp=name, sid=socket.id, event="noack", args=list(args))
+            await self._stopping.wait()  # never answers (the handler ends when the server stops)
+
+        # A plain function runs as the packet arrives (an async one is queued, and tidings
+        # drops queued events when a DISCONNECT follows at once; Node runs them all).
+        @nsp.on("*")
+        def anything(socket: tidings.Socket, event: str, *args: Any) -> str:
+            records.put("event", nsp=name, sid=socket.id, event=event, args=list(args))
+            return "ok"
+
+    async def start(self) -> None:
+        self._srv = tidings.standalone.serve(self._build(), "127.0.0.1", self.port)
+        await self._srv.__aenter__()
+        self.port = self._srv.port
+
+    async def emit(self, event: str, *args: Any, sid: str | None = None, nsp: str = "/") -> None:
+        if sid is None:
+            await self._sio_of(nsp).emit(event, *args)
+        else:
+            await self.sockets[(nsp, sid)].emit(event, *args)
+
+    def _sio_of(self, nsp: str) -> Any:
+        socket = next(s for (n, _), s in self.sockets.items() if n == nsp)
+        return socket.nsp
+
+    async def ask(self, sid: str, event: str, *args: Any, nsp: str = "/") -> Any:
+        return await self.sockets[(nsp, sid)].emit_with_ack(event, *args, timeout=TIMEOUT)
+
+    async def disconnect(self, sid: str, nsp: str = "/") -> None:
+        await self.sockets[(nsp, sid)].disconnect()
+
+    async def close_connection(self, sid: str, nsp: str = "/") -> None:
+        """Close the Engine.IO connection under the socket (no DISCONNECT packet), as Node's
+        ``socket.conn.close()``."""
+        self.sockets[(nsp, sid)].conn.close()
+
+    async def stop(self) -> None:
+        srv, self._srv = self._srv, None
+        self._stopping.set()
+        self._stopping = asyncio.Event()
+        if srv is not None:
+            # A crash, as far as clients know: every connection dropped at once. Sessions
+            # that can no longer be told of the shutdown are not waited for long.
+            srv.abort_all()
+            await srv.close(timeout=0.5)

@@ -1,0 +1,146 @@
+"""Which application callback answers what, and the queue that runs them.
+
+By default callbacks run one at a time in arrival order (a handler sees events
+in the order the server sent them); with ``concurrent`` each runs as its own
+task. A handler's return value becomes the acknowledgement, through ``send_ack``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from tidings.client.handlers import Handler, call_handler
+
+__all__ = ["CATCH_ALL", "MANAGER_EVENTS", "Dispatcher"]
+
+logger = logging.getLogger("tidings.client")
+
+#: Events about the connection as a whole (the JavaScript client's Manager events),
+#: registered with ``on`` whatever the namespace.
+MANAGER_EVENTS = frozenset(
+    {"reconnect_attempt", "reconnect", "reconnect_error", "reconnect_failed"}
+)
+CATCH_ALL = "*"
+
+# handler, arguments, namespace and ack id (both None when no ack is due)
+_Job = tuple[Handler, tuple[Any, ...], str | None, int | None]
+
+
+class Dispatcher:
+    __slots__ = (
+        "_any",
+        "_concurrent",
+        "_handlers",
+        "_manager",
+        "_queue",
+        "_send_ack",
+        "_task",
+        "_tasks",
+    )
+
+    def __init__(self, send_ack: Callable[[str, int, Any], None]) -> None:
+        self._handlers: dict[tuple[str, str], Handler] = {}
+        self._manager: dict[str, Handler] = {}
+        self._any: dict[str, list[Handler]] = {}
+        self._send_ack = send_ack
+        self._concurrent = False
+        self._queue: asyncio.Queue[_Job | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- registry --------------------------------------------------------------------
+
+    def register(self, namespace: str, event: str, fn: Callable[..., Any]) -> None:
+        if event in MANAGER_EVENTS:
+            self._manager[event] = Handler(fn)
+        else:
+            self._handlers[(namespace, event)] = Handler(fn)
+
+    def add_any(self, namespace: str, fn: Callable[..., Any]) -> None:
+        self._any.setdefault(namespace, []).append(Handler(fn))
+
+    def namespaces(self) -> set[str]:
+        """Namespaces something was registered for."""
+        return {name for name, _ in self._handlers} | set(self._any)
+
+    # -- firing ----------------------------------------------------------------------
+
+    def fire(self, namespace: str, event: str, *args: Any) -> None:
+        """A lifecycle event of a namespace (``connect``, ``disconnect``, ``connect_error``)."""
+        handler = self._handlers.get((namespace, event))
+        if handler is not None:
+            self._enqueue((handler, args, None, None))
+
+    def fire_manager(self, event: str, *args: Any) -> None:
+        handler = self._manager.get(event)
+        if handler is not None:
+            self._enqueue((handler, args, None, None))
+
+    def event(self, namespace: str, event: str, args: tuple[Any, ...], ack_id: int | None) -> None:
+        """An event from the server: its listeners, then its handler or the catch-all."""
+        for listener in self._any.get(namespace, ()):
+            self._enqueue((listener, (event, list(args)), None, None))
+        handler = self._handlers.get((namespace, event))
+        if handler is not None:
+            self._enqueue((handler, args, namespace, ack_id))
+            return
+        catch_all = self._handlers.get((namespace, CATCH_ALL))
+        if catch_all is not None:
+            self._enqueue((catch_all, (event, *args), namespace, ack_id))
+        # else, as in JavaScript, an ack nobody handles is never sent
+
+    # -- running ---------------------------------------------------------------------
+
+    def start(self, *, concurrent: bool) -> None:
+        self._concurrent = concurrent
+        if self._task is None or self._task.done():
+            self._queue = asyncio.Queue()
+            self._task = asyncio.get_running_loop().create_task(self._drain(self._queue))
+
+    async def stop(self, timeout: float) -> None:
+        """Let the callbacks already queued (``disconnect`` among them) run, then stop."""
+        task, queue = self._task, self._queue
+        self._task = None
+        self._queue = None
+        if task is None or queue is None:
+            return
+        queue.put_nowait(None)
+        if task is asyncio.current_task():
+            return  # stopped from a handler: the queue ends after it
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
+        except TimeoutError:
+            logger.warning("handlers still running at disconnect were cancelled")
+            task.cancel()
+
+    def in_handler(self) -> bool:
+        """Whether the caller is a callback run by this dispatcher."""
+        current = asyncio.current_task()
+        return current is not None and (current is self._task or current in self._tasks)
+
+    def _enqueue(self, job: _Job) -> None:
+        if self._concurrent:
+            task = asyncio.get_running_loop().create_task(self._run(*job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif self._queue is not None:
+            self._queue.put_nowait(job)
+
+    async def _drain(self, queue: asyncio.Queue[_Job | None]) -> None:
+        while (job := await queue.get()) is not None:
+            await self._run(*job)
+
+    async def _run(
+        self, handler: Handler, args: tuple[Any, ...], namespace: str | None, ack_id: int | None
+    ) -> None:
+        try:
+            result = await call_handler(handler, *args)
+        except Exception:
+            logger.exception("error in handler %r", handler)
+            return
+        if ack_id is not None and namespace is not None:
+            self._send_ack(namespace, ack_id, result)
