@@ -1,0 +1,29 @@
+"""The Engine.IO server over asyncio; I/O layers reach it through ``tidings.engine.io``."""
+
+from tidings.engine.handler import CallbackHandler, EngineHandler
+from tidings.engine.io import (
+    HttpRequest,
+    HttpResponse,
+    PreparedFrames,
+    WebSocketListener,
+    WebSocketTransport,
+)
+from tidings.engine.options import CorsOrigins, EngineOptions
+from tidings.engine.prepared import PreparedMessage
+from tidings.engine.server import EngineServer
+from tidings.engine.socket import EngineSocket
+
+__all__ = [
+    "CallbackHandler",
+    "CorsOrigins",
+    "EngineHandler",
+    "EngineOptions",
+    "EngineServer",
+    "EngineSocket",
+    "HttpRequest",
+    "HttpResponse",
+    "PreparedFrames",
+    "PreparedMessage",
+    "WebSocketListener",
+    "WebSocketTransport",
+]

@@ -102,6 +102,12 @@ class Client:
                 await call_maybe_async(middleware, socket)
                 if socket.state is not SocketState.CONNECTING:
                     return
+            if journal is not None:
+                await journal.prime(nsp.name)
+            # Accepted by middleware: from now on the socket is found and reached by broadcasts
+            # (what they send waits in its held connection until the CONNECT reply is out).
+            nsp.sockets[socket.id] = socket
+            registered_at = journal.sent(nsp.name) if journal is not None else 0
             handler = nsp.handlers.get("connect")
             if handler is not None:
                 result = await call_maybe_async(handler, socket, socket.auth)
@@ -111,7 +117,7 @@ class Client:
             if journal is not None and socket.pid is not None:
                 await journal.save(socket)  # durable before the client learns its pid
                 if recovered is not None:
-                    missed = await self._catch_up(journal, nsp, *recovered)
+                    missed = await self._catch_up(journal, nsp, *recovered, registered_at)
         except ConnectionRefusedError as exc:
             self._refuse(nsp, socket, exc.to_payload())
             return
@@ -121,9 +127,6 @@ class Client:
             return
         if socket.state is not SocketState.CONNECTING:
             return  # the connection went away meanwhile
-        # From here to the CONNECT reply nothing awaits: no broadcast can slip between
-        # the replay read above and the moment the socket starts receiving live ones.
-        nsp.sockets[socket.id] = socket
         socket._connected(missed)
         logger.debug("sid=%s joined %s as %s%s", self.conn.sid, nsp.name, socket.id,
                      " (recovered)" if socket.recovered else "")
@@ -164,18 +167,20 @@ class Client:
         return recovered, start
 
     async def _catch_up(
-        self, journal: Journal, nsp: Namespace, recovered: Recovered, start: int
+        self, journal: Journal, nsp: Namespace, recovered: Recovered, start: int, registered_at: int
     ) -> list[Packet]:
-        """What the client missed, including what was broadcast while it was being restored."""
-        entries = list(recovered.missed)
-        rooms = recovered.session.rooms
-        top = entries[-1].offset if entries else start
-        while journal.sent(nsp.name) > top:
-            more = await journal.store.since(nsp.name, top, rooms=rooms, limit=1000)
+        """What the client missed: up to the last event sent before the socket was registered.
+
+        Everything sent after that reached its held connection, in order, behind these.
+        """
+        read_to = recovered.missed[-1].offset if recovered.missed else start
+        entries = [e for e in recovered.missed if e.offset <= registered_at]
+        while read_to < registered_at:
+            more = await journal.store.since(nsp.name, read_to, rooms=recovered.session.rooms)
             if not more:
                 break
-            entries.extend(more)
-            top = more[-1].offset
+            entries.extend(e for e in more if e.offset <= registered_at)
+            read_to = more[-1].offset
         return [p for p in map(journal.to_packet, entries) if p is not None]
 
     def _refuse(self, nsp: Namespace, socket: Socket, payload: dict[str, Any]) -> None:

@@ -138,7 +138,15 @@ class Journal:
             self._sent[packet.namespace] = offset
 
     def sent(self, namespace: str) -> int:
+        """The offset up to which every event of ``namespace`` has gone to the sockets present."""
         return self._sent.get(namespace, 0)
+
+    async def prime(self, namespace: str) -> None:
+        """Count what an earlier process stored as sent (a crash may have cut its sending short)."""
+        if namespace not in self._sent:
+            await self.open()
+            last = await self.store.last_offset(namespace)
+            self._sent[namespace] = max(self._sent.get(namespace, 0), last)
 
     # -- sessions ------------------------------------------------------------------------
 

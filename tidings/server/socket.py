@@ -17,7 +17,7 @@ from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.server.handlers import Handler, call_maybe_async
 
 if TYPE_CHECKING:
-    from tidings.engine import EngineSocket
+    from tidings.engine import EngineSocket, PreparedMessage
     from tidings.server.client import Client
     from tidings.server.namespace import Namespace
     from tidings.server.operators import BroadcastOperator
@@ -56,14 +56,16 @@ class Socket:
 
     __slots__ = (
         "id", "nsp", "client", "conn", "state", "auth", "pid", "recovered", "_issued", "_data",
-        "_acks", "_queue", "_pending", "_saving", "_left_rooms",
+        "_acks", "_queue", "_saving", "_left_rooms",
     )
 
     def __init__(self, nsp: Namespace, client: Client, auth: Any) -> None:
         self.id: Sid = new_sid()
         self.nsp = nsp
         self.client = client
-        self.conn: EngineSocket = client.conn
+        # Until the CONNECT reply is out, whatever is sent to this socket (its own emits and
+        # broadcasts alike) waits here, so the client reads CONNECT first and then all in order.
+        self.conn: EngineSocket | HeldConnection = HeldConnection()
         self.state = SocketState.CONNECTING
         self.auth = auth
         self.pid: str | None = None
@@ -74,7 +76,6 @@ class Socket:
         self._data: dict[str, Any] | None = None
         self._acks: dict[int, AckCallback] | None = None
         self._queue: deque[Job] | None = None
-        self._pending: list[Packet] | None = []
         self._saving = False
         self._left_rooms: set[Room] | None = None
 
@@ -108,7 +109,7 @@ class Socket:
 
     @property
     def handshake(self) -> Handshake:
-        request = self.conn.request
+        request = self.client.conn.request
         origin = request.headers.get("origin")
         host = request.headers.get("host")
         url = request.path + ("?" + request.query_string if request.query_string else "")
@@ -126,7 +127,7 @@ class Socket:
 
     @property
     def transport(self) -> str:
-        return self.conn.transport_name
+        return self.client.conn.transport_name
 
     # -- rooms -------------------------------------------------------------------------
 
@@ -205,11 +206,7 @@ class Socket:
         return unpack_ack(reply)
 
     def _send_packet(self, packet: Packet) -> None:
-        if self._pending is not None:
-            # Connect handler still running: the client must see CONNECT first.
-            self._pending.append(packet)
-            return
-        if self.state is not SocketState.CONNECTED:
+        if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
         encoded = encode(packet, self.nsp.serializer)
         conn = self.conn
@@ -262,32 +259,34 @@ class Socket:
 
     # -- driven by the Client ----------------------------------------------------------
 
-    def _connected(self, missed: list[Packet] | None = None) -> None:
-        """Called once middleware and the connect handler accepted the client."""
-        pending = self._pending
-        self._pending = None
+    def _connected(self, missed: list[Packet]) -> None:
+        """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
         self.state = SocketState.CONNECTED
+        conn = self.client.conn
         reply: dict[str, Any] = {"sid": self.id}
         if self.pid is not None:
             reply["pid"] = self.pid
-        self._send_packet(Packet(PacketType.CONNECT, self.nsp.name, reply))
-        if self.pid is not None:
-            # With recovery, offsets must reach the client in order: what it missed, then
-            # what the connect handler emitted, before any live broadcast.
-            for packet in (*(missed or ()), *(pending or ())):
-                self._send_packet(packet)
-        elif pending:
-            # What the connect handler emitted follows on the next turn, in a write of its own,
-            # so a client reading the CONNECT sees it alone, as it would from Node.
-            asyncio.get_running_loop().call_soon(self._send_pending, pending)
+        encoded = encode(Packet(PacketType.CONNECT, self.nsp.name, reply), self.nsp.serializer)
+        conn.send(encoded.text)
+        for packet in missed:
+            encoded = encode(packet, self.nsp.serializer)
+            conn.send(encoded.text)
+            for attachment in encoded.attachments:
+                conn.send(attachment)
+        # What was held follows on the next turn, in a write of its own, so a client reading
+        # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
+        asyncio.get_running_loop().call_soon(self._go_live)
 
-    def _send_pending(self, pending: list[Packet]) -> None:
-        for packet in pending:
-            self._send_packet(packet)
+    def _go_live(self) -> None:
+        held = self.conn
+        if isinstance(held, HeldConnection):
+            self.conn = self.client.conn
+            if self.state is SocketState.CONNECTED:
+                held.release_to(self.conn)
 
     def _refused(self) -> None:
-        self._pending = None
         self.state = SocketState.REFUSED
+        self.nsp.sockets.pop(self.id, None)
         self.nsp.adapter.delete_all(self.id)
 
     def _on_event(self, packet: Packet) -> None:
@@ -397,7 +396,6 @@ class Socket:
         was_connected = self.state is SocketState.CONNECTED
         # A socket that never finished connecting runs none of the handlers queued behind it.
         self.state = SocketState.DISCONNECTED if was_connected else SocketState.REFUSED
-        self._pending = None
         nsp = self.nsp
         nsp.sockets.pop(self.id, None)
         self.client.sockets.pop(nsp.name, None)
@@ -436,6 +434,31 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"
+
+
+class HeldConnection:
+    """Stands in for the engine connection while a socket is connecting."""
+
+    __slots__ = ("_items",)
+
+    writable = True
+
+    def __init__(self) -> None:
+        self._items: list[str | bytes | PreparedMessage] = []
+
+    def send(self, data: str | bytes) -> None:
+        self._items.append(data)
+
+    def send_prepared(self, prepared: PreparedMessage) -> None:
+        self._items.append(prepared)
+
+    def release_to(self, conn: EngineSocket) -> None:
+        items, self._items = self._items, []
+        for item in items:
+            if isinstance(item, (str, bytes)):
+                conn.send(item)
+            else:
+                conn.send_prepared(item)
 
 
 def unpack_ack(reply: list[Any]) -> Any:

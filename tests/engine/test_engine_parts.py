@@ -1,0 +1,196 @@
+"""Options, CORS rules, prepared messages and the deadline heap."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tidings.engine import EngineOptions, HttpRequest, PreparedMessage
+from tidings.engine.cors import cors_headers, origin_allowed
+from tidings.engine.timers import DeadlineHeap
+from tidings.protocol.websocket.frames import Opcode, encode_frame
+
+
+def make_request(
+    origin: str | None, host: str = "example.test:8000", **headers: str
+) -> HttpRequest:
+    all_headers = {"host": host, **headers}
+    if origin is not None:
+        all_headers["origin"] = origin
+    return HttpRequest("GET", "/engine.io/", "", {}, all_headers)
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"path": "engine.io"},
+        {"ping_interval": 0},
+        {"ping_timeout": -1},
+        {"max_payload": 0},
+        {"max_connections": 1.5},
+        {"transports": ()},
+        {"transports": ("polling", "carrier-pigeon")},
+        {"cors_allowed_origins": 42},
+        {"max_buffered_bytes": True},
+    ],
+)
+def test_options_are_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        EngineOptions(**bad)  # type: ignore[arg-type]
+
+
+def test_options_defaults_are_safe_and_frozen() -> None:
+    options = EngineOptions(cors_allowed_origins=["https://a.test"])
+    assert options.cors_allowed_origins == ("https://a.test",)
+    assert options.max_payload == 1_000_000 and options.max_connections > 0
+    assert options.upgrades == ("websocket",)
+    assert EngineOptions(allow_upgrades=False).upgrades == ()
+    assert EngineOptions(transports=("polling",)).upgrades == ()
+    with pytest.raises(AttributeError):
+        options.path = "/x/"  # type: ignore[misc]
+
+
+# -- CORS ----------------------------------------------------------------------------------
+
+
+def test_same_origin_rule() -> None:
+    options = EngineOptions()
+    assert origin_allowed(options, make_request(None))
+    assert origin_allowed(options, make_request("http://example.test:8000"))
+    assert not origin_allowed(options, make_request("https://example.test:8000"))
+    assert not origin_allowed(options, make_request("http://example.test:8001"))
+    assert not origin_allowed(options, make_request("null"))
+    assert origin_allowed(options, make_request("http://example.test", host="example.test:80"))
+    # Behind a TLS-terminating proxy.
+    assert origin_allowed(
+        options,
+        make_request("https://example.test", host="example.test", **{"x-forwarded-proto": "https"}),
+    )
+    assert cors_headers(options, make_request("http://example.test:8000")) == []
+
+
+def test_allowed_origins_forms() -> None:
+    def pred(origin: str) -> bool:
+        return origin.endswith(".good.test")
+
+    def broken(origin: str) -> bool:
+        raise RuntimeError("oops")
+
+    assert origin_allowed(EngineOptions(cors_allowed_origins="*"), make_request("null"))
+    single = EngineOptions(cors_allowed_origins="https://one.test")
+    assert origin_allowed(single, make_request("https://one.test"))
+    assert not origin_allowed(single, make_request("https://two.test"))
+    assert origin_allowed(
+        EngineOptions(cors_allowed_origins=pred), make_request("https://a.good.test")
+    )
+    assert not origin_allowed(
+        EngineOptions(cors_allowed_origins=pred), make_request("https://bad.test")
+    )
+    assert not origin_allowed(
+        EngineOptions(cors_allowed_origins=broken), make_request("https://x.test")
+    )
+
+
+def test_star_with_credentials_echoes_the_origin() -> None:
+    options = EngineOptions(cors_allowed_origins="*", cors_credentials=True)
+    headers = dict(cors_headers(options, make_request("https://app.test")))
+    assert headers["Access-Control-Allow-Origin"] == "https://app.test"
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert headers["Vary"] == "Origin"
+
+
+# -- prepared messages ---------------------------------------------------------------------
+
+
+def test_prepared_message_encodes_once() -> None:
+    prepared = PreparedMessage(['2["é"]', b"\x00\x01"])
+    assert prepared.ws_messages == ('42["é"]', b"\x00\x01")
+    frames = prepared.ws_frames
+    assert frames == encode_frame(Opcode.TEXT, '42["é"]'.encode()) + encode_frame(
+        Opcode.BINARY, b"\x00\x01"
+    )
+    assert prepared.ws_frames is frames  # cached
+    assert prepared.encoded is prepared.encoded
+    assert [seg for _, seg in prepared.encoded] == ['42["é"]', "bAAE="]
+    assert prepared.nbytes == len('42["é"]') + len("bAAE=")
+    with pytest.raises(TypeError):
+        PreparedMessage([42])  # type: ignore[list-item]
+
+
+# -- deadline heap -------------------------------------------------------------------------
+
+
+class Item:
+    def __init__(self, name: str, log: list[str], done: asyncio.Event) -> None:
+        self.heap_deadline: float | None = None
+        self.name = name
+        self.log = log
+        self.done = done
+
+    def on_deadline(self, now: float) -> None:
+        self.log.append(self.name)
+        if self.name == "last":
+            self.done.set()
+
+
+async def test_heap_fires_in_order_and_skips_stale_entries() -> None:
+    loop = asyncio.get_running_loop()
+    heap = DeadlineHeap(loop)
+    log: list[str] = []
+    done = asyncio.Event()
+    now = loop.time()
+    a, b, c, last = (Item(n, log, done) for n in ("a", "b", "c", "last"))
+    heap.schedule(a, now + 0.03)
+    heap.schedule(b, now + 0.01)
+    heap.schedule(c, now + 0.02)
+    heap.schedule(c, None)  # c no longer wants waking: its entry is stale
+    heap.schedule(a, now + 0.005)  # earlier than its entry: re-pushed
+    heap.schedule(b, now + 0.5)  # later than its entry: the early one stays
+    heap.schedule(last, now + 0.04)
+    await asyncio.wait_for(done.wait(), 2)
+    assert log == ["a", "b", "last"]
+    heap.close()
+    assert len(heap) == 0
+
+
+class Rescheduling:
+    """Pushes its own deadline far away each time it wakes (a session after its ping)."""
+
+    def __init__(self, heap: DeadlineHeap, loop: asyncio.AbstractEventLoop) -> None:
+        self.heap_deadline: float | None = None
+        self.heap = heap
+        self.loop = loop
+        self.woken = 0
+
+    def on_deadline(self, now: float) -> None:
+        self.woken += 1
+        self.heap.schedule(self, now + 60)
+
+
+async def test_heap_still_wakes_an_entry_left_behind_by_a_rescheduling_callback() -> None:
+    loop = asyncio.get_running_loop()
+    heap = DeadlineHeap(loop)
+    log: list[str] = []
+    done = asyncio.Event()
+    first = Rescheduling(heap, loop)
+    later = Item("last", log, done)
+    now = loop.time()
+    heap.schedule(first, now + 0.01)
+    heap.schedule(later, now + 0.03)  # not due when ``first`` wakes
+    await asyncio.wait_for(done.wait(), 1)
+    assert first.woken == 1 and log == ["last"]
+    heap.close()
+
+
+def test_per_connection_state_has_slots() -> None:
+    from tidings.engine import EngineServer, EngineSocket
+    from tidings.protocol.engineio import ServerSession, SessionConfig
+
+    session = ServerSession("s" * 20, SessionConfig(), 0.0)
+    socket = EngineSocket(EngineServer(), make_request(None), session)
+    for obj in (session, socket, PreparedMessage(["x"])):
+        assert not hasattr(obj, "__dict__")

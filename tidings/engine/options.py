@@ -1,0 +1,77 @@
+"""Engine.IO server options: one frozen, validated object with safe limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tidings.protocol.engineio.session import POLLING, WEBSOCKET, SessionConfig
+
+__all__ = ["CorsOrigins", "EngineOptions"]
+
+#: None: same origin only; "*": any origin; a string or sequence: those origins;
+#: a callable: asked with the request's Origin.
+CorsOrigins = None | str | Sequence[str] | Callable[[str], bool]
+
+_KNOWN_TRANSPORTS = (POLLING, WEBSOCKET)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    path: str = "/engine.io/"
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    #: maxHttpBufferSize: the largest POST body and WebSocket message accepted.
+    max_payload: int = 1_000_000
+    transports: tuple[str, ...] = (POLLING, WEBSOCKET)
+    allow_upgrades: bool = True
+    upgrade_timeout: float = 10.0
+    max_connections: int = 10_000
+    cors_allowed_origins: CorsOrigins = None
+    cors_credentials: bool = False
+    #: Per-connection outgoing buffer (the polling queue, the WebSocket write
+    #: buffer); a session over it is closed with "transport error".
+    max_buffered_bytes: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        path = self.path
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"path must start with '/', got {path!r}")
+        if not path.endswith("/"):
+            object.__setattr__(self, "path", path + "/")
+        for name in ("ping_interval", "ping_timeout", "upgrade_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        for name in ("max_payload", "max_connections", "max_buffered_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        transports = tuple(self.transports)
+        if not transports or any(t not in _KNOWN_TRANSPORTS for t in transports):
+            raise ValueError(f"transports must be a non-empty subset of {_KNOWN_TRANSPORTS}")
+        object.__setattr__(self, "transports", transports)
+        origins = self.cors_allowed_origins
+        if isinstance(origins, str) or origins is None or callable(origins):
+            pass
+        elif isinstance(origins, Sequence) and all(isinstance(o, str) for o in origins):
+            object.__setattr__(self, "cors_allowed_origins", tuple(origins))
+        else:
+            raise ValueError("cors_allowed_origins must be None, '*', origins or a callable")
+
+    @property
+    def upgrades(self) -> tuple[str, ...]:
+        """Transports a polling session is offered in its handshake."""
+        if self.allow_upgrades and WEBSOCKET in self.transports:
+            return (WEBSOCKET,)
+        return ()
+
+    def session_config(self) -> SessionConfig:
+        return SessionConfig(
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            max_payload=self.max_payload,
+            upgrade_timeout=self.upgrade_timeout,
+            max_buffered_bytes=self.max_buffered_bytes,
+            upgrades=self.upgrades,
+        )

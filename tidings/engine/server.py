@@ -1,0 +1,286 @@
+"""``EngineServer``: Engine.IO v4 over asyncio, behind the I/O contract of ``tidings.engine.io``.
+
+Usable on its own like Node's ``engine.io`` package, and the base of the
+Socket.IO server. The protocol decisions live in ``tidings.protocol.engineio``;
+this module routes requests, holds polls, and runs every session's timers from
+one deadline heap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
+from tidings.engine.handler import CallbackHandler, EngineHandler
+from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
+from tidings.engine.options import EngineOptions
+from tidings.engine.socket import IGNORED, EngineSocket
+from tidings.engine.timers import DeadlineHeap
+from tidings.protocol.engineio.events import Closed
+from tidings.protocol.engineio.requests import (
+    FORBIDDEN,
+    SERVER_FULL,
+    RequestError,
+    check_request,
+)
+from tidings.protocol.engineio.session import POLLING, WEBSOCKET, ServerSession
+
+__all__ = ["EngineServer"]
+
+logger = logging.getLogger("tidings.engineio")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_TEXT = ("Content-Type", "text/plain; charset=UTF-8")
+_JSON = ("Content-Type", "application/json")
+_NO_STORE = ("Cache-Control", "no-store")
+_ERROR_REASONS = frozenset({"transport error", "parse error"})
+
+
+class EngineServer:
+    """An Engine.IO server; give it a handler, or set callbacks with ``on``."""
+
+    def __init__(
+        self,
+        handler: EngineHandler | None = None,
+        options: EngineOptions | None = None,
+        **option_overrides: Any,
+    ) -> None:
+        if options is None:
+            options = EngineOptions(**option_overrides)
+        elif option_overrides:
+            options = dataclasses.replace(options, **option_overrides)
+        self.options: EngineOptions = options
+        self._config = options.session_config()
+        self._callbacks: CallbackHandler | None = None
+        if handler is None:
+            handler = self._callbacks = CallbackHandler()
+        self.handler: EngineHandler = handler
+        self.sockets: dict[str, EngineSocket] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._heap: DeadlineHeap | None = None
+        self._ready: list[EngineSocket] = []
+        self._ready_handle: asyncio.Handle | None = None
+        self._shutting_down = False
+        self._drained: asyncio.Event | None = None
+
+    # -- bare-engine callbacks -------------------------------------------------------------
+
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, callback: F) -> F: ...
+
+    def on(self, event: str, callback: F | None = None) -> F | Callable[[F], F]:
+        """Set the "connection", "message" or "close" callback; usable as a decorator."""
+        callbacks = self._callbacks
+        if callbacks is None:
+            raise RuntimeError("this engine was given a handler; callbacks are not used")
+
+        def register(fn: F) -> F:
+            callbacks.set(event, fn)
+            return fn
+
+        if callback is None:
+            return register
+        return register(callback)
+
+    # -- the I/O contract ------------------------------------------------------------------
+
+    def matches(self, path: str) -> bool:
+        base = self.options.path
+        return path.startswith(base) or path == base[:-1]
+
+    async def handle_http(self, request: HttpRequest) -> HttpResponse:
+        """Answer one HTTP request under the Engine.IO path (a held poll waits here)."""
+        self._bind()
+        if not self.matches(request.path):
+            return HttpResponse(404, [_TEXT], b"Not Found")
+        options = self.options
+        if not origin_allowed(options, request):
+            logger.info("refused origin %r", request.headers.get("origin"))
+            return self._refuse(FORBIDDEN, [])
+        method = request.method.upper()
+        if method == "OPTIONS":
+            return HttpResponse(204, preflight_headers(options, request))
+        cors = cors_headers(options, request)
+        sid = request.query.get("sid")
+        socket = self.sockets.get(sid) if sid is not None else None
+        error = check_request(
+            method,
+            request.query,
+            websocket=False,
+            transports=options.transports,
+            session_transport=socket.transport_name if socket is not None else None,
+        )
+        if error is not None:
+            return self._refuse(error, cors)
+        if socket is None:
+            return self._handshake(request, cors)
+        if method == "GET":
+            result = await socket._poll()
+            if isinstance(result, RequestError):
+                return self._refuse(result, cors)
+            return HttpResponse(200, [_TEXT, _NO_STORE, *cors], result.encode("utf-8"))
+        error = socket._post(request.body)
+        if error is not None:
+            return self._refuse(error, cors)
+        return HttpResponse(200, [_TEXT, *cors], b"ok")
+
+    def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
+        """None to accept a WebSocket upgrade request, else the HTTP refusal to send."""
+        if not self.matches(request.path):
+            return HttpResponse(404, [_TEXT], b"Not Found")
+        if not origin_allowed(self.options, request):
+            logger.info("refused WebSocket origin %r", request.headers.get("origin"))
+            return self._refuse(FORBIDDEN, [])
+        error = self._websocket_error(request)
+        if error is not None:
+            return self._refuse(error, [])
+        return None
+
+    def open_websocket(
+        self, request: HttpRequest, transport: WebSocketTransport
+    ) -> WebSocketListener:
+        """Take an accepted WebSocket: a new session, or an upgrade of a polling one."""
+        self._bind()
+        if self._websocket_error(request) is not None:
+            transport.close(1008, "")
+            return IGNORED
+        sid = request.query.get("sid")
+        if sid is None:
+            session = ServerSession(self._new_sid(), self._config, self._now(), transport=WEBSOCKET)
+            socket = EngineSocket(self, request, session)
+            listener = socket._attach_ws(transport)
+            self._open(socket)
+            return listener
+        socket_ = self.sockets.get(sid)
+        upgrade = socket_._start_upgrade(transport) if socket_ is not None else None
+        if upgrade is None:
+            logger.debug("sid=%s refused a second WebSocket", sid)
+            transport.close(1000, "")
+            return IGNORED
+        return upgrade
+
+    async def shutdown(self, timeout: float = 5.0) -> None:
+        """Close every session with "server shutting down"; refuse new ones."""
+        self._shutting_down = True
+        for socket in list(self.sockets.values()):
+            socket.close("server shutting down")
+        if self.sockets:
+            drained = self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(drained.wait(), timeout)
+            except TimeoutError:
+                pass
+            finally:
+                self._drained = None
+        for socket in list(self.sockets.values()):
+            socket._core.abort("server shutting down", "shutdown timeout")
+            socket._pump()
+        if self._ready:
+            self._release_polls()
+        if self._heap is not None:
+            self._heap.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._heap = DeadlineHeap(self._loop)
+
+    def _now(self) -> float:
+        if self._loop is None:
+            self._bind()
+        assert self._loop is not None
+        return self._loop.time()
+
+    def _new_sid(self) -> str:
+        while True:
+            sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
+            if sid not in self.sockets:
+                return sid
+
+    def _full(self) -> bool:
+        return self._shutting_down or len(self.sockets) >= self.options.max_connections
+
+    def _websocket_error(self, request: HttpRequest) -> RequestError | None:
+        sid = request.query.get("sid")
+        socket = self.sockets.get(sid) if sid is not None else None
+        error = check_request(
+            "GET",
+            request.query,
+            websocket=True,
+            transports=self.options.transports,
+            session_transport=socket.transport_name if socket is not None else None,
+        )
+        if error is None and sid is None and self._full():
+            return SERVER_FULL
+        return error
+
+    def _refuse(self, error: RequestError, cors: list[tuple[str, str]]) -> HttpResponse:
+        return HttpResponse(error.status, [_JSON, *cors], error.body)
+
+    def _handshake(self, request: HttpRequest, cors: list[tuple[str, str]]) -> HttpResponse:
+        if self._full():
+            if self._shutting_down:
+                logger.info("handshake refused: shutting down")
+            else:
+                logger.warning("handshake refused: %d sessions open", len(self.sockets))
+            return self._refuse(SERVER_FULL, cors)
+        session = ServerSession(self._new_sid(), self._config, self._now(), transport=POLLING)
+        socket = EngineSocket(self, request, session)
+        body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
+        assert isinstance(body, str)
+        self._open(socket)
+        return HttpResponse(200, [_TEXT, _NO_STORE, *cors], body.encode("utf-8"))
+
+    def _open(self, socket: EngineSocket) -> None:
+        self.sockets[socket.sid] = socket
+        logger.debug("sid=%s opened over %s", socket.sid, socket.transport_name)
+        socket._pump()
+        if socket.closed:
+            return
+        try:
+            self.handler.on_connect(socket)
+        except Exception:
+            logger.exception("sid=%s connect handler failed", socket.sid)
+
+    def _closed(self, socket: EngineSocket, event: Closed) -> None:
+        if self.sockets.get(socket.sid) is socket:
+            del self.sockets[socket.sid]
+        if event.reason in _ERROR_REASONS:
+            logger.info("sid=%s closed: %s (%s)", socket.sid, event.reason, event.detail)
+        else:
+            logger.debug("sid=%s closed: %s %s", socket.sid, event.reason, event.detail)
+        try:
+            self.handler.on_disconnect(socket, event.reason)
+        except Exception:
+            logger.exception("sid=%s disconnect handler failed", socket.sid)
+        if self._drained is not None and not self.sockets:
+            self._drained.set()
+
+    def _schedule(self, socket: EngineSocket, when: float | None) -> None:
+        heap = self._heap
+        if heap is not None:
+            heap.schedule(socket, when)
+
+    def _release_soon(self, socket: EngineSocket) -> None:
+        """Answer ``socket``'s held poll on the next loop turn, with all it was sent meanwhile."""
+        self._ready.append(socket)
+        if self._ready_handle is None:
+            assert self._loop is not None
+            self._ready_handle = self._loop.call_soon(self._release_polls)
+
+    def _release_polls(self) -> None:
+        self._ready_handle = None
+        ready, self._ready = self._ready, []
+        for socket in ready:
+            socket._release_poll()

@@ -1,0 +1,506 @@
+"""One server-side Engine.IO session as a state machine, Sans-I/O.
+
+The I/O layer feeds it what happened (a poll arrived, a POST body, a WebSocket
+message, a timer fired) with the current monotonic time, and reads back what
+to do: events for the application, WebSocket messages to write, the body for
+a held poll, and the next deadline. Nothing here blocks, reads a clock or
+raises on peer input: a misbehaving peer closes the session with Node's reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from tidings.protocol.engineio.events import (
+    Closed,
+    Event,
+    MessageReceived,
+    Upgraded,
+    UpgradeFailed,
+)
+from tidings.protocol.engineio.packets import (
+    SEPARATOR,
+    EngineIOError,
+    Packet,
+    PacketType,
+    decode_packet,
+    decode_payload,
+    encode_packet,
+    encode_polling_packet,
+)
+from tidings.protocol.engineio.requests import (
+    PAYLOAD_TOO_LARGE,
+    ErrorCode,
+    RequestError,
+)
+
+__all__ = [
+    "POLLING",
+    "WEBSOCKET",
+    "Encoded",
+    "ServerSession",
+    "SessionConfig",
+    "State",
+    "encode_message",
+]
+
+POLLING = "polling"
+WEBSOCKET = "websocket"
+
+#: A packet encoded for both transports: (WebSocket message, long-polling segment).
+#: Text packets use the same string for both.
+Encoded = tuple[str | bytes, str]
+
+_PING: Encoded = ("2", "2")
+_PROBE_REPLY = "3probe"
+_NOOP = "6"
+_CLOSE = "1"
+# WebSocket close codes that mean the peer broke the protocol rather than left.
+_ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009, 1010, 1011})
+
+
+class State(enum.Enum):
+    OPEN = "open"  # one transport carries the session
+    UPGRADING = "upgrading"  # polling still carries it; a WebSocket is being probed
+    CLOSING = "closing"  # closed by the server; buffered packets and "1" await the next poll
+    CLOSED = "closed"
+
+
+_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.OPEN: frozenset({State.UPGRADING, State.CLOSING, State.CLOSED}),
+    State.UPGRADING: frozenset({State.OPEN, State.CLOSING, State.CLOSED}),
+    State.CLOSING: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_payload: int = 1_000_000
+    upgrade_timeout: float = 10.0
+    max_buffered_bytes: int = 10_000_000
+    #: Transports a polling session may upgrade to (announced in the handshake).
+    upgrades: tuple[str, ...] = (WEBSOCKET,)
+
+
+def encode_message(data: str | bytes) -> Encoded:
+    """A MESSAGE packet for both transports."""
+    if isinstance(data, str):
+        text = "4" + data
+        return (text, text)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        packet = Packet(PacketType.MESSAGE, bytes(data))
+        return (encode_packet(packet), encode_polling_packet(packet))
+    raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
+
+
+class ServerSession:
+    """The server side of one Engine.IO session.
+
+    Inputs: ``receive_poll``, ``poll_aborted``, ``receive_post``, ``start_upgrade``,
+    ``receive_websocket``, ``websocket_closed``, ``handle_timer``.
+    Commands: ``send``, ``send_encoded``, ``close``, ``abort``.
+    Outputs: ``events_received``, ``data_to_send`` (WebSocket messages),
+    ``close_websocket_requested``, ``poll_ready``/``take_poll_response``, ``next_deadline``.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_buffered",
+        "_close_due",
+        "_close_reason",
+        "_events",
+        "_final",
+        "_out",
+        "_ping_due",
+        "_poll_held",
+        "_pong_due",
+        "_probed",
+        "_state",
+        "_transport",
+        "_upgrade_due",
+        "_ws_attached",
+        "_ws_close",
+        "config",
+        "sid",
+    )
+
+    def __init__(
+        self, sid: str, config: SessionConfig, now: float, *, transport: str = POLLING
+    ) -> None:
+        if transport not in (POLLING, WEBSOCKET):
+            raise ValueError(f"unknown transport {transport!r}")
+        self.sid = sid
+        self.config = config
+        self._state = State.OPEN
+        self._transport = transport
+        self._events: list[Event] = []
+        self._out: list[str | bytes] = []
+        self._ws_attached = transport == WEBSOCKET
+        self._ws_close = False
+        self._buffer: list[Encoded] = []
+        self._buffered = 0
+        self._poll_held = False
+        self._final: str | None = None
+        self._probed = False
+        self._ping_due = now + config.ping_interval
+        self._pong_due: float | None = None
+        self._upgrade_due: float | None = None
+        self._close_due: float | None = None
+        self._close_reason = ""
+        handshake = {
+            "sid": sid,
+            "upgrades": list(config.upgrades) if transport == POLLING else [],
+            "pingInterval": round(config.ping_interval * 1000),
+            "pingTimeout": round(config.ping_timeout * 1000),
+            "maxPayload": config.max_payload,
+        }
+        opening = "0" + orjson.dumps(handshake).decode()
+        if transport == WEBSOCKET:
+            self._out.append(opening)
+        else:
+            self._buffer.append((opening, opening))
+
+    # -- read-only views -------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def transport(self) -> str:
+        """The transport carrying the session: "polling" or "websocket"."""
+        return self._transport
+
+    @property
+    def close_reason(self) -> str:
+        return self._close_reason
+
+    @property
+    def websocket_writable(self) -> bool:
+        """True when a message may go straight to the WebSocket (the broadcast fast path)."""
+        return self._state is State.OPEN and self._transport == WEBSOCKET and self._ws_attached
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Size of the packets waiting for the next poll."""
+        return self._buffered
+
+    @property
+    def poll_held(self) -> bool:
+        return self._poll_held
+
+    @property
+    def poll_ready(self) -> bool:
+        """A held poll has something to answer with: call ``take_poll_response``."""
+        return self._poll_held and (
+            bool(self._buffer)
+            or self._final is not None
+            or self._transport == WEBSOCKET
+            or (self._state is State.UPGRADING and self._probed)
+        )
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def events_received(self) -> list[Event]:
+        events = self._events
+        if events:
+            self._events = []
+        return events
+
+    def data_to_send(self) -> list[str | bytes]:
+        """WebSocket messages to write, in order (for the attached WebSocket)."""
+        out = self._out
+        if out:
+            self._out = []
+        return out
+
+    def close_websocket_requested(self) -> bool:
+        """True once when the attached WebSocket must be closed (after ``data_to_send``)."""
+        if self._ws_close:
+            self._ws_close = False
+            return True
+        return False
+
+    def take_poll_response(self) -> str:
+        """The body for the held poll, which is no longer held afterwards."""
+        if not self.poll_ready:
+            raise RuntimeError("no poll response is ready")
+        self._poll_held = False
+        if self._transport == WEBSOCKET:
+            return _NOOP  # upgraded while a poll was held: release it cleanly
+        if self._buffer:
+            # The final "1" waits for the next poll, as in Node: a client defers the
+            # packets of one body, so a close in the same body would overtake them.
+            body = SEPARATOR.join([segment for _, segment in self._buffer])
+            self._buffer.clear()
+            self._buffered = 0
+            return body
+        final = self._final
+        if final is None:
+            return _NOOP
+        self._final = None
+        if self._state is State.CLOSING:
+            self._finish(self._close_reason)
+        return final
+
+    def next_deadline(self) -> float | None:
+        state = self._state
+        if state is State.CLOSED:
+            return None
+        if state is State.CLOSING:
+            return self._close_due
+        due = self._ping_due if self._pong_due is None else self._pong_due
+        if self._upgrade_due is not None and self._upgrade_due < due:
+            due = self._upgrade_due
+        return due
+
+    # -- commands --------------------------------------------------------------------------
+
+    def send(self, data: str | bytes) -> None:
+        """Queue a MESSAGE. Dropped once the session is closing, as Node does."""
+        encoded = encode_message(data)
+        if self._state is State.OPEN or self._state is State.UPGRADING:
+            self._queue(encoded)
+
+    def send_encoded(self, items: Sequence[Encoded], nbytes: int) -> None:
+        """Queue packets encoded once for many sessions; ``nbytes`` is their polling size."""
+        if not (self._state is State.OPEN or self._state is State.UPGRADING):
+            return
+        if self.websocket_writable:
+            self._out.extend([ws for ws, _ in items])
+            return
+        self._buffer.extend(items)
+        self._buffered += nbytes
+        self._check_buffer()
+
+    def close(self, now: float, reason: str = "forced close") -> None:
+        """Close from the server: what is buffered is still delivered, then "1"."""
+        if self._state is State.CLOSING or self._state is State.CLOSED:
+            return
+        if self._state is State.UPGRADING:
+            self._abort_upgrade("session closed")
+        if self._transport == WEBSOCKET:
+            self._ws_close = self._ws_attached
+            self._ws_attached = False
+            self._finish(reason)
+            return
+        self._close_reason = reason
+        self._final = _CLOSE
+        self._close_due = now + self.config.ping_timeout
+        self._set_state(State.CLOSING)
+
+    def abort(self, reason: str, detail: str = "") -> None:
+        """Close at once, dropping what is buffered (an error seen by the I/O layer)."""
+        self._fail(reason, detail)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def receive_poll(self, now: float) -> str | RequestError | None:
+        """A polling GET arrived: its body now, a refusal, or None to hold it until ``poll_ready``."""
+        self._expire(now)
+        if self._state is State.CLOSED:
+            return RequestError.of(ErrorCode.UNKNOWN_SID)
+        if self._transport != POLLING:
+            return RequestError.of(ErrorCode.BAD_REQUEST)
+        if self._poll_held:
+            self._fail("transport error", "overlapping polling requests")
+            return RequestError.of(ErrorCode.BAD_REQUEST)
+        self._poll_held = True
+        if self.poll_ready:
+            return self.take_poll_response()
+        return None
+
+    def poll_aborted(self, now: float) -> None:
+        """The held poll's connection went away before it was answered."""
+        if self._poll_held:
+            self._poll_held = False
+            self._fail("transport error", "poll connection closed prematurely")
+
+    def receive_post(self, body: bytes, now: float) -> RequestError | None:
+        """A polling POST body: None to answer "ok", else the refusal."""
+        self._expire(now)
+        if self._state is State.CLOSED:
+            return RequestError.of(ErrorCode.UNKNOWN_SID)
+        if self._transport != POLLING:
+            return RequestError.of(ErrorCode.BAD_REQUEST)
+        if len(body) > self.config.max_payload:
+            return PAYLOAD_TOO_LARGE
+        try:
+            packets = decode_payload(body.decode("utf-8"))
+        except (UnicodeDecodeError, EngineIOError) as exc:
+            self._fail("parse error", str(exc))
+            return RequestError.of(ErrorCode.BAD_REQUEST)
+        for packet in packets:
+            self._receive_packet(packet, now)
+        return None
+
+    def start_upgrade(self, now: float) -> bool:
+        """A WebSocket arrived for this session; False means close it, no upgrade possible."""
+        if (
+            self._state is not State.OPEN
+            or self._transport != POLLING
+            or WEBSOCKET not in self.config.upgrades
+        ):
+            return False
+        self._ws_attached = True
+        self._ws_close = False
+        self._out.clear()
+        self._probed = False
+        self._upgrade_due = now + self.config.upgrade_timeout
+        self._set_state(State.UPGRADING)
+        return True
+
+    def receive_websocket(self, data: str | bytes, now: float) -> None:
+        """One message from the attached WebSocket (text as str, binary as bytes)."""
+        self._expire(now)
+        if not self._ws_attached:
+            return
+        upgrading = self._state is State.UPGRADING
+        if len(data) > self.config.max_payload:
+            if upgrading:
+                self._abort_upgrade("message too large")
+            else:
+                self._fail("transport error", "message too large")
+            return
+        try:
+            packet = decode_packet(data)
+        except EngineIOError as exc:
+            if upgrading:
+                self._abort_upgrade(f"invalid probe packet: {exc}")
+            else:
+                self._fail("parse error", str(exc))
+            return
+        if upgrading:
+            self._receive_upgrade_packet(packet)
+        else:
+            self._receive_packet(packet, now)
+
+    def websocket_closed(self, now: float, code: int = 1006) -> None:
+        """The attached WebSocket is gone (closed by the peer or broken)."""
+        if not self._ws_attached:
+            return
+        self._ws_attached = False
+        self._ws_close = False
+        if self._state is State.UPGRADING:
+            self._abort_upgrade("probe transport closed")
+        elif self._transport == WEBSOCKET:
+            error = code in _ERROR_CLOSE_CODES
+            self._fail("transport error" if error else "transport close", f"close code {code}")
+
+    def handle_timer(self, now: float) -> None:
+        state = self._state
+        if state is State.CLOSED:
+            return
+        if state is State.CLOSING:
+            if self._close_due is not None and now >= self._close_due:
+                self._finish(self._close_reason, "close timeout")
+            return
+        if self._upgrade_due is not None and now >= self._upgrade_due:
+            self._abort_upgrade("upgrade timeout")
+        if self._pong_due is not None:
+            if now >= self._pong_due:
+                self._fail("ping timeout")
+        elif now >= self._ping_due:
+            # Counted from when the ping was due, so a late timer does not stretch the
+            # heartbeat; a ping sent very late (stalled loop) still gets half the timeout.
+            timeout = self.config.ping_timeout
+            self._pong_due = max(self._ping_due + timeout, now + timeout / 2)
+            self._queue(_PING)
+
+    def _expire(self, now: float) -> None:
+        """Deadlines that passed before an input are handled first, however late the timer."""
+        due = self.next_deadline()
+        if due is not None and now >= due:
+            self.handle_timer(now)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _receive_packet(self, packet: Packet, now: float) -> None:
+        ptype = packet.type
+        if ptype is PacketType.CLOSE:
+            self._fail("transport close", "closed by the client", final=_NOOP)
+            return
+        if not (self._state is State.OPEN or self._state is State.UPGRADING):
+            return  # closing: Node ignores what arrives meanwhile
+        if ptype is PacketType.MESSAGE:
+            self._events.append(MessageReceived(packet.data))
+        elif ptype is PacketType.PONG:
+            self._pong_due = None
+            self._ping_due = now + self.config.ping_interval
+        elif ptype is PacketType.PING:
+            # Engine.IO v4 pings go from server to client only.
+            self._fail("transport error", "invalid heartbeat direction")
+        # OPEN, UPGRADE and NOOP from a client mean nothing on an open transport.
+
+    def _receive_upgrade_packet(self, packet: Packet) -> None:
+        if packet.type is PacketType.PING and packet.data == "probe":
+            self._out.append(_PROBE_REPLY)
+            self._probed = True  # a held or next poll is answered with NOOP
+        elif packet.type is PacketType.UPGRADE:
+            self._transport = WEBSOCKET
+            self._upgrade_due = None
+            self._probed = False
+            self._out.extend([ws for ws, _ in self._buffer])
+            self._buffer.clear()
+            self._buffered = 0
+            self._set_state(State.OPEN)
+            self._events.append(Upgraded())
+        else:
+            self._abort_upgrade(f"unexpected packet {packet.type.name} during upgrade")
+
+    def _abort_upgrade(self, detail: str) -> None:
+        self._ws_close = self._ws_attached
+        self._ws_attached = False
+        self._out.clear()
+        self._probed = False
+        self._upgrade_due = None
+        self._set_state(State.OPEN)
+        self._events.append(UpgradeFailed(detail))
+
+    def _queue(self, encoded: Encoded) -> None:
+        if self.websocket_writable:
+            self._out.append(encoded[0])
+            return
+        self._buffer.append(encoded)
+        self._buffered += len(encoded[1])
+        self._check_buffer()
+
+    def _check_buffer(self) -> None:
+        if self._buffered > self.config.max_buffered_bytes:
+            self._fail("transport error", "outgoing buffer limit exceeded")
+
+    def _fail(self, reason: str, detail: str = "", *, final: str = _CLOSE) -> None:
+        """Close at once on an error; a held poll gets ``final``."""
+        if self._state is State.CLOSED:
+            return
+        if self._state is State.CLOSING:
+            self._finish(self._close_reason, detail)  # the server's reason stands
+            return
+        if self._ws_attached:
+            self._ws_close = True
+            self._ws_attached = False
+        self._finish(reason, detail, final=final if self._poll_held else None)
+
+    def _finish(self, reason: str, detail: str = "", *, final: str | None = None) -> None:
+        self._buffer.clear()
+        self._buffered = 0
+        if final is not None:
+            self._final = final
+        elif not self._poll_held:
+            self._final = None
+        self._close_reason = reason
+        self._close_due = self._pong_due = self._upgrade_due = None
+        self._set_state(State.CLOSED)
+        self._events.append(Closed(reason, detail))
+
+    def _set_state(self, new: State) -> None:
+        if new not in _TRANSITIONS[self._state]:
+            raise RuntimeError(f"invalid transition {self._state.name} -> {new.name}")
+        self._state = new
