@@ -1,0 +1,246 @@
+"""The built-in asyncio server: ``serve`` (async context manager) and ``run`` (blocking).
+
+Graceful shutdown, in order: stop accepting; ``await app.shutdown(timeout)`` so
+the application tells its clients and lets handlers finish; close idle HTTP
+connections and let busy ones answer their request; close remaining
+WebSockets with 1001; when the time is up, drop whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Mapping
+from os import PathLike
+from types import TracebackType
+from typing import Self
+
+from tidings.protocol.websocket import CloseCode
+from tidings.standalone.app import AppLike, EngineLike, engine_of, static_files_of
+from tidings.standalone.http import HttpProtocol
+from tidings.standalone.options import ServerOptions
+from tidings.standalone.static import StaticFiles
+from tidings.standalone.websocket import Flusher, WebSocketProtocol
+
+logger = logging.getLogger("tidings.standalone")
+
+_Conn = HttpProtocol | WebSocketProtocol
+
+
+class Server:
+    """A listening server; use ``serve(...)`` to make one."""
+
+    def __init__(
+        self,
+        app: EngineLike | AppLike,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        static_files: Mapping[str, str | PathLike[str]] | None = None,
+        backlog: int = 2048,
+        options: ServerOptions | None = None,
+    ) -> None:
+        self.app = app
+        self.engine = engine_of(app)
+        self.host = host
+        self.port = port
+        self.backlog = backlog
+        self.options = options or ServerOptions()
+        self.max_body = int(self.engine.options.max_payload)
+        mounts = {**static_files_of(app), **(static_files or {})}
+        self.static = StaticFiles(mounts) if mounts else None
+        self.closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flusher: Flusher | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Conn] = set()
+        self._all_gone: asyncio.Event | None = None
+        self._closed: asyncio.Event | None = None
+        self._close_task: asyncio.Task[None] | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "server not started"
+        return self._loop
+
+    @property
+    def flusher(self) -> Flusher:
+        assert self._flusher is not None, "server not started"
+        return self._flusher
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._connections)
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._flusher = Flusher(loop)
+        self._all_gone = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self),
+            self.host,
+            self.port,
+            backlog=self.backlog,
+            reuse_address=True,
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- connection bookkeeping (called by the protocols) ---------------------
+
+    def connection_made(self, conn: HttpProtocol) -> bool:
+        if self.closing or len(self._connections) >= self.options.max_connections:
+            logger.warning("refusing a connection: %d open", len(self._connections))
+            return False
+        self._connections.add(conn)
+        return True
+
+    def connection_upgraded(self, old: HttpProtocol, new: WebSocketProtocol) -> None:
+        self._connections.discard(old)
+        self._connections.add(new)
+
+    def connection_closed(self, conn: _Conn) -> None:
+        self._connections.discard(conn)
+        if not self._connections and self.closing and self._all_gone is not None:
+            self._all_gone.set()
+
+    # -- shutdown --------------------------------------------------------------
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Graceful shutdown within ``timeout`` seconds; concurrent calls wait for the first."""
+        if self._server is None:
+            return  # never started
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._close(timeout))
+        await asyncio.shield(self._close_task)
+
+    async def wait_closed(self) -> None:
+        """Until ``close`` has finished (whoever called it)."""
+        if self._closed is None:
+            raise RuntimeError("server not started")
+        await self._closed.wait()
+
+    async def _close(self, timeout: float) -> None:
+        assert self._server is not None and self._all_gone is not None and self._closed is not None
+        loop = self.loop
+        deadline = loop.time() + timeout
+        self.closing = True
+        self._server.close()
+        shutdown = getattr(self.app, "shutdown", None) or getattr(self.engine, "shutdown", None)
+        if shutdown is not None:
+            try:
+                await asyncio.wait_for(shutdown(timeout), timeout + 1.0)
+            except Exception:
+                logger.exception("app.shutdown failed")
+        for conn in list(self._connections):
+            if isinstance(conn, HttpProtocol):
+                conn.close_if_idle()
+            else:
+                conn.close(CloseCode.GOING_AWAY, "server shutting down")
+        if self._connections:
+            self._all_gone.clear()
+            remaining = max(0.0, deadline - loop.time())
+            try:
+                await asyncio.wait_for(self._all_gone.wait(), remaining)
+            except TimeoutError:
+                logger.warning(
+                    "%d connections still open at shutdown: dropped", len(self._connections)
+                )
+                self.abort_all()
+        self._closed.set()
+
+    def abort_all(self) -> None:
+        for conn in list(self._connections):
+            conn.abort()
+        self._connections.clear()
+
+
+def serve(
+    app: EngineLike | AppLike,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    static_files: Mapping[str, str | PathLike[str]] | None = None,
+    backlog: int = 2048,
+    options: ServerOptions | None = None,
+) -> Server:
+    """``async with serve(app) as server:`` listens until the block ends, then closes gracefully."""
+    return Server(app, host, port, static_files=static_files, backlog=backlog, options=options)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def run(
+    app: EngineLike | AppLike,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    static_files: Mapping[str, str | PathLike[str]] | None = None,
+    shutdown_timeout: float = 10.0,
+    options: ServerOptions | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything)."""
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run(app, host, port, static_files, shutdown_timeout, options))
+
+
+async def _run(
+    app: EngineLike | AppLike,
+    host: str,
+    port: int,
+    static_files: Mapping[str, str | PathLike[str]] | None,
+    shutdown_timeout: float,
+    options: ServerOptions | None,
+) -> None:
+    server = Server(app, host, port, static_files=static_files, options=options)
+    await server.start()
+    shown = f"[{host}]" if ":" in host else host
+    logger.info("listening on http://%s:%d", shown, server.port)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            logger.warning("second signal: dropping every connection")
+            server.abort_all()
+        stop.set()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        try:
+            loop.add_signal_handler(sig, on_signal)
+        except (NotImplementedError, RuntimeError):  # not on this platform
+            pass
+    try:
+        await stop.wait()
+        logger.info("shutting down (up to %.1fs)", shutdown_timeout)
+        await server.close(shutdown_timeout)
+    finally:
+        for sig in signals:
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+    logger.info("stopped")
