@@ -4,7 +4,15 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.asgi import ASGIApp
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
-from tidings.server import BroadcastOperator, Handshake, Namespace, Server, Socket
+from tidings.server import (
+    BroadcastOperator,
+    Handshake,
+    HistoryItem,
+    Namespace,
+    RecoveryOptions,
+    Server,
+    Socket,
+)
 
 if TYPE_CHECKING:
     from tidings.client import Client
@@ -19,7 +27,9 @@ __all__ = [
     "ConnectionRefusedError",
     "DisconnectedError",
     "Handshake",
+    "HistoryItem",
     "Namespace",
+    "RecoveryOptions",
     "Server",
     "Socket",
     "__version__",

@@ -1,6 +1,7 @@
 """The Socket.IO server: handlers, namespaces, sockets, rooms, broadcasts, acks."""
 
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
+from tidings.server.journal import HistoryItem, RecoveryOptions
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.server import Server
@@ -12,7 +13,9 @@ __all__ = [
     "ConnectionRefusedError",
     "DisconnectedError",
     "Handshake",
+    "HistoryItem",
     "Namespace",
+    "RecoveryOptions",
     "Server",
     "Socket",
 ]
