@@ -7,8 +7,8 @@ closing and reopening the same instance keeps the log and its offsets.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import replace
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from tidings.history.base import (
     DEFAULT_RETENTION,

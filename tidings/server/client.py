@@ -8,11 +8,10 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from tidings.errors import ConnectionRefusedError
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
-
 from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
-from tidings.errors import ConnectionRefusedError
 from tidings.server.handlers import call_maybe_async
 from tidings.server.socket import Socket, SocketState
 
@@ -58,10 +57,13 @@ class Client:
         ptype = packet.type
         socket = self.sockets.get(packet.namespace)
         if ptype is PacketType.CONNECT:
-            if socket is None:
-                self._connect(packet.namespace, packet.data)
-                return
-        elif socket is not None:
+            if socket is not None:
+                # The official client sends this when an app reconnects a namespace socket on an
+                # open manager; Node takes it as a new connection to that namespace.
+                socket._on_close("client namespace disconnect")
+            self._connect(packet.namespace, packet.data)
+            return
+        if socket is not None:
             if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
                 socket._on_event(packet)
                 return

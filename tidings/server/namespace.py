@@ -10,7 +10,7 @@ import inspect
 import logging
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tidings.ids import Sid
 from tidings.server.handlers import Handler
@@ -90,7 +90,13 @@ class Namespace:
 
     # -- registration -----------------------------------------------------------------
 
-    def on(self, event: str, handler: F | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    def on(self, event: str, handler: F | None = None) -> Callable[[F], F] | F:
         """Register ``handler`` for ``event`` (usable as ``@ns.on("event")``).
 
         ``connect(socket, auth)``, ``disconnecting(socket, reason)``,

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from tidings.adapters.base import BroadcastFlags, BroadcastOptions
+from tidings.errors import AckTimeoutError
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
-from tidings.errors import AckTimeoutError
 from tidings.server.socket import unpack_ack
 
 if TYPE_CHECKING:

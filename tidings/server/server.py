@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from tidings.adapters.base import Adapter
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
+from tidings.history import HistoryStore, MemoryHistory
 from tidings.protocol.socketio import DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
-from tidings.history import HistoryStore, MemoryHistory
 from tidings.server.client import Client
 from tidings.server.journal import Journal, RecoveryOptions
 from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespace
@@ -123,7 +123,16 @@ class Server:
 
     # -- the main namespace's API, for convenience ---------------------------------------------
 
-    def on(self, event: str, handler: F | None = None) -> Any:
+    @overload
+    def on(self, event: str) -> Callable[[F], F]: ...
+
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    def on(self, event: str, handler: F | None = None) -> Callable[[F], F] | F:
+        """Register a handler on the main namespace ``/`` (see ``Namespace.on``)."""
+        if handler is None:
+            return self._nsps["/"].on(event)
         return self._nsps["/"].on(event, handler)
 
     def event(self, fn: F) -> F:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode
-from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.server.handlers import Handler, call_maybe_async
 
 if TYPE_CHECKING:
