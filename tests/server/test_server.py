@@ -295,3 +295,14 @@ async def test_volatile_skips_clients_that_cannot_take_it(sio: tidings.Server, p
 async def test_reserved_event_names_are_refused_locally(sio: tidings.Server) -> None:
     with pytest.raises(ValueError):
         await sio.emit("disconnect")
+
+
+async def test_a_second_connect_to_a_joined_namespace_starts_a_new_socket(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    peer = peer_factory()
+    await peer.open()
+    first = await peer.connect()
+    second = await peer.connect()
+    assert first != second
+    assert [s.id for s in await sio.fetch_sockets()] == [second]
