@@ -255,7 +255,7 @@ class TidingsServer:
                 auth=socket.handshake.auth,
                 query=dict(socket.handshake.query),
                 header=socket.handshake.headers.get("x-test"),
-                recovered=False,
+                recovered=socket.recovered,
                 transport=socket.transport,
             )
 

@@ -1,4 +1,4 @@
-"""Connection state recovery (the reference server's), and the heartbeat."""
+"""Connection state recovery (against the reference server and ours), and the heartbeat."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from .servers import NodeServer
 from .test_client import Inbox, quick_client
 
 
-async def test_connection_state_recovery(make_server: Any, transports: tuple[str, ...]) -> None:
-    server = await make_server("node", recovery=True)
+async def test_connection_state_recovery(
+    server_kind: str, make_server: Any, transports: tuple[str, ...]
+) -> None:
+    server = await make_server(server_kind, recovery=True)
     inbox = Inbox()
     client = quick_client(
         reconnection_delay=0.5, reconnection_delay_max=0.5, randomization_factor=0

@@ -46,7 +46,7 @@ async def test_events_carry_offsets_and_a_returning_client_gets_what_it_missed()
     assert second == first  # same sid, same pid: restored
     assert [(await back.event())[1][:2] for _ in range(2)] == [["msg", "two"], ["all", "three"]]
     (socket,) = await sio.fetch_sockets()
-    assert socket.recovered and socket.auth == {"token": "x"} and "r" in socket.rooms
+    assert socket.recovered and socket.auth["token"] == "x" and "r" in socket.rooms
     await sio.shutdown(timeout=0.1)
 
 

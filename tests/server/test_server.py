@@ -306,3 +306,20 @@ async def test_a_second_connect_to_a_joined_namespace_starts_a_new_socket(
     second = await peer.connect()
     assert first != second
     assert [s.id for s in await sio.fetch_sockets()] == [second]
+
+
+async def test_broadcasts_during_the_connect_handler_follow_the_connect_reply(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    @sio.on("connect")
+    async def connect(socket: tidings.Socket, auth: Any) -> None:
+        assert socket in await sio.fetch_sockets()  # found while connecting
+        await sio.emit("count", len(await sio.fetch_sockets()))
+        await socket.emit("direct")
+
+    peer = peer_factory()
+    await peer.open()
+    await peer.post("40")
+    assert (await peer.next()).startswith("40{")
+    assert await peer.event() == ("", ["count", 1])
+    assert await peer.event() == ("", ["direct"])

@@ -133,12 +133,12 @@ class InMemoryAdapter:
         prepared = self._prepare(packet)
         if opts.flags.volatile:
             for socket in recipients:
-                conn = socket.conn
+                conn = socket._out
                 if conn.writable:
                     conn.send_prepared(prepared)
         else:
             for socket in recipients:
-                socket.conn.send_prepared(prepared)
+                socket._out.send_prepared(prepared)
 
     async def broadcast_with_ack(
         self,
@@ -155,7 +155,7 @@ class InMemoryAdapter:
         prepared = self._prepare(packet)
         for socket in recipients:
             socket._expect_ack(packet.id, ack)
-            socket.conn.send_prepared(prepared)
+            socket._out.send_prepared(prepared)
 
     # -- operations on sockets (remote ones arrive here in a cluster) ---------------------
 

@@ -143,8 +143,8 @@ class Client:
         recovered = None
         start = 0
         if isinstance(auth, dict) and "pid" in auth:
+            # Left in the auth payload, as Node leaves them in socket.handshake.auth.
             pid, offset = auth.get("pid"), auth.get("offset")
-            socket.auth = {k: v for k, v in auth.items() if k not in ("pid", "offset")}
             start = parse_offset(offset) or 0
             await journal.open()
             recovered = await recover(

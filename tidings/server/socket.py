@@ -55,7 +55,7 @@ class Socket:
     """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
 
     __slots__ = (
-        "id", "nsp", "client", "conn", "state", "auth", "pid", "recovered", "_issued", "_data",
+        "id", "nsp", "client", "_out", "state", "auth", "pid", "recovered", "_issued", "_data",
         "_acks", "_queue", "_saving", "_left_rooms",
     )
 
@@ -65,7 +65,7 @@ class Socket:
         self.client = client
         # Until the CONNECT reply is out, whatever is sent to this socket (its own emits and
         # broadcasts alike) waits here, so the client reads CONNECT first and then all in order.
-        self.conn: EngineSocket | HeldConnection = HeldConnection()
+        self._out: EngineSocket | HeldConnection = HeldConnection()
         self.state = SocketState.CONNECTING
         self.auth = auth
         self.pid: str | None = None
@@ -80,6 +80,11 @@ class Socket:
         self._left_rooms: set[Room] | None = None
 
     # -- what handlers read ----------------------------------------------------------
+
+    @property
+    def conn(self) -> EngineSocket:
+        """The Engine.IO connection under this socket (shared by its namespaces)."""
+        return self.client.conn
 
     @property
     def namespace(self) -> str:
@@ -209,7 +214,7 @@ class Socket:
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
         encoded = encode(packet, self.nsp.serializer)
-        conn = self.conn
+        conn = self._out
         conn.send(encoded.text)
         for attachment in encoded.attachments:
             conn.send(attachment)
@@ -278,11 +283,11 @@ class Socket:
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
-        held = self.conn
+        held = self._out
         if isinstance(held, HeldConnection):
-            self.conn = self.client.conn
+            self._out = self.client.conn
             if self.state is SocketState.CONNECTED:
-                held.release_to(self.conn)
+                held.release_to(self._out)
 
     def _refused(self) -> None:
         self.state = SocketState.REFUSED
