@@ -13,6 +13,7 @@ from tidings.server import (
     Server,
     Socket,
 )
+from tidings.websocket import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
 
 if TYPE_CHECKING:
     from tidings.client import Client
@@ -32,6 +33,10 @@ __all__ = [
     "RecoveryOptions",
     "Server",
     "Socket",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketOptions",
+    "WebSocketRoutes",
     "__version__",
 ]
 

@@ -19,6 +19,7 @@ from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespac
 from tidings.server.operators import BroadcastOperator
 from tidings.server.options import ServerOptions
 from tidings.server.socket import Socket
+from tidings.websocket import WebSocketRoutes
 
 logger = logging.getLogger("tidings.server")
 
@@ -75,6 +76,9 @@ class Server:
         self._parents: list[ParentNamespace] = []
         self._clients: dict[str, Client] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.websocket_routes = WebSocketRoutes()
+        """Plain WebSocket endpoints served beside Socket.IO (``@sio.websocket("/echo")``)."""
+        self.websocket = self.websocket_routes.route
         self.of("/")
 
     # -- namespaces ----------------------------------------------------------------------
@@ -214,6 +218,7 @@ class Server:
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Tell every client the server is going away and let running handlers finish within ``timeout``."""
+        await self.websocket_routes.shutdown(timeout)
         for client in list(self._clients.values()):
             client.on_closed("server shutting down")
         self._clients.clear()

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections import deque
 from http import HTTPStatus
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -27,11 +27,14 @@ from tidings.engine.io import HttpRequest, HttpResponse
 from tidings.protocol.websocket import (
     CloseCode,
     HandshakeError,
+    Pong,
+    State,
     accept_response,
     encode_close,
     is_upgrade_request,
     validate_upgrade,
 )
+from tidings.standalone.app import EngineLike, WebSocketRouteLike, routes_of
 from tidings.standalone.websocket import WebSocketProtocol
 
 if TYPE_CHECKING:
@@ -84,6 +87,55 @@ def encode_response(response: HttpResponse, *, keep_alive: bool, head: bool = Fa
 def _error_response(status: int, message: str = "") -> HttpResponse:
     body = (message or _phrase(status)).encode("utf-8", "replace") + b"\n"
     return HttpResponse(status, [("Content-Type", "text/plain; charset=utf-8")], body)
+
+
+class RouteWebSocketProtocol(WebSocketProtocol):
+    """The WebSocket of a raw route: what the engine's needs, plus pings, pongs and flow
+    control both ways (``tidings.websocket.RouteTransport``)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        server: Server,
+        transport: asyncio.Transport,
+        max_message_size: int,
+        peer: tuple[str, int] | None,
+        write_limit: int,
+    ) -> None:
+        super().__init__(server, transport, max_message_size, peer)
+        # pause_writing comes when more than write_limit bytes wait in the transport.
+        transport.set_write_buffer_limits(high=write_limit)
+
+    def send_ping(self, payload: bytes) -> None:
+        if self._conn.state is State.OPEN:
+            self._conn.send_ping(payload)
+            self._mark_dirty()
+
+    def pause_reading(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._paused
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        listener: Any = self._listener
+        if listener is not None:
+            listener.on_drain()
+
+    def _dispatch(self, events: list[Any]) -> None:
+        listener: Any = self._listener
+        for event in events:
+            if isinstance(event, Pong):
+                listener.on_pong(event.payload)
+        super()._dispatch(events)
 
 
 # One queued item: (request, keep_alive, upgrade) or an error to answer then close.
@@ -307,8 +359,10 @@ class HttpProtocol(asyncio.Protocol):
         try:
             if engine.matches(path):
                 if is_upgrade_request(request.headers):
-                    return self._upgrade(request, transport)
+                    return self._upgrade(request, transport, engine, server.max_body)
                 response = await engine.handle_http(request)
+            elif (route := self._route_for(request)) is not None:
+                return self._upgrade(request, transport, route, route.max_message_size, route)
             else:
                 found = None
                 if server.static is not None:
@@ -340,7 +394,21 @@ class HttpProtocol(asyncio.Protocol):
             self._cancel_timer()
             transport.close()
 
-    def _upgrade(self, request: HttpRequest, transport: asyncio.Transport) -> bool:
+    def _route_for(self, request: HttpRequest) -> WebSocketRouteLike | None:
+        """The raw route an upgrade request is for; plain requests never match one."""
+        routes = routes_of(self._server.app)
+        if routes is None or not is_upgrade_request(request.headers):
+            return None
+        return routes.match(request.path)
+
+    def _upgrade(
+        self,
+        request: HttpRequest,
+        transport: asyncio.Transport,
+        target: EngineLike | WebSocketRouteLike,
+        max_message_size: int,
+        route: WebSocketRouteLike | None = None,
+    ) -> bool:
         server = self._server
         try:
             key = validate_upgrade(request.method, request.headers)
@@ -351,7 +419,7 @@ class HttpProtocol(asyncio.Protocol):
             logger.info("http %s: websocket handshake refused: %s", self._peer, exc)
             self._respond(transport, response, keep_alive=False)
             return False
-        rejection = server.engine.check_websocket(request)
+        rejection = target.check_websocket(request)
         if rejection is not None:
             self._respond(transport, rejection, keep_alive=False)
             return False
@@ -363,9 +431,15 @@ class HttpProtocol(asyncio.Protocol):
         self._parser = None
         leftover = self._leftover
         self._leftover = b""
-        ws = WebSocketProtocol(server, transport, server.max_body, self._peer)
+        ws = (
+            WebSocketProtocol(server, transport, max_message_size, self._peer)
+            if route is None
+            else RouteWebSocketProtocol(
+                server, transport, max_message_size, self._peer, route.write_limit
+            )
+        )
         try:
-            listener = server.engine.open_websocket(request, ws)
+            listener = target.open_websocket(request, ws)
         except Exception:
             logger.exception("http %s: open_websocket failed", self._peer)
             transport.write(encode_close(CloseCode.INTERNAL_ERROR))
