@@ -1,21 +1,34 @@
 """``tidings.ASGIApp``: Engine.IO over ASGI http and websocket scopes.
 
-Everything that is not for the engine goes to ``other_app`` (a FastAPI or
-Starlette app); lifespan events are forwarded to it too. The protocol logic is the
-engine's; this module only moves bytes between ASGI messages and it.
+Everything that is not for the engine goes to static files, then to
+``other_app`` (a FastAPI or Starlette app); lifespan events are forwarded to it
+too. The protocol logic is the engine's; this module only moves bytes between
+ASGI messages and it, through the contract of ``tidings.engine.io``.
+
+The ASGI server frames every WebSocket message itself, so a broadcast here
+hands the same message objects to each socket (``PreparedFrames.ws_messages``)
+rather than the pre-framed bytes the built-in server writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from tidings.engine import EngineServer
 from tidings.engine.io import HttpRequest, HttpResponse, PreparedFrames, WebSocketListener
+
+if TYPE_CHECKING:
+    from tidings.engine.static import StaticFiles
+
+__all__ = ["ASGIApp", "ASGIWebSocket"]
 
 logger = logging.getLogger("tidings.asgi")
 
@@ -24,6 +37,12 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
+#: ``on_startup`` / ``on_shutdown``: plain functions or coroutine functions.
+Hook = Callable[[], Awaitable[None] | None]
+
+_TEXT = ("content-type", "text/plain; charset=utf-8")
+_NOT_FOUND = HttpResponse(404, [_TEXT], b"Not Found")
+_TOO_LARGE = HttpResponse(413, [_TEXT], b"Payload Too Large")
 
 
 def _engine_of(app: Any) -> EngineServer:
@@ -35,7 +54,21 @@ def _engine_of(app: Any) -> EngineServer:
     return engine
 
 
-def _request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpRequest:
+def _normalize_prefix(path: str) -> str:
+    return "/" + path.strip("/") + "/" if path.strip("/") else "/"
+
+
+def route_path(scope: Scope) -> str:
+    """The path below this app's mount point (``path`` minus ``root_path``), as Starlette routes."""
+    path: str = scope.get("path") or "/"
+    root: str = scope.get("root_path") or ""
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root):] or "/"
+    return path
+
+
+def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpRequest:
+    """The engine's view of an http or websocket scope (headers joined as the contract says)."""
     query_string = scope.get("query_string", b"").decode("latin-1")
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
@@ -50,13 +83,18 @@ def _request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpReque
         query=dict(parse_qsl(query_string, keep_blank_values=True)),
         headers=headers,
         body=body,
-        client=(client[0], client[1]) if client else None,
+        client=(str(client[0]), int(client[1])) if client else None,
         scheme=scope.get("scheme", "http"),
     )
 
 
 class ASGIApp:
-    """Mount a tidings ``Server`` (or a bare ``EngineServer``) in any ASGI server."""
+    """Mount a tidings ``Server`` (or a bare ``EngineServer``) in any ASGI server.
+
+    ``socketio_path`` is where Engine.IO answers, relative to where this app is
+    mounted; by default the Server's own ``path`` ("/socket.io/"). ``static_files``
+    maps URL paths to files or directories, served before ``other_app`` is asked.
+    """
 
     def __init__(
         self,
@@ -64,50 +102,79 @@ class ASGIApp:
         other_app: ASGIApplication | None = None,
         *,
         socketio_path: str | None = None,
-        on_startup: Callable[[], Awaitable[None]] | None = None,
-        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+        static_files: Mapping[str, str | PathLike[str]] | None = None,
+        on_startup: Hook | None = None,
+        on_shutdown: Hook | None = None,
         shutdown_timeout: float = 10.0,
     ) -> None:
         self.app = app
         self.engine = _engine_of(app)
-        if socketio_path is not None:
-            wanted = "/" + socketio_path.strip("/") + "/"
-            if wanted != self.engine.options.path:
-                raise ValueError(
-                    f"socketio_path {wanted!r} differs from the server's path "
-                    f"{self.engine.options.path!r}: set path= on the Server instead"
-                )
+        engine_path = self.engine.options.path
+        self.socketio_path = (
+            engine_path if socketio_path is None else _normalize_prefix(socketio_path)
+        )
+        # Requests are handed to the engine under its own path whatever the mount.
+        self._rewrite = self.socketio_path != engine_path
         self.other_app = other_app
+        self.static: StaticFiles | None = None
+        if static_files:
+            # The built-in server's resolver, the same rules for both; loaded only when used.
+            from tidings.engine.static import StaticFiles
+
+            self.static = StaticFiles(static_files)
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.shutdown_timeout = shutdown_timeout
+
+    def _engine_path(self, path: str) -> str | None:
+        prefix = self.socketio_path
+        if path.startswith(prefix) or path == prefix[:-1]:
+            if self._rewrite:
+                return self.engine.options.path + path[len(prefix):]
+            return path
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self._lifespan(scope, receive, send)
             return
-        path = scope.get("path", "/")
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):] or "/"
-        if self.engine.matches(path):
+        path = route_path(scope)
+        engine_path = self._engine_path(path)
+        if engine_path is not None:
             if kind == "http":
-                await self._http(scope, receive, send, path)
+                await self._http(scope, receive, send, engine_path)
                 return
             if kind == "websocket":
-                await self._websocket(scope, receive, send, path)
+                await self._websocket(scope, receive, send, engine_path)
+                return
+        if kind == "websocket":
+            routes = getattr(self.app, "websocket_routes", None)
+            route = routes.match(path) if routes is not None else None
+            if route is not None:
+                from tidings.websocket_asgi import serve_route
+
+                await serve_route(route, request_from_scope(scope, path), receive, send)
+                return
+        if kind == "http" and self.static is not None and self.static.match(path) is not None:
+            response = await self.static.handle(scope.get("method", "GET"), path, _headers(scope))
+            if response is not None:
+                await _send_response(send, response)
                 return
         if self.other_app is not None:
             await self.other_app(scope, receive, send)
             return
         if kind == "http":
-            await _send_response(send, HttpResponse(404, [("content-type", "text/plain")], b"Not Found"))
+            await _send_response(send, _NOT_FOUND)
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1000})
+            await send({"type": "websocket.close", "code": 1000})  # before accept: a 403
+
+    # -- lifespan ----------------------------------------------------------------------------
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.other_app is not None:
+            # The other app answers lifespan; we run first on startup, first on shutdown
+            # (clients are told the server is going before the app's resources close).
             async def wrapped_receive() -> Message:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
@@ -124,11 +191,17 @@ class ASGIApp:
                 try:
                     await self._startup()
                 except Exception as exc:
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    logger.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self._shutdown()
+                try:
+                    await self._shutdown()
+                except Exception as exc:
+                    logger.exception("shutdown failed")
+                    await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
+                    return
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -136,21 +209,23 @@ class ASGIApp:
         startup = getattr(self.app, "startup", None)
         if startup is not None:
             await startup()
-        if self.on_startup is not None:
-            await self.on_startup()
+        await _call(self.on_startup)
 
     async def _shutdown(self) -> None:
         shutdown = getattr(self.app, "shutdown", None)
         if shutdown is not None:
             await shutdown(self.shutdown_timeout)
-        if self.on_shutdown is not None:
-            await self.on_shutdown()
+        await _call(self.on_shutdown)
+
+    # -- http --------------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         limit = self.engine.options.max_payload
-        length = next((v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"), None)
+        length = next(
+            (v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"), None
+        )
         if length is not None and length.isdigit() and int(length) > limit:
-            await _send_response(send, HttpResponse(413, [("content-type", "text/plain")], b"Payload Too Large"))
+            await _send_response(send, _TOO_LARGE)
             return
         chunks: list[bytes] = []
         size = 0
@@ -161,39 +236,91 @@ class ASGIApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_response(send, HttpResponse(413, [("content-type", "text/plain")], b"Payload Too Large"))
+                await _send_response(send, _TOO_LARGE)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        request = _request_from_scope(scope, path, b"".join(chunks))
-        response = await self.engine.handle_http(request)
+        request = request_from_scope(scope, path, b"".join(chunks))
+        if request.method.upper() == "GET" and "sid" in request.query:
+            response = await self._held_poll(request, receive)
+            if response is None:
+                return
+        else:
+            response = await self.engine.handle_http(request)
         await _send_response(send, response)
+
+    async def _held_poll(self, request: HttpRequest, receive: Receive) -> HttpResponse | None:
+        """A poll may wait up to ``ping_interval``. If the client leaves meanwhile, the poll is
+        cancelled and the engine ends the session at once (as Node's does), rather than
+        later answering a connection nobody reads with messages it took from the queue."""
+        poll = asyncio.ensure_future(self.engine.handle_http(request))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((poll, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not poll.done():
+                poll.cancel()
+            gone.cancel()
+        if poll.cancelled() or not poll.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
+            return None
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        return poll.result()
+
+    # -- websocket ---------------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        request = _request_from_scope(scope, path)
+        request = request_from_scope(scope, path)
         rejection = self.engine.check_websocket(request)
         if rejection is not None:
-            if "websocket.http.response" in scope.get("extensions", {}):
-                await send({"type": "websocket.http.response.start", "status": rejection.status,
-                            "headers": [(k.encode(), v.encode()) for k, v in rejection.headers]})
+            if "websocket.http.response" in (scope.get("extensions") or {}):
+                await send({
+                    "type": "websocket.http.response.start",
+                    "status": rejection.status,
+                    "headers": _raw_headers(rejection),
+                })
                 await send({"type": "websocket.http.response.body", "body": rejection.body})
             else:
-                await send({"type": "websocket.close", "code": 1008})
+                await send({"type": "websocket.close", "code": 1008})  # the server answers 403
             return
         await send({"type": "websocket.accept"})
         transport = ASGIWebSocket(send, self.engine.options.max_payload)
         listener = self.engine.open_websocket(request, transport)
-        writer = asyncio.get_running_loop().create_task(transport.run())
-        await _pump(receive, listener, transport)
-        transport.finish()
-        await writer
+        writer = asyncio.ensure_future(transport.run())
+        peer_gone = True
+        try:
+            peer_gone = await _pump(receive, listener, transport)
+        except BaseException:
+            # Cancelled, or a server that raises instead of reporting the disconnect:
+            # the session must still learn that its WebSocket is gone.
+            listener.on_close(1006, "")
+            raise
+        finally:
+            if peer_gone:
+                transport.finish()
+            await writer
 
 
-async def _pump(receive: Receive, listener: WebSocketListener, transport: ASGIWebSocket) -> None:
+async def _call(hook: Hook | None) -> None:
+    if hook is not None:
+        result = hook()
+        if inspect.isawaitable(result):
+            await result
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _pump(receive: Receive, listener: WebSocketListener, transport: ASGIWebSocket) -> bool:
+    """Feed the listener until the peer leaves (True) or we close on it (False)."""
     while True:
         message = await receive()
         kind = message["type"]
@@ -203,19 +330,24 @@ async def _pump(receive: Receive, listener: WebSocketListener, transport: ASGIWe
             if data is None:
                 continue
             if len(data) > transport.max_message:
+                # What the built-in server's framing does: 1009, and the session ends.
                 transport.close(1009, "message too big")
                 listener.on_close(1009, "message too big")
-                return
+                return False
             listener.on_message(data)
         elif kind == "websocket.disconnect":
             listener.on_close(message.get("code", 1005), message.get("reason", "") or "")
-            return
+            return True
 
 
 class ASGIWebSocket:
-    """``WebSocketTransport`` over ASGI: the ASGI server frames, we queue whole messages."""
+    """``WebSocketTransport`` over ASGI: the ASGI server frames, we queue whole messages.
 
-    __slots__ = ("_send", "_queue", "_wakeup", "_closed", "_buffered", "max_message")
+    The engine's writes are synchronous; one writer task per socket sends them
+    in order, so ``await send`` back-pressure shows up in ``buffered_amount``.
+    """
+
+    __slots__ = ("_buffered", "_closed", "_queue", "_send", "_wakeup", "max_message")
 
     def __init__(self, send: Send, max_message: int) -> None:
         self._send = send
@@ -252,7 +384,10 @@ class ASGIWebSocket:
             self._wakeup.set()
 
     def finish(self) -> None:
+        """The peer is gone: drop what is queued and let ``run`` return."""
         self._closed = True
+        self._queue.clear()
+        self._buffered = 0
         self._wakeup.set()
 
     @property
@@ -269,10 +404,10 @@ class ASGIWebSocket:
                 try:
                     await self._send(message)
                 except Exception:  # the peer went away; the receive side reports it
-                    queue.clear()
+                    self.finish()
                     return
                 if message["type"] == "websocket.close":
-                    queue.clear()
+                    self.finish()
                     return
             if self._closed:
                 return
@@ -280,9 +415,21 @@ class ASGIWebSocket:
             await self._wakeup.wait()
 
 
-async def _send_response(send: Send, response: HttpResponse) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    if not any(k.lower() == b"content-length" for k, _ in headers):
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
+def _raw_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    if not any(k == b"content-length" for k, _ in headers):
         headers.append((b"content-length", str(len(response.body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    return headers
+
+
+async def _send_response(send: Send, response: HttpResponse) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": response.status,
+        "headers": _raw_headers(response),
+    })
     await send({"type": "http.response.body", "body": response.body})

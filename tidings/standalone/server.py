@@ -20,7 +20,7 @@ from tidings.protocol.websocket import CloseCode
 from tidings.standalone.app import AppLike, EngineLike, engine_of, static_files_of
 from tidings.standalone.http import HttpProtocol
 from tidings.standalone.options import ServerOptions
-from tidings.standalone.static import StaticFiles
+from tidings.engine.static import StaticFiles
 from tidings.standalone.websocket import Flusher, WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")

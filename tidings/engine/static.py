@@ -1,4 +1,4 @@
-"""Static files for the built-in server: enough for a demo page and its scripts.
+"""Static files for the I/O layers (built-in server and ASGI): enough for an app's pages and scripts.
 
 A mount maps a URL path to a file (exact match) or a directory (prefix match).
 A request can never reach outside a mounted directory: ``..`` segments are
