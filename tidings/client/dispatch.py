@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tidings.client.handlers import Handler, call_handler
+from tidings.handlers import Handler, call_maybe_async
 
 __all__ = ["CATCH_ALL", "MANAGER_EVENTS", "Dispatcher"]
 
@@ -138,7 +138,7 @@ class Dispatcher:
         self, handler: Handler, args: tuple[Any, ...], namespace: str | None, ack_id: int | None
     ) -> None:
         try:
-            result = await call_handler(handler, *args)
+            result = await call_maybe_async(handler, *args)
         except Exception:
             logger.exception("error in handler %r", handler)
             return

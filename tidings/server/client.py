@@ -9,10 +9,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tidings.errors import ConnectionRefusedError
+from tidings.handlers import call_maybe_async
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
-from tidings.server.handlers import call_maybe_async
 from tidings.server.socket import Socket, SocketState
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from tidings.handlers import Handler
 from tidings.ids import Sid
-from tidings.server.handlers import Handler
 from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import BroadcastOperator
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tidings.errors import AckTimeoutError, DisconnectedError
+from tidings.handlers import Handler, call_maybe_async
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode
-from tidings.server.handlers import Handler, call_maybe_async
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket, PreparedMessage

@@ -1,8 +1,11 @@
-"""Calling application handlers with the arguments a client actually sent.
+"""Calling application handlers with the arguments the peer actually sent.
 
-A Socket.IO client may send more or fewer arguments than a handler declares
+A Socket.IO peer may send more or fewer arguments than a handler declares
 (JavaScript handlers never mind); we pad with None and drop extras rather than
 fail on a TypeError, and we learn each handler's shape once, at registration.
+Dropping extras is also what hides, from a fixed-arity client handler, the offset
+a server with connection state recovery appends to events. Shared by the server
+and the client.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ class Handler:
     __slots__ = ("fn", "is_coroutine", "max_args")
 
     def __init__(self, fn: AnyCallable) -> None:
+        if not callable(fn):
+            raise TypeError(f"a handler must be callable, not {type(fn).__name__}")
         self.fn = fn
         self.is_coroutine = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             type(fn).__call__
