@@ -400,19 +400,23 @@ class ASGIWebSocket:
         while True:
             while queue:
                 message = queue.popleft()
-                self._buffered -= len(message.get("text") or message.get("bytes") or b"")
                 try:
                     await self._send(message)
                 except Exception:  # the peer went away; the receive side reports it
                     self.finish()
                     return
+                self._buffered -= len(message.get("text") or message.get("bytes") or b"")
                 if message["type"] == "websocket.close":
                     self.finish()
                     return
+                self._sent()
             if self._closed:
                 return
             self._wakeup.clear()
             await self._wakeup.wait()
+
+    def _sent(self) -> None:
+        """A queued message went out (subclasses watch for the buffer draining)."""
 
 
 def _headers(scope: Scope) -> dict[str, str]:

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from tidings.engine.io import HttpRequest, PreparedFrames
+from tidings.asgi import ASGIWebSocket
+from tidings.engine.io import HttpRequest
 from tidings.websocket import WebSocket, WebSocketRoute
 
 __all__ = ["ASGIRouteTransport", "serve_route"]
@@ -29,60 +29,30 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
-class ASGIRouteTransport:
-    """``RouteTransport`` over ASGI ``send``: one writer task sends queued messages in order."""
+class ASGIRouteTransport(ASGIWebSocket):
+    """``RouteTransport`` over ASGI ``send``: the engine's ASGI writer, plus flow control."""
 
-    __slots__ = (
-        "_buffered",
-        "_closed",
-        "_listener",
-        "_may_read",
-        "_queue",
-        "_send",
-        "_wakeup",
-        "write_limit",
-    )
+    __slots__ = ("_draining", "_listener", "_may_read", "write_limit")
 
     def __init__(self, send: Send, write_limit: int) -> None:
-        self._send = send
-        self._queue: deque[Message] = deque()
-        self._wakeup = asyncio.Event()
+        super().__init__(send, max_message=0)  # routes check sizes in WebSocket itself
         self._may_read = asyncio.Event()
         self._may_read.set()
-        self._closed = False
-        self._buffered = 0
         self._listener: WebSocket | None = None
+        self._draining = False
         self.write_limit = write_limit
 
     def _push(self, message: Message, size: int) -> None:
-        if self._closed:
-            return
-        self._queue.append(message)
-        self._buffered += size
-        self._wakeup.set()
-
-    def send_text(self, data: str) -> None:
-        self._push({"type": "websocket.send", "text": data}, len(data))
-
-    def send_bytes(self, data: bytes) -> None:
-        self._push({"type": "websocket.send", "bytes": data}, len(data))
-
-    def send_prepared(self, prepared: PreparedFrames) -> None:
-        for part in prepared.ws_messages:
-            if isinstance(part, str):
-                self.send_text(part)
-            else:
-                self.send_bytes(part)
+        super()._push(message, size)
+        if self.writing_paused:
+            self._draining = True
 
     def send_ping(self, payload: bytes) -> None:
         raise NotImplementedError("ASGI has no message for sending a ping")
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        if not self._closed:
-            self._queue.append({"type": "websocket.close", "code": code, "reason": reason})
-            self._closed = True
-            self._wakeup.set()
-            self._may_read.set()  # the peer's answer to the close must get through
+        super().close(code, reason)
+        self._may_read.set()  # the peer's answer to the close must get through
 
     def pause_reading(self) -> None:
         self._may_read.clear()
@@ -94,40 +64,15 @@ class ASGIRouteTransport:
     def writing_paused(self) -> bool:
         return self._buffered > self.write_limit
 
-    @property
-    def buffered_amount(self) -> int:
-        return self._buffered
-
     def finish(self) -> None:
-        """The peer is gone: drop what is queued and let ``run`` return."""
-        self._closed = True
-        self._queue.clear()
-        self._buffered = 0
-        self._wakeup.set()
+        super().finish()
         self._may_read.set()
 
-    async def run(self) -> None:
-        """Write queued messages in order until closed."""
-        queue = self._queue
-        while True:
-            while queue:
-                message = queue.popleft()
-                was_paused = self.writing_paused
-                try:
-                    await self._send(message)
-                except Exception:  # the peer went away; the receive side reports it
-                    self.finish()
-                    return
-                self._buffered -= len(message.get("text") or message.get("bytes") or b"")
-                if message["type"] == "websocket.close":
-                    self.finish()
-                    return
-                if was_paused and not self.writing_paused and self._listener is not None:
-                    self._listener.on_drain()
-            if self._closed:
-                return
-            self._wakeup.clear()
-            await self._wakeup.wait()
+    def _sent(self) -> None:
+        if self._draining and not self.writing_paused:
+            self._draining = False
+            if self._listener is not None:
+                self._listener.on_drain()
 
 
 async def serve_route(
