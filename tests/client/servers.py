@@ -9,7 +9,6 @@ particular record instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -19,30 +18,11 @@ from typing import Any, Protocol
 
 import tidings
 import tidings.standalone
+from tests.e2e.harness import from_wire, to_wire
 
 HERE = Path(__file__).resolve().parent
 NODE_SERVER = HERE / "node" / "server.mjs"
 TIMEOUT = 10.0
-
-
-def to_wire(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"$bin": base64.b64encode(bytes(value)).decode()}
-    if isinstance(value, list | tuple):
-        return [to_wire(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_wire(v) for k, v in value.items()}
-    return value
-
-
-def from_wire(value: Any) -> Any:
-    if isinstance(value, list):
-        return [from_wire(v) for v in value]
-    if isinstance(value, dict):
-        if value.keys() == {"$bin"}:
-            return base64.b64decode(value["$bin"])
-        return {k: from_wire(v) for k, v in value.items()}
-    return value
 
 
 class Records:
