@@ -323,3 +323,23 @@ async def test_broadcasts_during_the_connect_handler_follow_the_connect_reply(
     assert (await peer.next()).startswith("40{")
     assert await peer.event() == ("", ["count", 1])
     assert await peer.event() == ("", ["direct"])
+
+
+async def test_a_stopped_server_can_be_served_again_and_gone_pollers_do_not_hold_shutdown() -> None:
+    import time
+
+    import tidings.standalone
+    from tidings.client import Client
+
+    sio = tidings.Server()
+    for _ in range(2):
+        async with tidings.standalone.serve(sio, "127.0.0.1", 0) as srv:
+            client = Client(reconnection=False)
+            await client.connect(f"http://127.0.0.1:{srv.port}", transports=("polling",))
+            assert client.connected
+            await client.disconnect()
+            # a polling session whose client never polls again
+            peer = PollingPeer(sio)
+            await peer.open()
+            started = time.monotonic()
+        assert time.monotonic() - started < 3.0  # not the 10 s shutdown timeout

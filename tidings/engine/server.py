@@ -19,7 +19,7 @@ from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
-from tidings.engine.socket import IGNORED, EngineSocket
+from tidings.engine.socket import CHECK_EVERY, IGNORED, EngineSocket
 from tidings.engine.timers import DeadlineHeap
 from tidings.protocol.engineio.events import Closed
 from tidings.protocol.engineio.requests import (
@@ -40,6 +40,8 @@ _TEXT = ("Content-Type", "text/plain; charset=UTF-8")
 _JSON = ("Content-Type", "application/json")
 _NO_STORE = ("Cache-Control", "no-store")
 _ERROR_REASONS = frozenset({"transport error", "parse error"})
+#: Seconds a polling client has, at shutdown, to come back for its CLOSE packet.
+POLL_GRACE = 1.0
 
 
 class EngineServer:
@@ -57,6 +59,9 @@ class EngineServer:
             options = dataclasses.replace(options, **option_overrides)
         self.options: EngineOptions = options
         self._config = options.session_config()
+        # Largest message the broadcast path sends without checking the buffer limit at
+        # once (see ``EngineSocket.send_prepared``).
+        self._unchecked_size = options.max_buffered_bytes // CHECK_EVERY
         self._callbacks: CallbackHandler | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
@@ -169,18 +174,23 @@ class EngineServer:
         return upgrade
 
     async def shutdown(self, timeout: float = 5.0) -> None:
-        """Close every session with "server shutting down"; refuse new ones."""
+        """Close every session with "server shutting down"; refuse new ones until ``startup``.
+
+        A polling client collects its CLOSE with its next poll, which a live client
+        sends at once: one that has not come within ``POLL_GRACE`` seconds is gone,
+        and is not waited for up to ``timeout``.
+        """
         self._shutting_down = True
         for socket in list(self.sockets.values()):
             socket.close("server shutting down")
-        if self.sockets:
-            drained = self._drained = asyncio.Event()
-            try:
-                await asyncio.wait_for(drained.wait(), timeout)
-            except TimeoutError:
-                pass
-            finally:
-                self._drained = None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if await self._wait_drained(min(timeout, POLL_GRACE)):
+            for socket in list(self.sockets.values()):
+                if socket.transport_name == "polling" and not socket.session.poll_held:
+                    socket._core.abort("server shutting down", "client did not poll again")
+                    socket._pump()
+            await self._wait_drained(deadline - loop.time())
         for socket in list(self.sockets.values()):
             socket._core.abort("server shutting down", "shutdown timeout")
             socket._pump()
@@ -188,6 +198,26 @@ class EngineServer:
             self._release_polls()
         if self._heap is not None:
             self._heap.close()
+        # A later startup() may serve it again, on this loop or another.
+        self._heap = None
+        self._loop = None
+
+    async def startup(self) -> None:
+        """Accept sessions (again, after a shutdown); the I/O layers call it when they start."""
+        self._shutting_down = False
+
+    async def _wait_drained(self, timeout: float) -> bool:
+        """Wait until no session is left; True if some still are after ``timeout``."""
+        if not self.sockets:
+            return False
+        drained = self._drained = asyncio.Event()
+        try:
+            await asyncio.wait_for(drained.wait(), max(timeout, 0.0))
+        except TimeoutError:
+            pass
+        finally:
+            self._drained = None
+        return bool(self.sockets)
 
     # -- internals -------------------------------------------------------------------------
 

@@ -212,7 +212,9 @@ class Server:
         return task
 
     async def startup(self) -> None:
-        """Open the history store now rather than on first use (the built-in server and ASGI call it)."""
+        """Accept connections (again, after a shutdown) and open the history store now rather
+        than on first use; the built-in server and the ASGI app call it when they start."""
+        await self.engine.startup()
         if self._journal is not None:
             await self._journal.open()
 

@@ -78,6 +78,10 @@ class Server:
             raise RuntimeError("server already started")
         loop = asyncio.get_running_loop()
         self._loop = loop
+        # The app opens what it needs (a history store) and accepts sessions before we listen.
+        startup = getattr(self.app, "startup", None) or getattr(self.engine, "startup", None)
+        if startup is not None:
+            await startup()
         self._flusher = Flusher(loop)
         self._all_gone = asyncio.Event()
         self._closed = asyncio.Event()
