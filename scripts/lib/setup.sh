@@ -86,10 +86,10 @@ setup_node() {
 
 # --- System packages and services -----------------------------------------
 #
-# The place for what later steps need from the machine itself:
+# What the tests need from the machine itself, installed when missing:
 #   - Chromium for the browser tests: `need_apt_command chromium chromium`;
-#   - PostgreSQL and Redis for the history and adapter backends: install when
-#     missing, start them on 127.0.0.1, export their URLs for the tests.
+#   - PostgreSQL for the history backends, started on 127.0.0.1 (setup_postgres);
+#   - (Redis for the adapter backends: same pattern.)
 # Add each as a function below and call it from setup_system.
 
 APT_UPDATED=0
@@ -115,6 +115,70 @@ need_apt_command() {
     command -v "$command_name" >/dev/null 2>&1 || die "$package is installed but $command_name is still missing"
 }
 
+# as_user USER COMMAND...: run COMMAND as USER (directly, with runuser as root, else sudo).
+as_user() {
+    local user="$1"
+    shift
+    if [[ "$(id -un)" == "$user" ]]; then
+        "$@"
+    elif [[ "$(id -u)" == 0 ]]; then
+        runuser -u "$user" -- "$@"
+    else
+        command -v sudo >/dev/null 2>&1 || die "running '$*' as $user needs sudo"
+        sudo -u "$user" -- "$@"
+    fi
+}
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_CLUSTER=main
+
+pg_up() {
+    command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$PG_HOST" -p "$PG_PORT"
+}
+
+# psql as the postgres role over TCP, never asking for a password.
+pg_tcp() {
+    psql -X -q -w -h "$PG_HOST" -p "$PG_PORT" -U postgres "$@"
+}
+
+# PostgreSQL for the history tests: on 127.0.0.1:5432, role postgres trusted from
+# 127.0.0.1, a database named test. Installed and started when missing.
+setup_postgres() {
+    local version waited hba
+    pg_up || need_apt_command pg_ctlcluster postgresql
+    if ! pg_up; then # (installing may have started it)
+        version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)"
+        [[ -n "$version" ]] \
+            || die "postgresql is installed but has no cluster (try: pg_createcluster --start <version> main)"
+        say "starting PostgreSQL $version"
+        as_user root pg_ctlcluster --skip-systemctl-redirect "$version" "$PG_CLUSTER" start \
+            || die "could not start PostgreSQL $version (pg_ctlcluster $version $PG_CLUSTER start)"
+        for ((waited = 0; waited < 30; waited++)); do
+            pg_up && break
+            sleep 0.5
+        done
+        pg_up || die "PostgreSQL $version started but does not answer on $PG_HOST:$PG_PORT"
+    fi
+    if ! pg_tcp -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+        # First matching line wins in pg_hba.conf: put ours first.
+        hba="$(as_user postgres psql -X -p "$PG_PORT" -tAc 'SHOW hba_file')" \
+            || die "cannot ask PostgreSQL where pg_hba.conf is (as the postgres user)"
+        say "trusting the postgres role from $PG_HOST in $hba"
+        as_user root sed -i "1i host all postgres $PG_HOST/32 trust" "$hba" \
+            || die "cannot edit $hba"
+        as_user postgres psql -X -p "$PG_PORT" -q -tAc 'SELECT pg_reload_conf()' >/dev/null \
+            || die "cannot reload PostgreSQL's configuration"
+        pg_tcp -d postgres -tAc 'SELECT 1' >/dev/null \
+            || die "PostgreSQL on $PG_HOST:$PG_PORT still refuses the postgres role without a password"
+    fi
+    if [[ "$(pg_tcp -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'")" != 1 ]]; then
+        say "creating the PostgreSQL database 'test'"
+        pg_tcp -d postgres -c 'CREATE DATABASE test' || die "cannot create the database 'test'"
+    fi
+}
+
 setup_system() {
-    : # nothing yet: see above
+    need_apt_command chromium chromium # the browser tests (tests/demo), via playwright-core
+    setup_postgres
 }

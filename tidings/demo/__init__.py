@@ -1,19 +1,22 @@
-"""The chat demo: one page, every message broadcast to every open page.
+"""The chat demo: rooms, history, presence, typing, text and images, in one page.
 
-The page loads the official ``socket.io-client`` browser build from the npm
-package on this machine (``npm ci`` at the repo root installs it), so the demo
-needs no CDN and shows the real client talking to tidings.
+``tidings demo`` serves it on the embedded defaults: the history (and the
+sessions that let a page recover what it missed, even across a server restart)
+live in one SQLite file. The page loads the official ``socket.io-client``
+browser build from the npm package on this machine (``npm ci`` at the repo root
+installs it), so the demo needs no CDN and shows the real client talking to tidings.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
-from typing import Any
 
-import tidings
+from tidings.demo.chat import create_app
+from tidings.demo.rules import ChatLimits
+
+__all__ = ["ChatLimits", "ClientMissingError", "create_app", "find_client_js", "main", "static_files"]
 
 logger = logging.getLogger("tidings.demo")
 
@@ -22,42 +25,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 DEFAULT_CLIENT_JS = Path("node_modules/socket.io-client/dist/socket.io.min.js")
 #: Overrides DEFAULT_CLIENT_JS when set (a ``client_js`` argument overrides both).
 CLIENT_JS_ENV = "TIDINGS_SOCKETIO_CLIENT_JS"
-MAX_MESSAGE = 500
-
-
-def create_app() -> tidings.Server:
-    """A new demo server (tests serve one each; a stopped server stays stopped)."""
-    sio = tidings.Server()
-
-    async def online(exclude: str | None = None) -> int:
-        return sum(1 for s in await sio.fetch_sockets() if s.id != exclude)
-
-    @sio.event
-    async def connect(socket: tidings.Socket, auth: Any) -> None:
-        logger.info("%s joined from %s", socket.id, socket.handshake.address)
-        await sio.emit("presence", {"online": await online()})
-
-    @sio.event
-    async def disconnect(socket: tidings.Socket, reason: str) -> None:
-        logger.info("%s left: %s", socket.id, reason)
-        await sio.emit("presence", {"online": await online(exclude=socket.id)})
-
-    @sio.event
-    async def chat(socket: tidings.Socket, text: Any) -> dict[str, Any]:
-        """Send a message to every page, the sender's included; the ack says if it went."""
-        if not isinstance(text, str) or not text.strip():
-            return {"ok": False, "error": "a message is some text"}
-        text = text.strip()
-        if len(text) > MAX_MESSAGE:
-            return {"ok": False, "error": f"at most {MAX_MESSAGE} characters"}
-        await sio.emit("chat", {"from": socket.id, "text": text, "at": time.time()})
-        return {"ok": True}
-
-    return sio
-
-
-#: The demo's server, as ``tidings serve tidings.demo:app`` would want it.
-app = create_app()
+#: The history file when none is named: in the directory the demo is started from.
+DEFAULT_DB = "tidings-demo.sqlite3"
 
 
 class ClientMissingError(FileNotFoundError):
@@ -96,13 +65,13 @@ def main(
     host: str = "127.0.0.1",
     port: int = 8080,
     *,
-    db: str | None = None,
+    db: str | os.PathLike[str] | None = None,
     client_js: str | os.PathLike[str] | None = None,
 ) -> None:
     """Serve the demo until interrupted (what ``tidings demo`` runs).
 
-    ``db`` names the SQLite file the chat's history will live in; the demo
-    keeps no history yet, so it is accepted and not used.
+    ``db`` is the SQLite file the chat's history lives in (``tidings-demo.sqlite3``
+    in the current directory unless told otherwise).
     """
     from tidings.standalone import run
 
@@ -110,5 +79,6 @@ def main(
         files = static_files(client_js)
     except ClientMissingError as exc:
         raise SystemExit(f"tidings demo: {exc}") from None
-    logger.info("starting the chat demo (the page is at the address below)")
-    run(app, host=host, port=port, static_files=files)
+    path = Path(db if db is not None else DEFAULT_DB).resolve()
+    logger.info("chat history in %s", path)
+    run(create_app(path), host=host, port=port, static_files=files)

@@ -16,11 +16,11 @@ from os import PathLike
 from types import TracebackType
 from typing import Self
 
+from tidings.engine.static import StaticFiles
 from tidings.protocol.websocket import CloseCode
 from tidings.standalone.app import AppLike, EngineLike, engine_of, static_files_of
 from tidings.standalone.http import HttpProtocol
 from tidings.standalone.options import ServerOptions
-from tidings.engine.static import StaticFiles
 from tidings.standalone.websocket import Flusher, WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")
