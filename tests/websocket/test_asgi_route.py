@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tidings.asgi import request_from_scope, route_path
 from tidings.websocket import WebSocket, WebSocketRoutes
-from tidings.websocket_asgi import serve_route
+from tidings.asgi import serve_route
 
 
 def make_app(routes: WebSocketRoutes) -> Any:

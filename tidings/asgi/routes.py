@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from tidings.asgi import ASGIWebSocket
+from tidings.asgi.transport import ASGIWebSocket
 from tidings.engine.io import HttpRequest
 from tidings.websocket import WebSocket, WebSocketRoute
 

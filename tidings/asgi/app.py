@@ -1,4 +1,4 @@
-"""``tidings.ASGIApp``: Engine.IO over ASGI http and websocket scopes.
+"""``ASGIApp``: Engine.IO over ASGI http and websocket scopes.
 
 Everything that is not for the engine goes to static files, then to
 ``other_app`` (a FastAPI or Starlette app); lifespan events are forwarded to it
@@ -10,33 +10,40 @@ hands the same message objects to each socket (``PreparedFrames.ws_messages``)
 rather than the pre-framed bytes the built-in server writes.
 """
 
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import inspect
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from os import PathLike
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
+from tidings.asgi.scope import (
+    ASGIApplication,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    headers_of,
+    raw_headers,
+    request_from_scope,
+    route_path,
+    send_response,
+)
+from tidings.asgi.transport import ASGIWebSocket
 from tidings.engine import EngineServer
-from tidings.engine.io import HttpRequest, HttpResponse, PreparedFrames, WebSocketListener
+from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener
 
 if TYPE_CHECKING:
     from tidings.engine.static import StaticFiles
 
-__all__ = ["ASGIApp", "ASGIWebSocket"]
+__all__ = ["ASGIApp"]
 
 logger = logging.getLogger("tidings.asgi")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: ``on_startup`` / ``on_shutdown``: plain functions or coroutine functions.
 Hook = Callable[[], Awaitable[None] | None]
 
@@ -56,36 +63,6 @@ def _engine_of(app: Any) -> EngineServer:
 
 def _normalize_prefix(path: str) -> str:
     return "/" + path.strip("/") + "/" if path.strip("/") else "/"
-
-
-def route_path(scope: Scope) -> str:
-    """The path below this app's mount point (``path`` minus ``root_path``), as Starlette routes."""
-    path: str = scope.get("path") or "/"
-    root: str = scope.get("root_path") or ""
-    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
-        return path[len(root):] or "/"
-    return path
-
-
-def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpRequest:
-    """The engine's view of an http or websocket scope (headers joined as the contract says)."""
-    query_string = scope.get("query_string", b"").decode("latin-1")
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = headers[name] + ", " + value if name in headers else value
-    client = scope.get("client")
-    return HttpRequest(
-        method=scope.get("method", "GET"),
-        path=path,
-        query_string=query_string,
-        query=dict(parse_qsl(query_string, keep_blank_values=True)),
-        headers=headers,
-        body=body,
-        client=(str(client[0]), int(client[1])) if client else None,
-        scheme=scope.get("scheme", "http"),
-    )
 
 
 class ASGIApp:
@@ -152,20 +129,20 @@ class ASGIApp:
             routes = getattr(self.app, "websocket_routes", None)
             route = routes.match(path) if routes is not None else None
             if route is not None:
-                from tidings.websocket_asgi import serve_route
+                from tidings.asgi.routes import serve_route
 
                 await serve_route(route, request_from_scope(scope, path), receive, send)
                 return
         if kind == "http" and self.static is not None and self.static.match(path) is not None:
-            response = await self.static.handle(scope.get("method", "GET"), path, _headers(scope))
+            response = await self.static.handle(scope.get("method", "GET"), path, headers_of(scope))
             if response is not None:
-                await _send_response(send, response)
+                await send_response(send, response)
                 return
         if self.other_app is not None:
             await self.other_app(scope, receive, send)
             return
         if kind == "http":
-            await _send_response(send, _NOT_FOUND)
+            await send_response(send, _NOT_FOUND)
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})  # before accept: a 403
 
@@ -225,7 +202,7 @@ class ASGIApp:
             (v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"), None
         )
         if length is not None and length.isdigit() and int(length) > limit:
-            await _send_response(send, _TOO_LARGE)
+            await send_response(send, _TOO_LARGE)
             return
         chunks: list[bytes] = []
         size = 0
@@ -236,7 +213,7 @@ class ASGIApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _send_response(send, _TOO_LARGE)
+                await send_response(send, _TOO_LARGE)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -248,7 +225,7 @@ class ASGIApp:
                 return
         else:
             response = await self.engine.handle_http(request)
-        await _send_response(send, response)
+        await send_response(send, response)
 
     async def _held_poll(self, request: HttpRequest, receive: Receive) -> HttpResponse | None:
         """A poll may wait up to ``ping_interval``. If the client leaves meanwhile, the poll is
@@ -283,7 +260,7 @@ class ASGIApp:
                 await send({
                     "type": "websocket.http.response.start",
                     "status": rejection.status,
-                    "headers": _raw_headers(rejection),
+                    "headers": raw_headers(rejection),
                 })
                 await send({"type": "websocket.http.response.body", "body": rejection.body})
             else:
@@ -338,102 +315,3 @@ async def _pump(receive: Receive, listener: WebSocketListener, transport: ASGIWe
         elif kind == "websocket.disconnect":
             listener.on_close(message.get("code", 1005), message.get("reason", "") or "")
             return True
-
-
-class ASGIWebSocket:
-    """``WebSocketTransport`` over ASGI: the ASGI server frames, we queue whole messages.
-
-    The engine's writes are synchronous; one writer task per socket sends them
-    in order, so ``await send`` back-pressure shows up in ``buffered_amount``.
-    """
-
-    __slots__ = ("_buffered", "_closed", "_queue", "_send", "_wakeup", "max_message")
-
-    def __init__(self, send: Send, max_message: int) -> None:
-        self._send = send
-        self._queue: deque[Message] = deque()
-        self._wakeup = asyncio.Event()
-        self._closed = False
-        self._buffered = 0
-        self.max_message = max_message
-
-    def _push(self, message: Message, size: int) -> None:
-        if self._closed:
-            return
-        self._queue.append(message)
-        self._buffered += size
-        self._wakeup.set()
-
-    def send_text(self, data: str) -> None:
-        self._push({"type": "websocket.send", "text": data}, len(data))
-
-    def send_bytes(self, data: bytes) -> None:
-        self._push({"type": "websocket.send", "bytes": data}, len(data))
-
-    def send_prepared(self, prepared: PreparedFrames) -> None:
-        for part in prepared.ws_messages:
-            if isinstance(part, str):
-                self.send_text(part)
-            else:
-                self.send_bytes(part)
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        if not self._closed:
-            self._queue.append({"type": "websocket.close", "code": code, "reason": reason})
-            self._closed = True
-            self._wakeup.set()
-
-    def finish(self) -> None:
-        """The peer is gone: drop what is queued and let ``run`` return."""
-        self._closed = True
-        self._queue.clear()
-        self._buffered = 0
-        self._wakeup.set()
-
-    @property
-    def buffered_amount(self) -> int:
-        return self._buffered
-
-    async def run(self) -> None:
-        """Write queued messages in order until closed."""
-        queue = self._queue
-        while True:
-            while queue:
-                message = queue.popleft()
-                try:
-                    await self._send(message)
-                except Exception:  # the peer went away; the receive side reports it
-                    self.finish()
-                    return
-                self._buffered -= len(message.get("text") or message.get("bytes") or b"")
-                if message["type"] == "websocket.close":
-                    self.finish()
-                    return
-                self._sent()
-            if self._closed:
-                return
-            self._wakeup.clear()
-            await self._wakeup.wait()
-
-    def _sent(self) -> None:
-        """A queued message went out (subclasses watch for the buffer draining)."""
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
-
-
-def _raw_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
-    if not any(k == b"content-length" for k, _ in headers):
-        headers.append((b"content-length", str(len(response.body)).encode()))
-    return headers
-
-
-async def _send_response(send: Send, response: HttpResponse) -> None:
-    await send({
-        "type": "http.response.start",
-        "status": response.status,
-        "headers": _raw_headers(response),
-    })
-    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,65 @@
+"""ASGI scopes and messages, and our ``HttpRequest``/``HttpResponse``: the conversions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tidings.engine.io import HttpRequest, HttpResponse
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def route_path(scope: Scope) -> str:
+    """The path below this app's mount point (``path`` minus ``root_path``), as Starlette routes."""
+    path: str = scope.get("path") or "/"
+    root: str = scope.get("root_path") or ""
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root):] or "/"
+    return path
+
+
+def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpRequest:
+    """The engine's view of an http or websocket scope (headers joined as the contract says)."""
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = headers[name] + ", " + value if name in headers else value
+    client = scope.get("client")
+    return HttpRequest(
+        method=scope.get("method", "GET"),
+        path=path,
+        query_string=query_string,
+        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+        headers=headers,
+        body=body,
+        client=(str(client[0]), int(client[1])) if client else None,
+        scheme=scope.get("scheme", "http"),
+    )
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+
+
+def raw_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    if not any(k == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    return headers
+
+
+async def send_response(send: Send, response: HttpResponse) -> None:
+    await send({
+        "type": "http.response.start",
+        "status": response.status,
+        "headers": raw_headers(response),
+    })
+    await send({"type": "http.response.body", "body": response.body})
