@@ -28,7 +28,9 @@ _GEN = (Metric("loadgen_util", "load generator core use", ""),
         Metric("other_load", "other load on machine (cores)", ""))
 _FAN = (Metric("deliveries_per_s", "deliveries/s", "higher", True), *_LAT,
         Metric("lost", "lost messages", "lower"),
-        Metric("cpu_us_per_delivery", "server CPU us/delivery", "lower", True), *_GEN)
+        Metric("cpu_us_per_delivery", "server CPU us/delivery", "lower", True),
+        Metric("user_us_per_delivery", "  of which user space (ticks)", ""),
+        Metric("sys_us_per_delivery", "  of which kernel (ticks)", ""), *_GEN)
 METRICS: dict[str, tuple[Metric, ...]] = {
     FANOUT: _FAN,
     POLLING: _FAN,

@@ -32,7 +32,7 @@ function progress(text, force) {
 function cpuTicks(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14 and 15)
+  return [Number(f[11]), Number(f[12])]; // utime, stime (fields 14 and 15)
 }
 function schedNs(pid) {
   // Sum of every thread's run time, in nanoseconds: finer than the 10 ms ticks of stat.
@@ -58,7 +58,8 @@ function machineBusyTicks() {
 }
 function snapshot() {
   const pid = params.pid;
-  return { t: now(), ticks: cpuTicks(pid), ns: schedNs(pid), own: process.cpuUsage(), busy: machineBusyTicks() };
+  const [utime, stime] = cpuTicks(pid);
+  return { t: now(), ticks: utime + stime, utime, stime, ns: schedNs(pid), own: process.cpuUsage(), busy: machineBusyTicks() };
 }
 function usage(a, b) {
   const wall = (b.t - a.t) / 1000;
@@ -70,6 +71,9 @@ function usage(a, b) {
     other_load: wall > 0 ? Math.max(0, other / wall) : 0,
     server_util: wall > 0 ? serverTicks / wall : 0,
     server_cpu_s: serverTicks,
+    // User space (the interpreter, the event loop) and kernel (system calls, loopback TCP).
+    server_user_s: (b.utime - a.utime) / CLK_TCK,
+    server_sys_s: (b.stime - a.stime) / CLK_TCK,
     server_cpu_sched_s: (b.ns - a.ns) / 1e9,
     loadgen_cpu_s: ownCpu,
     loadgen_util: wall > 0 ? ownCpu / wall : 0,
@@ -218,6 +222,8 @@ async function fanout() {
     publish_timeouts: timeouts,
     deliveries_per_s: delivered / u.wall_s,
     cpu_us_per_delivery: (serverCpu(u) * 1e6) / Math.max(1, delivered),
+    user_us_per_delivery: (u.server_user_s * 1e6) / Math.max(1, delivered),
+    sys_us_per_delivery: (u.server_sys_s * 1e6) / Math.max(1, delivered),
     ...percentiles(lat, latCount),
   };
 }
@@ -287,6 +293,8 @@ async function overload() {
     lost: expected - latCount,
     deliveries_per_s: latCount / u.wall_s,
     cpu_us_per_delivery: (serverCpu(u) * 1e6) / Math.max(1, latCount),
+    user_us_per_delivery: (u.server_user_s * 1e6) / Math.max(1, latCount),
+    sys_us_per_delivery: (u.server_sys_s * 1e6) / Math.max(1, latCount),
     ...percentiles(lat, latCount),
   };
 }

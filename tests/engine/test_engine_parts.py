@@ -194,3 +194,43 @@ def test_per_connection_state_has_slots() -> None:
     socket = EngineSocket(EngineServer(), make_request(None), session)
     for obj in (session, socket, PreparedMessage(["x"])):
         assert not hasattr(obj, "__dict__")
+
+
+# -- the request kept for the session's life -----------------------------------------------
+
+
+def test_kept_request_gives_the_request_back() -> None:
+    from tidings.engine.handshake import KeptRequest
+
+    original = HttpRequest(
+        method="GET",
+        path="/socket.io/",
+        query_string="EIO=4&transport=websocket&name=a%20b&empty=",
+        query={"EIO": "4", "transport": "websocket", "name": "a b", "empty": ""},
+        headers={"host": "h:1", "x-multi": "a, b", "cookie": "k=v; w=x:y"},
+        body=b"dropped",
+        client=("127.0.0.1", 5000),
+        scheme="https",
+    )
+    kept = KeptRequest(original, "/socket.io/", "")
+    assert isinstance(kept.headers, str)  # packed into one string
+    assert kept.query is None  # parsed again from the query string when asked for
+    again = kept.request()
+    assert again == HttpRequest(**{**{f: getattr(original, f) for f in original.__slots__}, "body": b""})
+    assert again.headers is not kept.request().headers  # each caller gets its own dicts
+
+
+def test_kept_request_shares_common_strings_and_keeps_what_it_cannot_rebuild() -> None:
+    from tidings.engine.handshake import KeptRequest
+
+    qs = "EIO=4&transport=websocket"
+    first = HttpRequest("GET", "/socket.io/", qs, {"EIO": "4", "transport": "websocket"}, {})
+    kept = KeptRequest(first, "/socket.io/", qs + "")
+    assert kept.request().headers == {}
+    odd = HttpRequest(
+        "GET", "/x", "a=1&a=2", {"a": "first"}, {"bad:name": "v", "h": "line\nbreak"}
+    )
+    kept = KeptRequest(odd, "/socket.io/", "")
+    assert kept.request().query == {"a": "first"}  # not what parse_qsl would give: kept
+    assert kept.request().headers == {"bad:name": "v", "h": "line\nbreak"}
+    assert kept.path == "/x"

@@ -18,6 +18,7 @@ from tidings.engine import (
     PreparedMessage,
 )
 from tidings.engine.io import PreparedFrames
+from tidings.engine.socket import CHECK_EVERY
 
 
 class RecordingWebSocket:
@@ -592,3 +593,29 @@ async def test_bare_engine_callbacks() -> None:
     assert events == ["connection", "forced close"]
     with pytest.raises(RuntimeError):
         EngineServer(Recorder()).on("message", lambda s, d: None)
+
+
+async def test_broadcast_path_checks_the_buffer_limit() -> None:
+    handler = Recorder(echo=False)
+    server = EngineServer(handler, max_buffered_bytes=16_000)
+    ws, sock = open_ws(server)
+    assert sock is not None
+    small = PreparedMessage(["x" * 100])
+    ws.buffered = 20_000  # over the limit: found within a few small sends
+    for _ in range(CHECK_EVERY + 1):
+        if sock.closed:
+            break
+        sock.send_prepared(small)
+    assert handler.closed == [(sock.sid, "transport error")]
+
+    ws, sock = open_ws(server)
+    assert sock is not None
+    ws.buffered = 15_000
+    sock.send_prepared(small)
+    assert not sock.closed
+    ws.buffered = 17_000
+    sock.send_prepared(small)  # small sends are checked every CHECK_EVERY, not each time
+    assert not sock.closed
+    sock.send_prepared(PreparedMessage(["y" * 2_000]))  # over limit / CHECK_EVERY: checked now
+    assert sock.closed
+    assert handler.closed[-1] == (sock.sid, "transport error")

@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from tests.standalone.standalone_helpers import (
+    Prepared,
     RecordingEngine,
     WsClient,
     assert_closed,
@@ -254,6 +255,21 @@ async def test_buffered_amount(server: Server, engine: RecordingEngine) -> None:
     assert await ws.recv_text() == "x" * 100
     ws.send_text("buffered")
     assert await ws.recv_text() == "0"
+    ws.close()
+
+
+async def test_buffered_amount_counts_every_frame_queued_this_turn(
+    server: Server, engine: RecordingEngine
+) -> None:
+    ws, _ = await WsClient.open(server.port)
+    listener = await engine.opened.get()
+    t = listener.transport
+    t.send_text("x" * 10)
+    t.send_prepared(Prepared(["y" * 20, "z"]))
+    t.send_bytes(b"w" * 200)
+    assert t.buffered_amount == 12 + (22 + 3) + 204
+    assert [await ws.recv_text() for _ in range(3)] == ["x" * 10, "y" * 20, "z"]
+    assert await ws.recv() == (Opcode.BINARY, b"w" * 200)
     ws.close()
 
 

@@ -11,9 +11,8 @@ import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tidings.asgi import request_from_scope, route_path
+from tidings.asgi import request_from_scope, route_path, serve_route
 from tidings.websocket import WebSocket, WebSocketRoutes
-from tidings.asgi import serve_route
 
 
 def make_app(routes: WebSocketRoutes) -> Any:

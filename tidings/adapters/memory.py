@@ -2,6 +2,12 @@
 
 A socket's own room (its id) is implied, not stored: an idle socket that joined
 nothing costs no set and no dict entry here.
+
+A room maps each member's id to its socket, so a broadcast walks the sockets
+themselves (no id hashed, no lookup per recipient: the fan-out hot path). A
+member not yet registered in its namespace (a join from middleware, a
+recovered session's rooms) is held as None and looked up again by the next
+broadcast, which, as in Node, skips it until then.
 """
 
 from __future__ import annotations
@@ -16,17 +22,20 @@ from tidings.protocol.socketio import Packet, encode
 
 
 class InMemoryAdapter:
-    __slots__ = ("nsp", "_rooms", "_sids")
+    __slots__ = ("nsp", "_rooms", "_sids", "_unresolved")
 
     def __init__(self, nsp: LocalNamespace) -> None:
         self.nsp = nsp
-        self._rooms: dict[Room, set[Sid]] = {}
+        self._rooms: dict[Room, dict[Sid, LocalSocket | None]] = {}
         self._sids: dict[Sid, set[Room]] = {}
+        #: Rooms holding a member as None (not registered when it joined).
+        self._unresolved: set[Room] = set()
 
     # -- local room bookkeeping -------------------------------------------------
 
     def add_all(self, sid: Sid, rooms: Iterable[Room]) -> None:
         mine = self._sids.get(sid)
+        socket = self.nsp.sockets.get(sid)
         for room in rooms:
             if room == Room(sid):
                 continue
@@ -35,9 +44,11 @@ class InMemoryAdapter:
             mine.add(room)
             members = self._rooms.get(room)
             if members is None:
-                self._rooms[room] = {sid}
+                self._rooms[room] = {sid: socket}
             else:
-                members.add(sid)
+                members[sid] = socket
+            if socket is None:
+                self._unresolved.add(room)
 
     def delete(self, sid: Sid, room: Room) -> None:
         mine = self._sids.get(sid)
@@ -57,9 +68,10 @@ class InMemoryAdapter:
     def _leave_room(self, sid: Sid, room: Room) -> None:
         members = self._rooms.get(room)
         if members is not None:
-            members.discard(sid)
+            members.pop(sid, None)
             if not members:
                 del self._rooms[room]
+                self._unresolved.discard(room)
 
     def socket_rooms(self, sid: Sid) -> set[Room]:
         rooms = set(self._sids.get(sid, ()))
@@ -72,6 +84,20 @@ class InMemoryAdapter:
             return set(members)
         return {Sid(room)} if Sid(room) in self.nsp.sockets else set()
 
+    def _resolve(self, room: Room, members: dict[Sid, LocalSocket | None]) -> None:
+        """Fill in the members that were not registered when they joined, if they are now."""
+        get = self.nsp.sockets.get
+        missing = False
+        for sid, socket in members.items():
+            if socket is None:
+                socket = get(sid)
+                if socket is None:
+                    missing = True
+                else:
+                    members[sid] = socket
+        if not missing:
+            self._unresolved.discard(room)
+
     def rooms(self) -> dict[Room, set[Sid]]:
         return {room: set(members) for room, members in self._rooms.items()}
 
@@ -82,7 +108,7 @@ class InMemoryAdapter:
         for room in opts.except_:
             members = self._rooms.get(room)
             if members is not None:
-                excluded |= members
+                excluded |= members.keys()
             if Sid(room) in self.nsp.sockets:
                 excluded.add(Sid(room))
         return excluded
@@ -103,7 +129,7 @@ class InMemoryAdapter:
             for room in opts.rooms:
                 members = self._rooms.get(room)
                 if members is not None:
-                    union |= members
+                    union |= members.keys()
                 elif Sid(room) in sockets:
                     union.add(Sid(room))
             sids = union
@@ -127,6 +153,20 @@ class InMemoryAdapter:
         return PreparedMessage((encoded.text, *encoded.attachments))
 
     async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        rooms = opts.rooms
+        if len(rooms) == 1 and not opts.except_ and not opts.flags.volatile:
+            # The fan-out hot path: one room, one loop, one call per recipient.
+            (room,) = rooms
+            members = self._rooms.get(room)
+            if members is not None:
+                if room in self._unresolved:
+                    self._resolve(room, members)
+                prepared = self._prepare(packet)
+                # A copy: a send may close a socket, which then leaves its rooms.
+                for socket in list(members.values()):
+                    if socket is not None:
+                        socket._out.send_prepared(prepared)
+                return
         recipients = self._recipients(opts)
         if not recipients:
             return

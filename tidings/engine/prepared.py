@@ -1,8 +1,10 @@
 """A message encoded once for many recipients: the broadcast hot path.
 
-Each encoding is computed on first use and cached, so a broadcast to a
-thousand WebSocket clients frames once, and one to polling clients base64-encodes
-its binary parts once; every recipient then gets the very same objects.
+The WebSocket frames are built at once (a broadcast nearly always reaches a
+WebSocket, and the hot path then reads a plain attribute); the polling
+encodings are computed on first use and cached, so a broadcast to polling
+clients base64-encodes its binary parts once. Every recipient gets the very
+same objects.
 """
 
 from __future__ import annotations
@@ -18,17 +20,29 @@ __all__ = ["PreparedMessage"]
 class PreparedMessage:
     """Engine.IO MESSAGE payloads (no "4" prefix): str parts are text, bytes parts binary."""
 
-    __slots__ = ("_encoded", "_nbytes", "_ws_frames", "_ws_messages", "parts")
+    __slots__ = ("_encoded", "_nbytes", "parts", "ws_frames", "ws_messages")
 
     def __init__(self, parts: Sequence[str | bytes]) -> None:
+        messages: list[str | bytes] = []
         for part in parts:
-            if not isinstance(part, (str, bytes)):
+            if isinstance(part, str):
+                messages.append("4" + part)
+            elif isinstance(part, bytes):
+                messages.append(part)
+            else:
                 raise TypeError(f"message parts are str or bytes, not {type(part).__name__}")
         self.parts: tuple[str | bytes, ...] = tuple(parts)
+        #: Every part as one WebSocket message each, for I/O layers that frame for us.
+        self.ws_messages: tuple[str | bytes, ...] = tuple(messages)
+        #: Every part as RFC 6455 server frames, concatenated: written as-is to each socket.
+        self.ws_frames: bytes = b"".join(
+            encode_frame(Opcode.TEXT, m.encode("utf-8"))
+            if isinstance(m, str)
+            else encode_frame(Opcode.BINARY, m)
+            for m in messages
+        )
         self._encoded: tuple[Encoded, ...] | None = None
         self._nbytes = 0
-        self._ws_frames: bytes | None = None
-        self._ws_messages: tuple[str | bytes, ...] | None = None
 
     @property
     def encoded(self) -> tuple[Encoded, ...]:
@@ -45,22 +59,3 @@ class PreparedMessage:
         if self._encoded is None:
             _ = self.encoded
         return self._nbytes
-
-    @property
-    def ws_messages(self) -> tuple[str | bytes, ...]:
-        messages = self._ws_messages
-        if messages is None:
-            messages = self._ws_messages = tuple(ws for ws, _ in self.encoded)
-        return messages
-
-    @property
-    def ws_frames(self) -> bytes:
-        frames = self._ws_frames
-        if frames is None:
-            frames = self._ws_frames = b"".join(
-                encode_frame(Opcode.TEXT, m.encode("utf-8"))
-                if isinstance(m, str)
-                else encode_frame(Opcode.BINARY, m)
-                for m in self.ws_messages
-            )
-        return frames

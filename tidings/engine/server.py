@@ -62,6 +62,8 @@ class EngineServer:
         # Largest message the broadcast path sends without checking the buffer limit at
         # once (see ``EngineSocket.send_prepared``).
         self._unchecked_size = options.max_buffered_bytes // CHECK_EVERY
+        # Sessions opened with the same query string share one copy of it.
+        self._last_query_string = ""
         self._callbacks: CallbackHandler | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()

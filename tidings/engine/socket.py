@@ -3,7 +3,8 @@
 Every input is handed to the Sans-I/O session, then ``_pump`` carries out what
 it asks for: WebSocket writes, releasing a held poll, events for the handler,
 the next deadline. The only shortcut is the send path on an open WebSocket,
-which writes straight to the transport (the broadcast hot path).
+which writes straight to the transport (the broadcast hot path): ``_pump``
+keeps that transport in ``_fast`` while the session says it may be written to.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from tidings.engine.handshake import KeptRequest
 from tidings.engine.io import HttpRequest, WebSocketTransport
 from tidings.engine.prepared import PreparedMessage
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
@@ -27,6 +29,8 @@ logger = logging.getLogger("tidings.engineio")
 
 #: A WebSocket with less than this queued for the kernel counts as writable (volatile emits).
 WS_WRITABLE_HIGH_WATER = 64 * 1024
+#: The broadcast path asks the transport for its buffered amount once every this many sends.
+CHECK_EVERY = 16
 
 
 class _Listener:
@@ -59,23 +63,31 @@ class EngineSocket:
         "__weakref__",
         "_core",
         "_dispatching",
+        "_fast",
         "_listener",
         "_poll_waiter",
         "_release_pending",
+        "_request",
+        "_unchecked",
         "_ws",
         "heap_deadline",
-        "request",
         "server",
         "sid",
     )
 
     def __init__(self, server: EngineServer, request: HttpRequest, session: ServerSession) -> None:
         self.sid: str = session.sid
-        self.request = request
+        self._request = kept = KeptRequest(request, server.options.path, server._last_query_string)
+        server._last_query_string = kept.query_string
         self.server = server
         self.heap_deadline: float | None = None
         self._core = session
         self._ws: WebSocketTransport | None = None
+        # The WebSocket while the session lets messages go straight to it, else None.
+        self._fast: WebSocketTransport | None = None
+        # Fast sends since the transport was last asked how much it holds (a small int:
+        # no object churn on the hot path). See ``send_prepared``.
+        self._unchecked = 0
         self._listener: _Listener | None = None
         self._poll_waiter: asyncio.Future[str] | None = None
         self._release_pending = False
@@ -85,6 +97,11 @@ class EngineSocket:
         return f"<EngineSocket sid={self.sid} {self._core.transport} {self._core.state.name}>"
 
     # -- public API ------------------------------------------------------------------------
+
+    @property
+    def request(self) -> HttpRequest:
+        """The request that opened the session (rebuilt from a compact copy; no body)."""
+        return self._request.request()
 
     @property
     def transport_name(self) -> str:
@@ -101,48 +118,57 @@ class EngineSocket:
 
     @property
     def buffered_amount(self) -> int:
-        ws = self._ws
-        if ws is not None and self._core.websocket_writable:
+        ws = self._fast
+        if ws is not None:
             return ws.buffered_amount
         return self._core.buffered_bytes
 
     @property
     def writable(self) -> bool:
         """Whether a message sent now leaves at once (volatile emits skip the socket otherwise)."""
-        core = self._core
-        if core.state is not State.OPEN:
-            return False
-        ws = self._ws
-        if ws is not None and core.websocket_writable:
+        ws = self._fast
+        if ws is not None:
             return ws.buffered_amount < WS_WRITABLE_HIGH_WATER
-        return core.poll_held
+        core = self._core
+        return core.state is State.OPEN and core.poll_held
 
     def send(self, data: str | bytes) -> None:
         """Send one Engine.IO MESSAGE (str: text, bytes: binary). Never blocks."""
-        ws = self._ws
-        if ws is not None and self._core.websocket_writable:
+        ws = self._fast
+        if ws is not None:
             if isinstance(data, str):
                 ws.send_text("4" + data)
             elif isinstance(data, (bytes, bytearray, memoryview)):
                 ws.send_bytes(bytes(data))
             else:
                 raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
-            if ws.buffered_amount > self.server.options.max_buffered_bytes:
-                self._overflow()
+            self._check_buffered(ws)
             return
         self._core.send(data)
         self._pump()
 
     def send_prepared(self, prepared: PreparedMessage) -> None:
         """Send a message encoded once for many sockets (the broadcast hot path)."""
-        ws = self._ws
-        if ws is not None and self._core.websocket_writable:
+        ws = self._fast
+        if ws is not None:
             ws.send_prepared(prepared)
-            if ws.buffered_amount > self.server.options.max_buffered_bytes:
-                self._overflow()
+            # The buffer limit is checked every CHECK_EVERY sends, and at once for a message
+            # of more than limit / CHECK_EVERY bytes: what goes unchecked stays under the limit.
+            n = self._unchecked
+            if n < CHECK_EVERY and len(prepared.ws_frames) <= self.server._unchecked_size:
+                self._unchecked = n + 1
+            else:
+                self._check_buffered(ws)
             return
         self._core.send_encoded(prepared.encoded, prepared.nbytes)
         self._pump()
+
+    def _check_buffered(self, ws: WebSocketTransport) -> None:
+        limit = self.server.options.max_buffered_bytes
+        buffered = ws.buffered_amount
+        self._unchecked = 0
+        if buffered > limit:
+            self._overflow()
 
     def close(self, reason: str = "forced close") -> None:
         """Close from the server; what is already queued is still delivered."""
@@ -209,6 +235,7 @@ class EngineSocket:
 
     def _ws_closed(self, code: int) -> None:
         self._ws = None
+        self._fast = None
         self._listener = None
         self._core.websocket_closed(self.server._now(), code)
         self._pump()
@@ -222,20 +249,26 @@ class EngineSocket:
         ws = self._ws
         out = core.data_to_send()
         if ws is not None:
-            for message in out:
-                if isinstance(message, str):
-                    ws.send_text(message)
-                else:
-                    ws.send_bytes(message)
+            if out:
+                self._unchecked = CHECK_EVERY  # not counted: the next fast send checks
+                for message in out:
+                    if isinstance(message, str):
+                        ws.send_text(message)
+                    else:
+                        ws.send_bytes(message)
             if core.close_websocket_requested():
                 listener = self._listener
                 if listener is not None:
                     listener.active = False
                 self._ws = None
                 self._listener = None
+                self._fast = None
                 ws.close(1000, "")
+                ws = None
         else:
             core.close_websocket_requested()
+        # Before any handler runs: whatever it sends sees the session as it is now.
+        self._fast = ws if ws is not None and core.websocket_writable else None
         if self._poll_waiter is not None and not self._release_pending and core.poll_ready:
             self._release_pending = True
             self.server._release_soon(self)

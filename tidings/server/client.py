@@ -30,7 +30,9 @@ class Client:
     def __init__(self, server: Server, conn: EngineSocket) -> None:
         self.server = server
         self.conn = conn
-        self.decoder = Decoder(server.serializer, server.options.decoder_limits)
+        # Made for each packet and kept only while a binary packet awaits its attachments:
+        # an idle connection holds none.
+        self.decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
         loop = asyncio.get_running_loop()
         self._connect_timer: asyncio.TimerHandle | None = loop.call_later(
@@ -44,13 +46,18 @@ class Client:
             self.close("connect timeout")
 
     def receive(self, data: str | bytes) -> None:
+        decoder = self.decoder
+        if decoder is None:
+            options = self.server.options
+            decoder = self.decoder = Decoder(self.server.serializer, options.decoder_limits)
         try:
-            packet = self.decoder.receive(data)
+            packet = decoder.receive(data)
         except DecodeError as exc:
             logger.warning("sid=%s malformed packet, closing: %s", self.conn.sid, exc)
             self.close("parse error")
             return
         if packet is not None:
+            self.decoder = None  # nothing pending: the next message starts afresh
             self._route(packet)
 
     def _route(self, packet: Packet) -> None:
@@ -212,7 +219,7 @@ class Client:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
-        self.decoder.reset()
+        self.decoder = None  # drops a partly received binary packet
         for socket in list(self.sockets.values()):
             socket._on_close(reason)
         self.sockets.clear()

@@ -5,6 +5,12 @@ the HTTP parser and request buffers are gone. Frames queued during one
 event-loop turn leave in one ``transport.write``: a connection marks itself
 dirty once and the server's single ``Flusher`` writes every dirty connection
 at the end of the turn (one ``call_soon`` per turn, not one per connection).
+
+Data frames are framed here and wait in the protocol's own ``_pending`` list
+(a broadcast appends the very bytes it framed once); ``ServerConnection`` keeps
+the state machine and what it queues itself: pongs and the close frame, which
+leave after the data frames queued before them. The flush of a connection that
+only has data frames waiting is inlined in the ``Flusher``: the fan-out hot path.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from tidings.protocol.websocket import (
     ServerConnection,
     State,
     TextMessage,
+    encode_frame,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +39,12 @@ logger = logging.getLogger("tidings.standalone")
 _OPEN = State.OPEN
 _CLOSING = State.CLOSING
 _CLOSED = State.CLOSED
+
+# ``WebSocketProtocol._dirty``: not in the Flusher's list / in it with data frames only
+# (the inlined fast flush) / in it with something that needs the full ``flush``.
+_CLEAN = 0
+_DATA = 1
+_FULL = 2
 
 
 class Flusher:
@@ -47,8 +60,11 @@ class Flusher:
     def add(self, ws: WebSocketProtocol) -> None:
         self._dirty.append(ws)
         if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._flush)
+            self._schedule()
+
+    def _schedule(self) -> None:
+        self._scheduled = True
+        self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -56,7 +72,17 @@ class Flusher:
         self._dirty = []
         for ws in dirty:
             try:
-                ws.flush()
+                if ws._dirty == _DATA and not ws._paused:
+                    # Inlined ``ws.flush()`` for data frames only: the fan-out hot path.
+                    ws._dirty = _CLEAN
+                    pending = ws._pending
+                    if pending is not None:
+                        ws._pending = None
+                        ws._transport.write(
+                            pending if isinstance(pending, bytes) else b"".join(pending)
+                        )
+                else:
+                    ws.flush()
             except Exception:  # one broken connection must not starve the others
                 logger.exception("websocket %s: flush failed", ws.peer)
                 ws.abort()
@@ -76,9 +102,13 @@ class WebSocketProtocol(asyncio.Protocol):
     __slots__ = (
         "_conn",
         "_dirty",
+        "_flusher",
         "_listener",
+        "_open",
         "_paused",
         "_peer",
+        "_pending",
+        "_pending_size",
         "_server",
         "_timer",
         "_transport",
@@ -95,7 +125,13 @@ class WebSocketProtocol(asyncio.Protocol):
         self._transport = transport
         self._conn = ServerConnection(max_message_size)
         self._listener: WebSocketListener | None = None
-        self._dirty = False
+        self._flusher = server.flusher
+        # ``self._conn.state is OPEN``, kept here so the hot path reads one object, not two.
+        self._open = True
+        # Data frames queued this turn: one as is, more in a list (whose size is kept).
+        self._pending: bytes | list[bytes] | None = None
+        self._pending_size = 0
+        self._dirty = _CLEAN
         self._paused = False
         self._peer = peer
         self._timer: asyncio.TimerHandle | None = None
@@ -114,36 +150,65 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- WebSocketTransport ---------------------------------------------------
 
     def send_text(self, data: str) -> None:
-        if self._conn.state is _OPEN:
-            self._conn.send_text(data)
-            if not self._dirty:
-                self._dirty = True
-                self._server.flusher.add(self)
+        if self._open:
+            payload = data.encode("utf-8")
+            n = len(payload)
+            self._queue_frame(bytes((0x81, n)) + payload if n < 126 else encode_frame(1, payload))
 
     def send_bytes(self, data: bytes) -> None:
-        if self._conn.state is _OPEN:
-            self._conn.send_bytes(data)
-            if not self._dirty:
-                self._dirty = True
-                self._server.flusher.add(self)
+        if self._open:
+            n = len(data)
+            self._queue_frame(bytes((0x82, n)) + data if n < 126 else encode_frame(2, data))
 
     def send_prepared(self, prepared: PreparedFrames) -> None:
-        if self._conn.state is _OPEN:
-            self._conn.send_frames(prepared.ws_frames)
+        """The broadcast hot path: the same framed bytes for every recipient."""
+        if self._open:
+            pending = self._pending
+            if pending is None:
+                self._pending = prepared.ws_frames
+                if not self._dirty:
+                    self._dirty = _DATA
+                    flusher = self._flusher  # Flusher.add, inlined
+                    flusher._dirty.append(self)
+                    if not flusher._scheduled:
+                        flusher._schedule()
+            elif isinstance(pending, bytes):
+                frames = prepared.ws_frames
+                self._pending = [pending, frames]
+                self._pending_size = len(pending) + len(frames)
+            else:
+                frames = prepared.ws_frames
+                pending.append(frames)
+                self._pending_size += len(frames)
+
+    def _queue_frame(self, frame: bytes) -> None:
+        # One frame is kept as is (no list: nothing for the garbage collector to track).
+        pending = self._pending
+        if pending is None:
+            self._pending = frame
             if not self._dirty:
-                self._dirty = True
-                self._server.flusher.add(self)
+                self._dirty = _DATA
+                self._flusher.add(self)
+        elif isinstance(pending, bytes):
+            self._pending = [pending, frame]
+            self._pending_size = len(pending) + len(frame)
+        else:
+            pending.append(frame)
+            self._pending_size += len(frame)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._conn.state is not _OPEN:
             return
         self._conn.close(code, _fit_reason(reason))
+        self._open = False
         self._arm_close_timer()
         self._mark_dirty()
 
     def abort(self) -> None:
         """Drop the connection now (shutdown past its deadline)."""
         self._cancel_timer()
+        self._pending = None
+        self._open = False
         self._conn.abort(CloseCode.ABNORMAL, "server shutting down")
         self._transport.abort()
         events = self._conn.events_received()
@@ -152,17 +217,31 @@ class WebSocketProtocol(asyncio.Protocol):
 
     @property
     def buffered_amount(self) -> int:
-        return self._conn.bytes_pending + self._transport.get_write_buffer_size()
+        pending = self._pending
+        if pending is None:
+            queued = 0
+        elif isinstance(pending, bytes):
+            queued = len(pending)
+        else:
+            queued = self._pending_size
+        return queued + self._conn.bytes_pending + self._transport.get_write_buffer_size()
 
     # -- asyncio.Protocol ------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         conn = self._conn
         conn.receive_data(data)
+        if conn.state is not _OPEN:
+            self._open = False
+        if conn.bytes_pending:
+            # Pongs and a close reply go out ahead of what the events below make us send.
+            for frame in conn.data_to_send():
+                self._queue_frame(frame)
+            self._mark_dirty()
         events = conn.events_received()
         if events:
             self._dispatch(events)
-        if conn.bytes_pending or conn.state is _CLOSED:
+        if conn.state is _CLOSED:
             self._mark_dirty()
 
     def eof_received(self) -> bool | None:
@@ -170,6 +249,8 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._pending = None
+        self._open = False
         self._conn.receive_eof()
         events = self._conn.events_received()
         if events:
@@ -181,8 +262,6 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._paused = False
-        if self._conn.bytes_pending:
-            self._mark_dirty()
 
     # -- internals -------------------------------------------------------------
 
@@ -209,6 +288,8 @@ class WebSocketProtocol(asyncio.Protocol):
     def _internal_error(self) -> None:
         conn = self._conn
         conn.fail(CloseCode.INTERNAL_ERROR, "internal error")
+        self._open = False
+        self._pending = None  # as ``fail`` drops what it had queued
         self._mark_dirty()
         events = conn.events_received()
         if events:
@@ -221,30 +302,33 @@ class WebSocketProtocol(asyncio.Protocol):
             logger.exception("on_close of websocket %s raised", self._peer)
 
     def _mark_dirty(self) -> None:
+        """Something beyond data frames waits (a pong, a close frame, a state change)."""
         if not self._dirty:
-            self._dirty = True
-            self._server.flusher.add(self)
+            self._flusher.add(self)
+        self._dirty = _FULL
 
     def flush(self) -> None:
         """Write what was queued this turn in one write (called by the Flusher)."""
-        self._dirty = False
+        self._dirty = _CLEAN
         transport = self._transport
         if transport.is_closing():
+            self._pending = None
             return
         conn = self._conn
-        if self._paused and conn.state is not _CLOSED:
-            if (
-                conn.bytes_pending + transport.get_write_buffer_size()
-                > self._server.options.ws_max_buffered
-            ):
-                self._overflow()
-            return  # resume_writing marks us dirty again
-        data = conn.data_to_send()
+        pending = self._pending
+        self._pending = None
+        data = conn.data_to_send()  # pongs and the close frame: after the data queued before
+        if pending is not None:
+            data = ([pending] if isinstance(pending, bytes) else pending) + data
         if data:
+            # Written even while the peer does not keep up (the transport holds it),
+            # so the limit below is checked at the end of every turn that adds to it.
             transport.write(data[0] if len(data) == 1 else b"".join(data))
         if conn.state is _CLOSED:
             transport.close()
             self._arm_close_timer()
+        elif self._paused and transport.get_write_buffer_size() > self._server.options.ws_max_buffered:
+            self._overflow()
 
     def _overflow(self) -> None:
         conn = self._conn
@@ -254,6 +338,8 @@ class WebSocketProtocol(asyncio.Protocol):
             self._server.options.ws_max_buffered,
         )
         conn.fail(CloseCode.POLICY_VIOLATION, "too much data buffered")
+        self._open = False
+        self._pending = None
         events = conn.events_received()
         self._transport.write(b"".join(conn.data_to_send()))
         self._transport.close()
@@ -275,6 +361,8 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _close_timeout(self) -> None:
         self._timer = None
+        self._pending = None
+        self._open = False
         logger.info("websocket %s: close handshake timed out", self._peer)
         self._conn.abort(CloseCode.ABNORMAL, "close timeout")
         self._transport.abort()
