@@ -30,6 +30,7 @@ from tidings.protocol.websocket import (
     TextMessage,
     encode_frame,
 )
+from tidings.standalone.speedups import masker
 
 if TYPE_CHECKING:
     from tidings.standalone.server import Server
@@ -123,7 +124,7 @@ class WebSocketProtocol(asyncio.Protocol):
     ) -> None:
         self._server = server
         self._transport = transport
-        self._conn = ServerConnection(max_message_size)
+        self._conn = ServerConnection(max_message_size, masker=masker)
         self._listener: WebSocketListener | None = None
         self._flusher = server.flusher
         # ``self._conn.state is OPEN``, kept here so the hot path reads one object, not two.

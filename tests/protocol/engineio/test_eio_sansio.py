@@ -19,6 +19,8 @@ def test_protocol_engineio_imports_no_io_modules(repo_root: Path) -> None:
         sys.modules["tidings"] = pkg
         before = set(sys.modules)
         import tidings.protocol.engineio
+        import tidings.protocol.socketio
+        import tidings.protocol.websocket
         loaded = set(sys.modules) - before
         assert "tidings.protocol.engineio.session" in loaded
         never = {"asyncio", "socket", "selectors", "ssl"}

@@ -19,6 +19,7 @@ from tidings.protocol.websocket.frames import (
     encode_close,
     encode_frame,
     is_valid_close_code,
+    py_apply_mask,
 )
 from tidings.protocol.websocket.handshake import (
     HandshakeError,
@@ -49,5 +50,6 @@ __all__ = [
     "encode_frame",
     "is_upgrade_request",
     "is_valid_close_code",
+    "py_apply_mask",
     "validate_upgrade",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from tidings.protocol.websocket.frames import (
     MAX_CONTROL_PAYLOAD,
     CloseCode,
+    Masker,
     Opcode,
     apply_mask,
     encode_close,
@@ -104,6 +105,7 @@ class ServerConnection:
 
     __slots__ = (
         "_buf",
+        "_mask",
         "_decoder",
         "_events",
         "_frame_fin",
@@ -122,9 +124,10 @@ class ServerConnection:
         "state",
     )
 
-    def __init__(self, max_message_size: int = 1_000_000) -> None:
+    def __init__(self, max_message_size: int = 1_000_000, *, masker: Masker = apply_mask) -> None:
         if max_message_size <= 0:
             raise ValueError("max_message_size must be positive")
+        self._mask = masker
         self.state = _OPEN
         self.max_message_size = max_message_size
         self.error: ProtocolError | None = None
@@ -347,7 +350,7 @@ class ServerConnection:
                     if end - pos < hlen + length:
                         break  # control frames are handled whole
                     start = pos + hlen
-                    payload = apply_mask(buf[start : start + length], buf[start - 4 : start])
+                    payload = self._mask(buf[start : start + length], buf[start - 4 : start])
                     pos = start + length
                     self._control(opcode, payload)
                     continue
@@ -358,7 +361,7 @@ class ServerConnection:
                 mask = buf[start - 4 : start]
                 if opcode and fin and end - start >= length:
                     # Fast path: a whole unfragmented message is here.
-                    payload = apply_mask(buf[start : start + length], mask)
+                    payload = self._mask(buf[start : start + length], mask)
                     pos = start + length
                     if self.state is not _OPEN:
                         continue  # data after our close frame is discarded
@@ -385,7 +388,7 @@ class ServerConnection:
             # The payload of a data frame, as much of it as is here.
             take = min(remaining, end - pos)
             if take:
-                chunk = apply_mask(buf[pos : pos + take], self._frame_mask, self._frame_offset)
+                chunk = self._mask(buf[pos : pos + take], self._frame_mask, self._frame_offset)
                 pos += take
                 self._frame_offset += take
                 self._frame_remaining = remaining = remaining - take

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from typing import Protocol
 
 
 class Opcode(enum.IntEnum):
@@ -75,7 +76,7 @@ def encode_close(code: int | None = None, reason: str = "") -> bytes:
     return encode_frame(Opcode.CLOSE, body)
 
 
-def apply_mask(data: bytes, mask: bytes, offset: int = 0) -> bytes:
+def py_apply_mask(data: bytes, mask: bytes, offset: int = 0) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` starting at mask position ``offset``.
 
     Big-integer XORs over 16 KiB blocks (cache-sized): C speed without a C
@@ -110,3 +111,13 @@ def apply_mask(data: bytes, mask: bytes, offset: int = 0) -> bytes:
             )
         )
     return b"".join(parts)
+
+
+class Masker(Protocol):
+    """What unmasks payloads: ``apply_mask`` here, or a compiled one an I/O layer passes in."""
+
+    def __call__(self, data: bytes, mask: bytes, offset: int = 0) -> bytes: ...
+
+
+#: The pure-Python masker; ``ServerConnection(masker=...)`` takes a faster one.
+apply_mask: Masker = py_apply_mask
