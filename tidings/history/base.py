@@ -261,6 +261,34 @@ def socket_rooms(rooms: Iterable[str] | None) -> frozenset[str] | None:
     return result
 
 
+class AppendOne:
+    """``append`` as one-entry ``append_many``: the stores differ only in the latter."""
+
+    __slots__ = ()
+
+    async def append(
+        self,
+        namespace: str,
+        event: str,
+        payload: bytes,
+        *,
+        rooms: Iterable[str] = (),
+        except_rooms: Iterable[str] = (),
+        attachments: Iterable[bytes] = (),
+        now: float,
+    ) -> int:
+        entry = new_entry(namespace, event, payload, rooms, except_rooms, attachments, now)
+        return (await self.append_many((entry,)))[0]
+
+    async def append_many(self, entries: Sequence[NewEntry]) -> list[int]:
+        raise NotImplementedError
+
+
+def check_entries(entries: Sequence[NewEntry]) -> None:
+    if not all(isinstance(e, NewEntry) for e in entries):
+        raise TypeError("append_many takes NewEntry objects")
+
+
 def new_entry(
     namespace: str,
     event: str,

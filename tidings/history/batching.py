@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from tidings.history.base import NewEntry, new_entry
+from tidings.history.base import AppendOne, NewEntry, check_entries
 
 log = logging.getLogger("tidings.history")
 
@@ -114,29 +114,14 @@ class GroupCommit:
             self._task = None
 
 
-class BatchedAppends:
-    """``append`` and ``append_many`` for the stores that write through a ``GroupCommit``."""
+class BatchedAppends(AppendOne):
+    """``append_many`` for the stores that write through a ``GroupCommit``."""
 
     __slots__ = ()
     _commit: GroupCommit | None
 
-    async def append(
-        self,
-        namespace: str,
-        event: str,
-        payload: bytes,
-        *,
-        rooms: Iterable[str] = (),
-        except_rooms: Iterable[str] = (),
-        attachments: Iterable[bytes] = (),
-        now: float,
-    ) -> int:
-        entry = new_entry(namespace, event, payload, rooms, except_rooms, attachments, now)
-        return (await self.append_many((entry,)))[0]
-
     async def append_many(self, entries: Sequence[NewEntry]) -> list[int]:
         if self._commit is None:
             raise RuntimeError("the history store is not open")
-        if not all(isinstance(e, NewEntry) for e in entries):
-            raise TypeError("append_many takes NewEntry objects")
+        check_entries(entries)
         return await self._commit.submit(entries)

@@ -13,13 +13,14 @@ from dataclasses import replace
 from tidings.history.base import (
     DEFAULT_RETENTION,
     LIVE,
+    AppendOne,
     Entry,
     NewEntry,
     RetentionPolicy,
     SessionRecord,
     check_count,
+    check_entries,
     check_offset,
-    new_entry,
     socket_rooms,
     visible,
 )
@@ -34,7 +35,7 @@ class _Log:
         self.pruned_seq = 0
 
 
-class MemoryHistory:
+class MemoryHistory(AppendOne):
     __slots__ = ("_logs", "_open", "_retention", "_sessions")
 
     def __init__(self, *, retention: RetentionPolicy = DEFAULT_RETENTION) -> None:
@@ -53,24 +54,9 @@ class MemoryHistory:
         if not self._open:
             raise RuntimeError("the history store is not open")
 
-    async def append(
-        self,
-        namespace: str,
-        event: str,
-        payload: bytes,
-        *,
-        rooms: Iterable[str] = (),
-        except_rooms: Iterable[str] = (),
-        attachments: Iterable[bytes] = (),
-        now: float,
-    ) -> int:
-        entry = new_entry(namespace, event, payload, rooms, except_rooms, attachments, now)
-        return (await self.append_many((entry,)))[0]
-
     async def append_many(self, entries: Sequence[NewEntry]) -> list[int]:
         self._check_open()
-        if not all(isinstance(e, NewEntry) for e in entries):
-            raise TypeError("append_many takes NewEntry objects")
+        check_entries(entries)
         offsets = []
         for new in entries:
             log = self._logs.get(new.namespace)
