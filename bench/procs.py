@@ -8,6 +8,7 @@ at the terminal reaches only the runner, which then stops them in order.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import resource
@@ -26,12 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 _started: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def cores() -> tuple[set[int], set[int]]:
-    """(server cores, load generator cores): one each when there are two or more."""
+@functools.cache
+def cores() -> tuple[frozenset[int], frozenset[int]]:
+    """(server cores, load generator cores): one each when there are two or more.
+
+    Read once, from the affinity the benchmark started with: the runner then pins itself
+    to the load generator's core, and a second reading would put both on that one core.
+    """
     available = sorted(os.sched_getaffinity(0))
     if len(available) < 2:
-        return set(available), set(available)
-    return {available[0]}, {available[1]}
+        return frozenset(available), frozenset(available)
+    return frozenset({available[0]}), frozenset({available[1]})
 
 
 def raise_nofile(wanted: int = 65536) -> tuple[int, int]:
@@ -68,7 +74,7 @@ def free_port() -> int:
     raise RuntimeError("no free port found")
 
 
-def start(argv: Sequence[str], cpus: set[int], *, stdout: IO[bytes] | int | None = None,
+def start(argv: Sequence[str], cpus: frozenset[int], *, stdout: IO[bytes] | int | None = None,
           stderr: IO[bytes] | int | None = None) -> subprocess.Popen[bytes]:
     """Start a process pinned to ``cpus`` (through taskset, so its threads are pinned too)."""
     taskset = shutil.which("taskset")

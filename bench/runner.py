@@ -62,6 +62,13 @@ class Progress:
             sys.stderr.flush()
 
 
+def _affinity(pid: int) -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(pid))
+    except OSError:  # already gone
+        return []
+
+
 def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
             logdir: Path) -> dict[str, Any]:
     """Start the server, run the load generator once against it, stop both."""
@@ -101,6 +108,9 @@ def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
         finally:
             watchdog.cancel()
             procs.stop(loadgen, 1.0)
+        # What the kernel says, not what was asked: the report shows where each one ran.
+        outcome["server_cpus"] = _affinity(server.pid)
+        outcome["loadgen_cpus"] = sorted(loadgen_cpus)
         if server.poll() is not None:
             outcome = {"error": f"server exited with {server.returncode} during the run "
                                 f"(see {log_path.name})", **outcome}

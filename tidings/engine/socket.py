@@ -230,7 +230,18 @@ class EngineSocket:
         return listener
 
     def _ws_message(self, data: str | bytes) -> None:
-        self._core.receive_websocket(data, self.server._now())
+        core = self._core
+        now = self.server._now()
+        if not self._dispatching:
+            # A plain MESSAGE changes nothing the pump looks after: straight to the handler.
+            message = core.take_message(data, now)
+            if message is not None:
+                try:
+                    self.server.handler.on_message(self, message)
+                except Exception:
+                    logger.exception("sid=%s message handler failed", self.sid)
+                return
+        core.receive_websocket(data, now)
         self._pump()
 
     def _ws_closed(self, code: int) -> None:

@@ -30,8 +30,8 @@ class Client:
     def __init__(self, server: Server, conn: EngineSocket) -> None:
         self.server = server
         self.conn = conn
-        # Made for each packet and kept only while a binary packet awaits its attachments:
-        # an idle connection holds none.
+        # Text packets go through the server's shared decoder; a connection has its own only
+        # while a binary packet awaits its attachments: an idle connection holds none.
         self.decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
         loop = asyncio.get_running_loop()
@@ -47,18 +47,23 @@ class Client:
 
     def receive(self, data: str | bytes) -> None:
         decoder = self.decoder
-        if decoder is None:
-            options = self.server.options
-            decoder = self.decoder = Decoder(self.server.serializer, options.decoder_limits)
         try:
-            packet = decoder.receive(data)
+            if decoder is None:
+                shared = self.server._decoder
+                packet = shared.receive(data)
+                if packet is None:  # a binary packet: its attachments follow
+                    self.decoder = shared.detach()
+                    return
+            else:
+                packet = decoder.receive(data)
+                if packet is None:
+                    return
+                self.decoder = None  # nothing pending: the next message starts afresh
         except DecodeError as exc:
             logger.warning("sid=%s malformed packet, closing: %s", self.conn.sid, exc)
             self.close("parse error")
             return
-        if packet is not None:
-            self.decoder = None  # nothing pending: the next message starts afresh
-            self._route(packet)
+        self._route(packet)
 
     def _route(self, packet: Packet) -> None:
         ptype = packet.type

@@ -11,7 +11,7 @@ from tidings.adapters.base import Adapter
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
 from tidings.history import HistoryStore, MemoryHistory
-from tidings.protocol.socketio import DecoderLimits
+from tidings.protocol.socketio import Decoder, DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
 from tidings.server.client import Client
 from tidings.server.journal import Journal, RecoveryOptions
@@ -76,6 +76,8 @@ class Server:
         self._parents: list[ParentNamespace] = []
         self._clients: dict[str, Client] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Decodes every connection's text packets (they leave no state behind; see Client).
+        self._decoder = Decoder(self.serializer, self.options.decoder_limits)
         self.websocket_routes = WebSocketRoutes()
         """Plain WebSocket endpoints served beside Socket.IO (``@sio.websocket("/echo")``)."""
         self.websocket = self.websocket_routes.route
@@ -205,10 +207,13 @@ class Server:
 
     # -- tasks and shutdown --------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], *, discard: bool = True) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task that shutdown waits for. ``discard=False``: the coroutine
+        removes its task from ``_tasks`` itself when it ends (see ``Socket._drain``)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if discard:
+            task.add_done_callback(self._tasks.discard)
         return task
 
     async def startup(self) -> None:

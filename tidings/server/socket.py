@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
 import time
 from collections import deque
@@ -343,7 +344,9 @@ class Socket:
         if self.state is SocketState.REFUSED:
             return
         try:
-            result = await call_maybe_async(handler, self, *args)
+            result = handler.call(self, *args)
+            if inspect.isawaitable(result):
+                result = await result
         except Exception:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
@@ -357,7 +360,17 @@ class Socket:
             data = list(result)
         else:
             data = [result]
-        self._send_packet(Packet(PacketType.ACK, self.nsp.name, data, ack_id))
+        nsp = self.nsp
+        if nsp.name == "/" and self.state is SocketState.CONNECTED:
+            # An ACK on "/" without bytes is "3<id><json>": written here, no packet objects.
+            try:
+                text = "3" + str(ack_id) + nsp.serializer.dumps(data)
+            except TypeError:
+                pass  # bytes inside: the encoder makes it a BINARY_ACK
+            else:
+                self._out.send(text)
+                return
+        self._send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
 
     def _on_ack(self, packet: Packet) -> None:
         if self._acks is None or packet.id is None:
@@ -376,14 +389,14 @@ class Socket:
             return
         if self._queue is None:
             self._queue = deque()
-            server._spawn(self._drain(job))
+            server._spawn(self._drain(job), discard=False)
         else:
             self._queue.append(job)
 
     def _start(self, connect_job: Job) -> None:
         """Run the connect flow; events that arrive meanwhile wait behind it in any mode."""
         self._queue = deque()
-        self.nsp.server._spawn(self._drain(connect_job))
+        self.nsp.server._spawn(self._drain(connect_job), discard=False)
 
     async def _drain(self, first: Job) -> None:
         try:
@@ -393,6 +406,9 @@ class Socket:
                 await queue.popleft()()
         finally:
             self._queue = None
+            # Spawned with discard=False: one task per event, so it leaves the server's
+            # set itself rather than through a done callback (a loop callback fewer).
+            self.nsp.server._tasks.discard(asyncio.current_task())
 
     def _on_close(self, reason: str) -> None:
         """The socket left (any cause). Runs the application's handlers after queued events."""

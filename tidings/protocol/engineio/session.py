@@ -382,6 +382,25 @@ class ServerSession:
         else:
             self._receive_packet(packet, now)
 
+    def take_message(self, data: str | bytes, now: float) -> str | None:
+        """The text of ``data`` when it is a MESSAGE that changes nothing in the session.
+
+        That is the steady state of an open WebSocket (most of what a server reads), and
+        it needs no event object. Otherwise ``None``, with nothing done: the caller feeds
+        ``data`` to ``receive_websocket``.
+        """
+        if (
+            type(data) is str
+            and data[:1] == "4"
+            and self._state is State.OPEN
+            and self._ws_attached
+            and self._upgrade_due is None
+            and len(data) <= self.config.max_payload
+            and now < (self._ping_due if self._pong_due is None else self._pong_due)
+        ):
+            return data[1:]
+        return None
+
     def websocket_closed(self, now: float, code: int = 1006) -> None:
         """The attached WebSocket is gone (closed by the peer or broken)."""
         if not self._ws_attached:

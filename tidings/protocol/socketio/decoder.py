@@ -102,6 +102,27 @@ class Decoder:
         """How many attachments the packet in progress still needs (0 if none)."""
         return self._expected - len(self._buffers) if self._partial is not None else 0
 
+    def detach(self) -> Decoder:
+        """A new decoder holding the binary packet in progress; this one starts afresh.
+
+        Lets one decoder serve many connections for text packets (they leave no state),
+        with a private one made only while some connection's attachments are due.
+        """
+        other = Decoder.__new__(Decoder)
+        other._loads = self._loads
+        other._limits = self._limits
+        other._id_digits = self._id_digits
+        other._count_digits = self._count_digits
+        other._partial = self._partial
+        other._expected = self._expected
+        other._slots = self._slots
+        other._buffers = self._buffers
+        self._partial = None
+        self._expected = 0
+        self._slots = []
+        self._buffers = []
+        return other
+
     def reset(self) -> None:
         """Drop any partially received binary packet."""
         self._partial = None
@@ -135,6 +156,27 @@ class Decoder:
         raise TypeError(f"expected str or bytes, not {type(data).__name__}")
 
     def _decode_text(self, text: str) -> Packet | None:
+        if text[:1] == "2":
+            # The commonest packet, an EVENT on "/" (``2`` [ack id] ``[...]``), in few steps;
+            # anything else about it (a namespace, a bad id) takes the general path below.
+            start = text.find("[", 1, 2 + self._id_digits)
+            if start > 0:
+                head = text[1:start]
+                if not head or (head.isdigit() and head.isascii()):
+                    ack_id = int(head) if head else None
+                    if ack_id is None or ack_id <= self._limits.max_ack_id:
+                        try:
+                            args = self._loads(text[start:])
+                        except (ValueError, RecursionError):
+                            raise DecodeError("payload is not valid JSON") from None
+                        if type(args) is not list or not args:
+                            raise DecodeError("EVENT payload must be a non-empty array")
+                        name = args[0]
+                        if type(name) is not str:
+                            raise DecodeError("event name must be a string")
+                        if name in RESERVED_EVENTS:
+                            raise DecodeError("reserved event name")
+                        return Packet(_EVENT, "/", args, ack_id)
         end = len(text)
         if not end:
             raise DecodeError("empty packet")
