@@ -10,15 +10,17 @@ and the client.
 
 from __future__ import annotations
 
+import dis
 import inspect
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 AnyCallable = Callable[..., Any]
 
 
 class Handler:
-    __slots__ = ("fn", "is_coroutine", "max_args")
+    __slots__ = ("fn", "inline", "is_coroutine", "max_args")
 
     def __init__(self, fn: AnyCallable) -> None:
         if not callable(fn):
@@ -27,6 +29,9 @@ class Handler:
         self.is_coroutine = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             type(fn).__call__
         )
+        # Runs to its end when called, so it needs no task: a plain function, or an
+        # ``async def`` with no await in it (its coroutine ends at the first ``send``).
+        self.inline = not self.is_coroutine or never_suspends(fn)
         self.max_args: int | None = _max_positional(fn)
 
     def call(self, *args: Any) -> Any:
@@ -38,6 +43,34 @@ class Handler:
 
     def __repr__(self) -> str:
         return f"Handler({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+# Every point where a coroutine can suspend compiles to one of these.
+_SUSPENDING_OPS = frozenset(
+    dis.opmap[name]
+    for name in ("YIELD_VALUE", "SEND", "GET_AWAITABLE", "GET_AITER", "GET_ANEXT",
+                 "BEFORE_ASYNC_WITH", "YIELD_FROM")
+    if name in dis.opmap
+)
+
+
+def never_suspends(fn: AnyCallable) -> bool:
+    """True for an ``async def`` function (or bound method) whose body has no await,
+    ``async for`` or ``async with``: its coroutine can only run to its end at once."""
+    fn = getattr(fn, "__func__", fn)
+    if not inspect.iscoroutinefunction(fn) or not isinstance(fn, types.FunctionType):
+        return False
+    return not any(ins.opcode in _SUSPENDING_OPS for ins in dis.get_instructions(fn.__code__))
+
+
+def run_inline(coro: Coroutine[Any, Any, Any]) -> Any:
+    """The result of a coroutine from a handler that ``never_suspends``."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("a handler thought never to suspend did suspend")
 
 
 def _max_positional(fn: AnyCallable) -> int | None:

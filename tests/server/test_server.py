@@ -343,3 +343,36 @@ async def test_a_stopped_server_can_be_served_again_and_gone_pollers_do_not_hold
             await peer.open()
             started = time.monotonic()
         assert time.monotonic() - started < 3.0  # not the 10 s shutdown timeout
+
+
+async def test_an_async_handler_without_await_answers_before_the_loop_turns(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    """It runs inline, in order with a slow handler queued before it, and its ack is right."""
+    order: list[str] = []
+    tasks_seen: list[bool] = []
+
+    @sio.event
+    async def slow(socket: tidings.Socket) -> str:
+        await asyncio.sleep(0.05)
+        order.append("slow")
+        return "s"
+
+    @sio.event
+    async def quick(socket: tidings.Socket, n: int) -> int:
+        order.append(f"quick{n}")
+        tasks_seen.append(asyncio.current_task() in sio._tasks)
+        return n * 2
+
+    peer = peer_factory()
+    await peer.open()
+    await peer.connect()
+    await peer.post('421["quick",1]')
+    assert await peer.next() == "431[2]"
+    assert tasks_seen == [False]  # no task of its own: it ran inside the input's handling
+    # Behind a handler that suspends, it waits its turn (in a task, as any queued event).
+    await peer.post('422["slow"]', '423["quick",2]')
+    assert await peer.next() == '432["s"]'
+    assert await peer.next() == "433[4]"
+    assert order == ["quick1", "slow", "quick2"]
+    assert tasks_seen == [False, True]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tidings.errors import AckTimeoutError, DisconnectedError
-from tidings.handlers import Handler, call_maybe_async
+from tidings.handlers import Handler, call_maybe_async, run_inline
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode
 
@@ -312,8 +312,8 @@ class Socket:
             if catch_all is None:
                 return
             handler, args = catch_all, [event, *args]
-        if not handler.is_coroutine and self._queue is None:
-            # Fast path: a plain function runs inline, no task.
+        if handler.inline and self._queue is None:
+            # Fast path: a plain function, or a coroutine that cannot suspend, runs here.
             self._run_sync(handler, event, args, packet.id)
             return
         self._schedule(lambda: self._run_event(handler, event, args, packet.id))
@@ -321,6 +321,8 @@ class Socket:
     def _run_sync(self, handler: Handler, event: str, args: list[Any], ack_id: int | None) -> None:
         try:
             result = handler.call(self, *args)
+            if handler.is_coroutine:
+                result = run_inline(result)
         except Exception:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
