@@ -142,7 +142,12 @@ class EngineSocket:
                 ws.send_bytes(bytes(data))
             else:
                 raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
-            self._check_buffered(ws)
+            # Checked as in ``send_prepared``: every CHECK_EVERY sends, and at once when big.
+            n = self._unchecked
+            if n < CHECK_EVERY and len(data) <= self.server._unchecked_size >> 2:  # str: 4 B/char
+                self._unchecked = n + 1
+            else:
+                self._check_buffered(ws)
             return
         self._core.send(data)
         self._pump()

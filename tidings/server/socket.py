@@ -7,6 +7,7 @@ import enum
 import inspect
 import logging
 import time
+import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -326,7 +327,7 @@ class Socket:
         except Exception:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
-        if asyncio.iscoroutine(result):  # an async callable not detected at registration
+        if isinstance(result, types.CoroutineType):  # an async callable not seen as one
             self._schedule(lambda: self._finish_ack(result, event, ack_id))
             return
         if ack_id is not None:

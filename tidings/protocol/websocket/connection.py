@@ -47,14 +47,26 @@ class State(enum.Enum):
     CLOSED = 3  # the close handshake is over or the connection failed: close TCP
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class TextMessage:
     data: str
 
+    def __init__(self, data: str) -> None:
+        # One per message read: the slot is written directly, not through the frozen
+        # dataclass's object.__setattr__.
+        _set_text_data(self, data)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class BinaryMessage:
     data: bytes
+
+    def __init__(self, data: bytes) -> None:
+        _set_binary_data(self, data)
+
+
+_set_text_data = vars(TextMessage)["data"].__set__
+_set_binary_data = vars(BinaryMessage)["data"].__set__
 
 
 @dataclass(frozen=True, slots=True)
