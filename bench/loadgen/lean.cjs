@@ -81,6 +81,8 @@ class LeanSocket {
     this.path = path;
     this.transport = transport;
     this.handlers = new Map();
+    this.textPrefix = null;
+    this.textHandler = null;
     this.acks = new Map();
     this.nextAck = 0;
     this.connected = false;
@@ -97,6 +99,14 @@ class LeanSocket {
 
   on(event, fn) {
     this.handlers.set(event, fn);
+    return this;
+  }
+
+  // A handler given the EVENT packet's text itself, for the events whose text starts with
+  // `prefix`: it skips the JSON parse (the fan-out receivers' main cost otherwise).
+  onText(prefix, fn) {
+    this.textPrefix = prefix;
+    this.textHandler = fn;
     return this;
   }
 
@@ -118,6 +128,15 @@ class LeanSocket {
       if (this.transport === "websocket") this._openWebSocket();
       else this._openPolling().catch(fail);
     });
+  }
+
+  // Send an EVENT whose JSON array the caller wrote, and hand its ACK's text to `onAck`
+  // unparsed (the echo loop's own check needs no JSON parse).
+  emitText(arrayJson, onAck) {
+    const id = String(this.nextAck++);
+    onAck.textAck = true;
+    this.acks.set(id, onAck);
+    this._sendText(`42${id}${arrayJson}`, null);
   }
 
   emit(event, ...args) {
@@ -375,9 +394,20 @@ class LeanSocket {
 
   _onSocketIO(text) {
     const kind = text.charCodeAt(1) - 48;
-    if (kind === 2 || kind === 3) {
+    if (kind === 2 && this.textPrefix !== null && text.startsWith(this.textPrefix)) {
+      this.textHandler(text);
+    } else if (kind === 2 || kind === 3) {
       let i = 2;
       while (text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+      if (kind === 3) {
+        const id = text.slice(2, i);
+        const ack = this.acks.get(id);
+        if (ack && ack.textAck) {
+          this.acks.delete(id);
+          ack(text.slice(i));
+          return;
+        }
+      }
       const data = JSON.parse(text.slice(i));
       this._dispatch(kind, text.slice(2, i), data);
     } else if (kind === 5 || kind === 6) {
