@@ -215,6 +215,21 @@ async def test_idle_keep_alive_connection_is_closed(server: Server) -> None:
     assert server.connection_count == 0 or await _wait_for_count(server, 0)
 
 
+@pytest.mark.parametrize("options", [ServerOptions(keep_alive_timeout=0.2, header_timeout=0.8)])
+async def test_a_later_deadline_outlives_the_earlier_timer(server: Server) -> None:
+    """The keep-alive timer (0.2 s) fires while a second request's headers arrive: the
+    connection must then live to the header deadline (0.8 s), not die at the keep-alive's."""
+    loop = asyncio.get_running_loop()
+    reader, writer = await connect(server.port)
+    writer.write(b"GET /engine.io/ HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_response(reader)).status == 200
+    writer.write(b"GET /engine.io/ HTTP/1.1\r\n")  # a request begins, and stalls
+    started = loop.time()
+    response = await asyncio.wait_for(read_response(reader), 5)
+    assert response.status == 408
+    assert loop.time() - started >= 0.6
+
+
 async def _wait_for_count(server: Server, n: int) -> bool:
     for _ in range(100):
         if server.connection_count == n:

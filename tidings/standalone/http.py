@@ -157,6 +157,7 @@ class HttpProtocol(asyncio.Protocol):
         "_server",
         "_task",
         "_timer",
+        "_deadline",
         "_transport",
         "_url",
         "draining",
@@ -175,6 +176,7 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: deque[_Item] = deque()
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None
         self._receiving = False
         self._read_paused = False
         self._leftover = b""
@@ -287,7 +289,7 @@ class HttpProtocol(asyncio.Protocol):
         parser = self._parser
         assert parser is not None
         self._receiving = False
-        self._cancel_timer()
+        self._disarm()
         try:
             url = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
@@ -460,17 +462,37 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _arm(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._server.loop.call_later(delay, self._on_timeout)
+        """Time out ``delay`` from now. Moving a deadline later keeps the timer already set
+        (it re-arms itself when it fires early): a keep-alive request arms three deadlines,
+        and makes no timer object of its own."""
+        loop = self._server.loop
+        due = loop.time() + delay
+        self._deadline = due
+        timer = self._timer
+        if timer is None or timer.when() > due:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(due, self._on_timeout)
+
+    def _disarm(self) -> None:
+        self._deadline = None  # the timer, if any, finds nothing due when it fires
 
     def _cancel_timer(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
     def _on_timeout(self) -> None:
         self._timer = None
+        due = self._deadline
+        if due is None:
+            return
+        loop = self._server.loop
+        if loop.time() < due:
+            self._timer = loop.call_at(due, self._on_timeout)
+            return
+        self._deadline = None
         transport = self._transport
         if transport is None or transport.is_closing():
             return
