@@ -134,3 +134,23 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+C_LOADGEN_SOURCE = ROOT / "bench" / "loadgen" / "fanout.c"
+C_LOADGEN = ROOT / "bench" / "loadgen" / "build" / "fanout"
+
+
+def c_loadgen() -> tuple[Path | None, str]:
+    """The C fan-out generator, compiled when missing or older than its source: (path, "")
+    or (None, why not)."""
+    if C_LOADGEN.exists() and C_LOADGEN.stat().st_mtime >= C_LOADGEN_SOURCE.stat().st_mtime:
+        return C_LOADGEN, ""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        return None, "no C compiler (gcc) found"
+    C_LOADGEN.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([cc, "-O2", "-o", str(C_LOADGEN), str(C_LOADGEN_SOURCE), "-lm"],
+                          check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        return None, f"compiling {C_LOADGEN_SOURCE.name} failed: {done.stderr.strip()[:200]}"
+    return C_LOADGEN, ""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs, report, setup_env
-from bench.scenarios import ALL_SCENARIOS, SERVERS, Case, ServerSpec, cases
+from bench.scenarios import ALL_SCENARIOS, FANOUT, OVERLOAD, SERVERS, Case, ServerSpec, cases
 
 LOADGEN = "bench/loadgen/loadgen.cjs"
 
@@ -69,8 +69,19 @@ def _affinity(pid: int) -> list[int]:
         return []
 
 
+def _c_argv(generator: Path, params: dict[str, Any], port: int, pid: int) -> list[str]:
+    """The C generator's command line for a fan-out or overload case (see fanout.c)."""
+    overload = params["scenario"] == OVERLOAD
+    timeout = params.get("drain_timeout_ms", 60_000) if overload else params.get(
+        "publish_timeout_ms", 10_000)
+    return [str(generator), params["scenario"], procs.HOST, str(port), str(pid), str(params["n"]),
+            str(params["publishes"]), str(params.get("warmup", 5)),
+            str(params.get("concurrency", 200)), str(params.get("rate", 0)), str(timeout),
+            str(params["clk_tck"]), str(params.get("pad", 32))]
+
+
 def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
-            logdir: Path) -> dict[str, Any]:
+            logdir: Path, generator: Path | None = None) -> dict[str, Any]:
     """Start the server, run the load generator once against it, stop both."""
     server_cpus, loadgen_cpus = procs.cores()
     port = procs.free_port()
@@ -85,9 +96,12 @@ def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
             "deadline_ms": int(case.deadline_s * 1000),
         }
         loadgen_log = logdir / "loadgen.log"
+        argv = ["node", LOADGEN, json.dumps(params)]
+        if (generator is not None and client == "lean" and case.scenario in (FANOUT, OVERLOAD)
+                and params.get("transport", "websocket") == "websocket"):
+            argv = _c_argv(generator, params, port, server.pid)
         with loadgen_log.open("ab") as err:
-            loadgen = procs.start(["node", LOADGEN, json.dumps(params)], loadgen_cpus,
-                                  stdout=subprocess.PIPE, stderr=err)
+            loadgen = procs.start(argv, loadgen_cpus, stdout=subprocess.PIPE, stderr=err)
         watchdog = threading.Timer(case.deadline_s + 30, lambda: procs.stop(loadgen, 1.0))
         watchdog.start()
         outcome: dict[str, Any] = {"error": "load generator ended without a result"}
@@ -160,6 +174,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fanout-n", help="fan-out sizes, e.g. 1000,5000 (default 1000,5000,10000)")
     p.add_argument("--client", choices=("lean", "official"), default="lean",
                    help="load generator client: lean (default) or the official socket.io-client")
+    p.add_argument("--generator", choices=("c", "node"), default="c",
+                   help="fan-out and overload load: the C generator (default; compiled with gcc "
+                        "on first use) or the Node one")
     p.add_argument("--tidings-loop", choices=("uvloop", "asyncio"), default="uvloop",
                    help="event loop of the tidings server (default uvloop)")
     p.add_argument("--no-setup", action="store_true", help="skip pip/npm installs")
@@ -178,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     os.sched_setaffinity(0, loadgen_cpus)  # the runner stays off the server's core
     if server_cpus == loadgen_cpus:
         progress.log("warning: one core only, server and load generator share it")
+    generator: Path | None = None
+    if args.generator == "c":
+        generator, why = procs.c_loadgen()
+        if generator is None:
+            progress.log(f"warning: {why}; fan-out load from the Node generator instead")
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
     sizes = [int(n) for n in args.fanout_n.split(",")] if args.fanout_n else None
@@ -215,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     logdir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     meta = {"started": stamp, "quick": args.quick, "rounds": rounds, "client": args.client,
-            "nofile": nofile[0], "pinning": {"server": sorted(server_cpus),
+            "nofile": nofile[0],
+            "fanout_generator": "c" if generator is not None else "node", "pinning": {"server": sorted(server_cpus),
                                              "loadgen": sorted(loadgen_cpus)},
             "versions": _versions(), "skipped": skipped,
             "servers": {s.name: s.note for s in servers}}
@@ -228,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                     random.Random(f"{stamp}/{rnd}/{case.key}").shuffle(order)  # interleaved
                     for spec in order:
                         progress.set(f"round {rnd}/{rounds} · {case.key} · {spec.name} ·")
-                        outcome = run_one(spec, case, args.client, progress, logdir)
+                        outcome = run_one(spec, case, args.client, progress, logdir,
+                                          generator)
                         if "error" in outcome:  # stack traces: no machine paths in the JSON
                             outcome["error"] = outcome["error"].replace(f"{procs.ROOT}/", "")
                         runs.append({"round": rnd, "case": case.key, "scenario": case.scenario,
