@@ -100,11 +100,11 @@ static void send_all(Conn *c, const char *data, size_t n) {
     }
 }
 
-static void send_text(Conn *c, const char *text, size_t n) {
+static void send_frame(Conn *c, int opcode, const char *text, size_t n) {
     char frame[8192];
     size_t head = n < 126 ? 2 : 4;
     if (n + head + 4 > sizeof frame) fail("message too long");
-    frame[0] = (char)0x81;
+    frame[0] = (char)(0x80 | opcode);
     if (n < 126) {
         frame[1] = (char)(0x80 | n);
     } else {
@@ -118,6 +118,8 @@ static void send_text(Conn *c, const char *text, size_t n) {
     for (size_t i = 0; i < n; i++) frame[head + 4 + i] = (char)(text[i] ^ mask[i & 3]);
     send_all(c, frame, head + 4 + n);
 }
+
+static void send_text(Conn *c, const char *text, size_t n) { send_frame(c, 1, text, n); }
 
 static void send_str(Conn *c, const char *s) { send_text(c, s, strlen(s)); }
 
@@ -202,6 +204,7 @@ static size_t parse_frames(Conn *c, const char *data, size_t n) {
         int opcode = b0 & 0x0f;
         const char *payload = data + pos + head;
         if (opcode == 1) on_message(c, payload, len);
+        else if (opcode == 9) send_frame(c, 10, payload, len); /* a server's WebSocket ping */
         else if (opcode == 8) c->state = S_DEAD;
         pos += head + len;
     }
