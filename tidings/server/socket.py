@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
 import logging
 import time
 import types
@@ -347,9 +346,7 @@ class Socket:
         if self.state is SocketState.REFUSED:
             return
         try:
-            result = handler.call(self, *args)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await call_maybe_async(handler, self, *args)
         except Exception:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return

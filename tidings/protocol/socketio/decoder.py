@@ -59,6 +59,17 @@ class DecoderLimits:
             raise ValueError(f"max_ack_id must be a non-negative int, not {self.max_ack_id!r}")
 
 
+def _check_event(payload: Any) -> None:
+    """An EVENT's payload: a non-empty array whose first item names an event we may receive."""
+    if type(payload) is not list or not payload:
+        raise DecodeError("EVENT payload must be a non-empty array")
+    name = payload[0]
+    if type(name) is not str:
+        raise DecodeError("event name must be a string")
+    if name in RESERVED_EVENTS:
+        raise DecodeError("reserved event name")
+
+
 class Decoder:
     """Feeds on the messages of one connection, in order; yields whole packets.
 
@@ -169,13 +180,7 @@ class Decoder:
                             args = self._loads(text[start:])
                         except (ValueError, RecursionError):
                             raise DecodeError("payload is not valid JSON") from None
-                        if type(args) is not list or not args:
-                            raise DecodeError("EVENT payload must be a non-empty array")
-                        name = args[0]
-                        if type(name) is not str:
-                            raise DecodeError("event name must be a string")
-                        if name in RESERVED_EVENTS:
-                            raise DecodeError("reserved event name")
+                        _check_event(args)
                         return Packet(_EVENT, "/", args, ack_id)
         end = len(text)
         if not end:
@@ -237,13 +242,7 @@ class Decoder:
                 raise DecodeError(f"{ptype.name} without a payload")
 
         if ptype == _EVENT or ptype == _BINARY_EVENT:
-            if type(payload) is not list or not payload:
-                raise DecodeError("EVENT payload must be a non-empty array")
-            name = payload[0]
-            if type(name) is not str:
-                raise DecodeError("event name must be a string")
-            if name in RESERVED_EVENTS:
-                raise DecodeError("reserved event name")
+            _check_event(payload)
             plain = _EVENT
         elif ptype == _ACK or ptype == _BINARY_ACK:
             if type(payload) is not list:
