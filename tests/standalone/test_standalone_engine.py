@@ -10,7 +10,7 @@ import pytest
 
 from tests.standalone.standalone_helpers import WsClient, close_frame, parse_close, request
 from tidings.engine import EngineServer, EngineSocket
-from tidings.engine.prepared import PreparedMessage
+from tidings.protocol.prepared import PreparedMessage
 from tidings.protocol.websocket import Opcode
 from tidings.standalone import Server, serve
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tidings.ids import Room, Sid
 
 if TYPE_CHECKING:
-    from tidings.engine.prepared import PreparedMessage
+    from tidings.protocol.prepared import PreparedMessage
     from tidings.protocol.socketio import Packet
     from tidings.serializers import Serializer
 

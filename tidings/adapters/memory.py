@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from tidings.adapters.base import BroadcastOptions, LocalNamespace, LocalSocket
-from tidings.engine.prepared import PreparedMessage
 from tidings.ids import Room, Sid
+from tidings.protocol.prepared import PreparedMessage
 from tidings.protocol.socketio import Packet, encode
 
 

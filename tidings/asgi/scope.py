@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from tidings.engine.io import HttpRequest, HttpResponse
+from tidings.engine.io import HttpRequest, HttpResponse, join_headers
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,11 +27,7 @@ def route_path(scope: Scope) -> str:
 def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpRequest:
     """The engine's view of an http or websocket scope (headers joined as the contract says)."""
     query_string = scope.get("query_string", b"").decode("latin-1")
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = headers[name] + ", " + value if name in headers else value
+    headers = join_headers(scope.get("headers", ()))
     client = scope.get("client")
     return HttpRequest(
         method=scope.get("method", "GET"),
@@ -46,7 +42,7 @@ def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpReques
 
 
 def headers_of(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+    return join_headers(scope.get("headers", ()))
 
 
 def raw_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:

@@ -37,6 +37,8 @@ from tidings.protocol.socketio import (
     Packet,
     PacketType,
     Serializer,
+    ack_args,
+    ack_value,
     encode,
 )
 from tidings.serializers import OrjsonSerializer
@@ -450,9 +452,7 @@ class Client:
             self._acks.pop(ack_id, None)
             if ns.buffer and any(a == ack_id for _, a in ns.buffer):
                 ns.buffer = deque(item for item in ns.buffer if item[1] != ack_id)
-        if not reply:
-            return None
-        return reply[0] if len(reply) == 1 else tuple(reply)
+        return ack_value(reply)
 
     def _active_namespace(self, namespace: str) -> ClientNamespace:
         ns = self._namespaces.get(namespace)
@@ -573,12 +573,7 @@ class Client:
         ns = self._namespaces.get(namespace)
         if ns is None or ns.state is not NamespaceState.CONNECTED:
             return
-        if result is None:
-            args: list[Any] = []
-        elif isinstance(result, tuple):
-            args = list(result)
-        else:
-            args = [result]
+        args = ack_args(result)
         try:
             encoded = encode(Packet(PacketType.ACK, namespace, args, ack_id), self.serializer)
         except (TypeError, ValueError):

@@ -9,9 +9,9 @@ from tidings.engine.io import (
     WebSocketTransport,
 )
 from tidings.engine.options import CorsOrigins, EngineOptions
-from tidings.engine.prepared import PreparedMessage
 from tidings.engine.server import EngineServer
 from tidings.engine.socket import EngineSocket
+from tidings.protocol.prepared import PreparedMessage
 
 __all__ = [
     "CallbackHandler",

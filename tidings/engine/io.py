@@ -6,6 +6,7 @@ The built-in server (``tidings.standalone``) and the ASGI app both speak to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -32,7 +33,7 @@ class HttpResponse:
 
 
 class PreparedFrames(Protocol):
-    """A message encoded once for many recipients (see ``tidings.engine.prepared``)."""
+    """A message encoded once for many recipients (see ``tidings.protocol.prepared``)."""
 
     @property
     def ws_frames(self) -> bytes:
@@ -74,3 +75,13 @@ class WebSocketListener(Protocol):
     def on_message(self, data: str | bytes) -> None: ...
 
     def on_close(self, code: int, reason: str) -> None: ...
+
+
+def join_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Raw header pairs as ``HttpRequest.headers``: names lower-cased, repeats joined with ", "."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in pairs:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = headers[name] + ", " + value if name in headers else value
+    return headers

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from tidings.engine.handshake import KeptRequest
 from tidings.engine.io import HttpRequest, WebSocketTransport
-from tidings.engine.prepared import PreparedMessage
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
 from tidings.protocol.engineio.requests import RequestError
 from tidings.protocol.engineio.session import ServerSession, State
+from tidings.protocol.prepared import PreparedMessage
 
 if TYPE_CHECKING:
     from tidings.engine.server import EngineServer

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tidings.adapters.base import BroadcastFlags, BroadcastOptions
 from tidings.errors import AckTimeoutError
 from tidings.ids import Room, Sid
-from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType
-from tidings.server.socket import unpack_ack
+from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_value
 
 if TYPE_CHECKING:
     from tidings.server.namespace import Namespace
@@ -122,7 +121,7 @@ class BroadcastOperator:
         def on_ack(_sid: Sid, reply: list[Any] | None) -> None:
             state["received"] += 1
             if reply is not None:
-                responses.append(unpack_ack(reply))
+                responses.append(ack_value(reply))
             check()
 
         opts = self.options

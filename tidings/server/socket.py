@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, call_maybe_async, run_inline
 from tidings.ids import Room, Sid, new_sid
-from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, encode
+from tidings.protocol.socketio import (
+    RESERVED_EVENTS,
+    Packet,
+    PacketType,
+    ack_args,
+    ack_value,
+    encode,
+)
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket, PreparedMessage
@@ -209,7 +216,7 @@ class Socket:
             if self._acks is not None:
                 self._acks.pop(ack_id, None)
             raise AckTimeoutError() from None
-        return unpack_ack(reply)
+        return ack_value(reply)
 
     def _send_packet(self, packet: Packet) -> None:
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
@@ -354,12 +361,7 @@ class Socket:
             self._send_ack(ack_id, result)
 
     def _send_ack(self, ack_id: int, result: Any) -> None:
-        if result is None:
-            data: list[Any] = []
-        elif isinstance(result, tuple):
-            data = list(result)
-        else:
-            data = [result]
+        data = ack_args(result)
         nsp = self.nsp
         if nsp.name == "/" and self.state is SocketState.CONNECTED:
             # An ACK on "/" without bytes is "3<id><json>": written here, no packet objects.
@@ -481,10 +483,3 @@ class HeldConnection:
             else:
                 conn.send_prepared(item)
 
-
-def unpack_ack(reply: list[Any]) -> Any:
-    if not reply:
-        return None
-    if len(reply) == 1:
-        return reply[0]
-    return tuple(reply)

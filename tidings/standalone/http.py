@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from tidings.engine.io import HttpRequest, HttpResponse
+from tidings.engine.io import HttpRequest, HttpResponse, join_headers
 from tidings.protocol.websocket import (
     CloseCode,
     HandshakeError,
@@ -294,11 +294,7 @@ class HttpProtocol(asyncio.Protocol):
             url = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
             raise _Reject(400, "invalid request target") from None
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in self._headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        headers = join_headers(self._headers)
         query_string = url.query.decode("latin-1") if url.query else ""
         request = HttpRequest(
             method=parser.get_method().decode("ascii"),

@@ -5,6 +5,7 @@
 ``DecodeError`` for anything a peer should not have sent.
 """
 
+from tidings.protocol.socketio.acks import ack_args, ack_value
 from tidings.protocol.socketio.binary import (
     deconstruct,
     has_binary,
@@ -30,6 +31,8 @@ __all__ = [
     "Packet",
     "PacketType",
     "Serializer",
+    "ack_args",
+    "ack_value",
     "deconstruct",
     "default_serializer",
     "encode",
