@@ -12,6 +12,7 @@ from tidings.server import (
     RecoveryOptions,
     Server,
     Socket,
+    SocketHandle,
 )
 from tidings.websocket import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
 
@@ -33,6 +34,7 @@ __all__ = [
     "RecoveryOptions",
     "Server",
     "Socket",
+    "SocketHandle",
     "WebSocket",
     "WebSocketClosed",
     "WebSocketOptions",

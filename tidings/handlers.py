@@ -13,7 +13,7 @@ from __future__ import annotations
 import dis
 import inspect
 import types
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 AnyCallable = Callable[..., Any]
@@ -63,14 +63,51 @@ def never_suspends(fn: AnyCallable) -> bool:
     return not any(ins.opcode in _SUSPENDING_OPS for ins in dis.get_instructions(fn.__code__))
 
 
+class Suspended:
+    """A coroutine that ``run_inline`` started and that suspended after all: ``resume`` it."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+
 def run_inline(coro: Coroutine[Any, Any, Any]) -> Any:
-    """The result of a coroutine from a handler that ``never_suspends``."""
+    """The result of a coroutine from a handler that ``never_suspends``; a ``Suspended``
+    if the check misjudged it, so the caller finishes it in a task instead of losing it."""
     try:
-        coro.send(None)
+        yielded = coro.send(None)
     except StopIteration as stop:
         return stop.value
-    coro.close()
-    raise RuntimeError("a handler thought never to suspend did suspend")
+    return Suspended(coro, yielded)
+
+
+@types.coroutine
+def _continue(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    # What ``yield from`` does: hand what the coroutine yields (a future) to the task that
+    # awaits us, and its outcome back, until the coroutine returns.
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def resume(suspended: Suspended) -> Any:
+    """Run a coroutine that ``run_inline`` left suspended to its end, in the awaiting task."""
+    return await _continue(suspended.coro, suspended.yielded)
 
 
 def _max_positional(fn: AnyCallable) -> int | None:

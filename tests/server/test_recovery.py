@@ -73,7 +73,7 @@ async def test_recovery_after_the_process_dies(tmp_path: Path) -> None:
         await first_server.to("r").emit("msg", text)
     _, (_, text, offset) = await peer.event()
     assert text == "a"
-    journal = first_server._journal
+    journal = first_server.journal
     assert journal is not None
     await journal.store.close()  # the process is gone; nothing else of it runs
 

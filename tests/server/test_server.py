@@ -361,7 +361,7 @@ async def test_an_async_handler_without_await_answers_before_the_loop_turns(
     @sio.event
     async def quick(socket: tidings.Socket, n: int) -> int:
         order.append(f"quick{n}")
-        tasks_seen.append(asyncio.current_task() in sio._tasks)
+        tasks_seen.append(asyncio.current_task() in sio.tasks)
         return n * 2
 
     peer = peer_factory()

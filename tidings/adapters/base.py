@@ -1,57 +1,91 @@
 """The adapter interface: where rooms live and how a broadcast reaches sockets.
 
-Shaped like the official Node adapters (``{rooms, except, flags}`` for a broadcast,
-remote add/remove/disconnect/fetch operations), so that a Redis adapter can later
-join a cluster of Node socket.io servers without the server layer changing.
+One adapter per namespace. The server calls it for every room change and every
+operation that may cross processes; the adapter calls back into local sockets
+through ``LocalSocket`` only. Shaped like the official Node adapters (a broadcast
+carries ``{rooms, except, flags}``; remote operations are add/remove sockets to
+rooms, disconnect, fetch, server-side emit, and broadcast with acks, which first
+learns how many clients each node reaches), so a cluster adapter can join Node
+socket.io servers without the server layer changing. docs/adapters.md says how to
+write one; ``tidings.adapters.memory.InMemoryAdapter`` is the reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tidings.ids import Room, Sid
+from tidings.protocol.prepared import PreparedMessage
+from tidings.protocol.socketio import Packet
+from tidings.serializers import Serializer
 
-if TYPE_CHECKING:
-    from tidings.protocol.prepared import PreparedMessage
-    from tidings.protocol.socketio import Packet
-    from tidings.serializers import Serializer
+__all__ = [
+    "AckCallback",
+    "Adapter",
+    "BroadcastFlags",
+    "BroadcastOptions",
+    "LocalConnection",
+    "LocalNamespace",
+    "LocalSocket",
+    "SocketHandle",
+]
+
+AckCallback = Callable[[Sid, "list[Any] | None"], None]
+"""Called once per client with its ack arguments, or None when it left without answering."""
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastFlags:
     volatile: bool = False
+    """Skip a client that cannot take the message at once."""
     local: bool = False
+    """Only the sockets of this process (never forwarded to other nodes)."""
     timeout: float | None = None
+    """For a broadcast with acks: seconds to wait for every reply."""
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastOptions:
     rooms: frozenset[Room] = frozenset()
+    """The sockets in any of these rooms (a socket id is a room); empty: every socket."""
     except_: frozenset[Room] = frozenset()
+    """Less the sockets in any of these rooms."""
     flags: BroadcastFlags = BroadcastFlags()
 
 
 class LocalConnection(Protocol):
-    """What the adapter writes to: the engine side of one client."""
+    """Where a local socket's packets go: its Engine.IO connection, or a stand-in that
+    holds them while the socket connects (so the client reads CONNECT first)."""
 
     @property
-    def writable(self) -> bool: ...
+    def writable(self) -> bool:
+        """Whether a message sent now leaves at once (volatile broadcasts skip it otherwise)."""
+        ...
 
-    def send_prepared(self, prepared: PreparedMessage) -> None: ...
+    def send(self, data: str | bytes) -> None:
+        """One Engine.IO message: text, or one binary attachment."""
+        ...
+
+    def send_prepared(self, prepared: PreparedMessage) -> None:
+        """A message encoded once for many sockets: the same bytes for each."""
+        ...
 
 
-class LocalSocket(Protocol):
-    """What the adapter needs of a server socket (``tidings.server.Socket``)."""
+class SocketHandle(Protocol):
+    """A socket anywhere in the cluster, as ``fetch_sockets()`` returns it."""
 
     @property
     def id(self) -> Sid: ...
 
     @property
-    def _out(self) -> LocalConnection:
-        """Where its packets go (a stand-in that holds them while it connects)."""
-        ...
+    def rooms(self) -> set[Room]: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+    async def emit(self, event: str, *args: Any) -> None: ...
 
     def join(self, rooms: str | Iterable[str]) -> None: ...
 
@@ -59,56 +93,109 @@ class LocalSocket(Protocol):
 
     async def disconnect(self, close: bool = False) -> None: ...
 
-    def _expect_ack(self, ack_id: int, callback: Callable[[Sid, list[Any] | None], None]) -> None: ...
+
+class LocalSocket(SocketHandle, Protocol):
+    """What an adapter may use of a socket of this process (``tidings.Socket``)."""
+
+    @property
+    def writer(self) -> LocalConnection:
+        """Where its packets go; broadcasts write prepared messages here."""
+        ...
+
+    def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
+        """Call ``callback`` when the client acknowledges packet ``ack_id`` (or leaves)."""
+        ...
 
 
 class LocalNamespace(Protocol):
-    """What the adapter needs of the namespace it serves (``tidings.server.Namespace``)."""
+    """What an adapter may use of the namespace it serves (``tidings.Namespace``)."""
 
     @property
     def name(self) -> str: ...
 
     @property
-    def sockets(self) -> Mapping[Sid, LocalSocket]: ...
+    def sockets(self) -> Mapping[Sid, LocalSocket]:
+        """The connected sockets of this process, by id."""
+        ...
 
     @property
     def serializer(self) -> Serializer: ...
 
 
 class Adapter(Protocol):
-    """One per namespace. Local operations are synchronous; anything that may cross
-    processes (a broadcast, remote socket operations) is a coroutine."""
+    """Rooms and broadcasts of one namespace; ``adapter_factory(namespace)`` makes one.
 
-    def add_all(self, sid: Sid, rooms: Iterable[Room]) -> None: ...
+    Room bookkeeping is synchronous and local (it runs on every join and leave).
+    Everything that may cross processes is a coroutine: a cluster adapter sends it to
+    the other nodes as well as doing it here.
+    """
+
+    # -- this process's rooms ------------------------------------------------------------
+
+    def add_all(self, sid: Sid, rooms: Iterable[Room]) -> None:
+        """Socket ``sid`` joins ``rooms`` (a member may join before it is registered)."""
+        ...
 
     def delete(self, sid: Sid, room: Room) -> None: ...
 
-    def delete_all(self, sid: Sid) -> None: ...
+    def delete_all(self, sid: Sid) -> None:
+        """Socket ``sid`` left: it is in no room any more."""
+        ...
 
-    def socket_rooms(self, sid: Sid) -> set[Room]: ...
+    def socket_rooms(self, sid: Sid) -> set[Room]:
+        """The rooms of a local socket, its own id included."""
+        ...
 
     def room_sids(self, room: Room) -> set[Sid]: ...
 
-    def rooms(self) -> dict[Room, set[Sid]]: ...
+    def rooms(self) -> dict[Room, set[Sid]]:
+        """Every room of this process with its members (socket ids are not listed as rooms)."""
+        ...
 
-    def sids(self, opts: BroadcastOptions) -> list[Sid]: ...
+    def sids(self, opts: BroadcastOptions) -> list[Sid]:
+        """The local sockets a broadcast with ``opts`` reaches."""
+        ...
 
-    async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None: ...
+    # -- operations that may cross processes --------------------------------------------
+
+    async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
+        """Send ``packet`` to every socket ``opts`` selects: encoded once, the same bytes each."""
+        ...
 
     async def broadcast_with_ack(
         self,
         packet: Packet,
         opts: BroadcastOptions,
         client_count_callback: Callable[[int], None],
-        ack: Callable[[Sid, list[Any] | None], None],
-    ) -> None: ...
+        ack: AckCallback,
+    ) -> None:
+        """Like ``broadcast``; ``packet.id`` is set. Each node calls ``client_count_callback``
+        once with the number of clients it reached, then ``ack`` once per reply."""
+        ...
 
-    async def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None: ...
+    async def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None:
+        """The sockets ``opts`` selects join ``rooms``."""
+        ...
 
-    async def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None: ...
+    async def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[Room]) -> None:
+        """The sockets ``opts`` selects leave ``rooms``."""
+        ...
 
     async def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None: ...
 
-    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]: ...
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:
+        """The sockets ``opts`` selects, local ones as they are, remote ones as handles."""
+        ...
+
+    async def server_side_emit(
+        self, args: list[Any], ack: Callable[[list[Any]], None] | None = None
+    ) -> int:
+        """Send ``[event, *args]`` to the other servers of the cluster; returns how many
+        servers will get it. With ``ack``, it is called with the replies once all came."""
+        ...
+
+    async def server_count(self) -> int:
+        """How many servers the cluster has, this one included."""
+        ...
 
     async def close(self) -> None: ...

@@ -15,13 +15,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from tidings.adapters.base import BroadcastOptions, LocalNamespace, LocalSocket
+from tidings.adapters.base import (
+    AckCallback,
+    BroadcastOptions,
+    LocalNamespace,
+    LocalSocket,
+    SocketHandle,
+)
 from tidings.ids import Room, Sid
 from tidings.protocol.prepared import PreparedMessage
 from tidings.protocol.socketio import Packet, encode
 
 
 class InMemoryAdapter:
+    """The ``Adapter`` of a single process, and the reference implementation."""
+
     __slots__ = ("nsp", "_rooms", "_sids", "_unresolved")
 
     def __init__(self, nsp: LocalNamespace) -> None:
@@ -113,7 +121,7 @@ class InMemoryAdapter:
                 excluded.add(Sid(room))
         return excluded
 
-    def _recipients(self, opts: BroadcastOptions) -> Iterable[LocalSocket]:
+    def _recipients(self, opts: BroadcastOptions) -> list[LocalSocket]:
         sockets = self.nsp.sockets
         excluded = self._excluded(opts) if opts.except_ else None
         if not opts.rooms:
@@ -165,7 +173,7 @@ class InMemoryAdapter:
                 # A copy: a send may close a socket, which then leaves its rooms.
                 for socket in list(members.values()):
                     if socket is not None:
-                        socket._out.send_prepared(prepared)
+                        socket.writer.send_prepared(prepared)
                 return
         recipients = self._recipients(opts)
         if not recipients:
@@ -173,19 +181,19 @@ class InMemoryAdapter:
         prepared = self._prepare(packet)
         if opts.flags.volatile:
             for socket in recipients:
-                conn = socket._out
+                conn = socket.writer
                 if conn.writable:
                     conn.send_prepared(prepared)
         else:
             for socket in recipients:
-                socket._out.send_prepared(prepared)
+                socket.writer.send_prepared(prepared)
 
     async def broadcast_with_ack(
         self,
         packet: Packet,
         opts: BroadcastOptions,
         client_count_callback: Callable[[int], None],
-        ack: Callable[[Sid, list[Any] | None], None],
+        ack: AckCallback,
     ) -> None:
         recipients = list(self._recipients(opts))
         client_count_callback(len(recipients))
@@ -194,8 +202,8 @@ class InMemoryAdapter:
         assert packet.id is not None
         prepared = self._prepare(packet)
         for socket in recipients:
-            socket._expect_ack(packet.id, ack)
-            socket._out.send_prepared(prepared)
+            socket.expect_ack(packet.id, ack)
+            socket.writer.send_prepared(prepared)
 
     # -- operations on sockets (remote ones arrive here in a cluster) ---------------------
 
@@ -214,8 +222,21 @@ class InMemoryAdapter:
         for socket in list(self._recipients(opts)):
             await socket.disconnect(close=close)
 
-    async def fetch_sockets(self, opts: BroadcastOptions) -> list[Any]:
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[SocketHandle]:
         return list(self._recipients(opts))
+
+    # -- the cluster: this process alone ------------------------------------------------
+
+    async def server_side_emit(
+        self, args: list[Any], ack: Callable[[list[Any]], None] | None = None
+    ) -> int:
+        """No other server hears it; an ack is answered at once with no replies."""
+        if ack is not None:
+            ack([])
+        return 0
+
+    async def server_count(self) -> int:
+        return 1
 
     async def close(self) -> None:
         self._rooms.clear()

@@ -50,7 +50,7 @@ def room_key(name: str) -> str:
     return ROOM_PREFIX + name
 
 
-def chat_rooms(socket: tidings.Socket) -> list[str]:
+def chat_rooms(socket: tidings.SocketHandle) -> list[str]:
     """The chat rooms a socket is in, by name, sorted."""
     return sorted(r[len(ROOM_PREFIX):] for r in socket.rooms if r.startswith(ROOM_PREFIX))
 

@@ -1,5 +1,6 @@
 """The Socket.IO server: handlers, namespaces, sockets, rooms, broadcasts, acks."""
 
+from tidings.adapters.base import SocketHandle
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
 from tidings.server.journal import HistoryItem, RecoveryOptions
 from tidings.server.namespace import Namespace
@@ -18,4 +19,5 @@ __all__ = [
     "RecoveryOptions",
     "Server",
     "Socket",
+    "SocketHandle",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +20,6 @@ from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, 
 
 if TYPE_CHECKING:
     from tidings.serializers import Serializer
-    from tidings.server.namespace import Namespace
-    from tidings.server.socket import Socket
 
 logger = logging.getLogger("tidings.history")
 
@@ -150,20 +148,27 @@ class Journal:
 
     # -- sessions ------------------------------------------------------------------------
 
-    def session_record(self, socket: Socket, now: float) -> SessionRecord:
-        data = b""
-        if socket._data:
+    def session_record(
+        self,
+        pid: str,
+        sid: str,
+        namespace: str,
+        rooms: Iterable[str],
+        data: dict[str, Any] | None,
+        now: float,
+    ) -> SessionRecord:
+        """A socket's session as stored for recovery (``rooms`` includes its own id)."""
+        raw = b""
+        if data:
             try:
-                data = self.serializer.dumps(socket._data).encode()
+                raw = self.serializer.dumps(data).encode()
             except (TypeError, ValueError):
-                logger.warning("sid=%s socket.data is not serializable; not kept for recovery", socket.id)
-        rooms = tuple(sorted(socket.rooms))  # its own id included: what it was sent directly
-        assert socket.pid is not None
-        return SessionRecord(socket.pid, socket.id, socket.nsp.name, rooms, data, now)
+                logger.warning("sid=%s socket.data is not serializable; not kept for recovery", sid)
+        return SessionRecord(pid, sid, namespace, tuple(sorted(rooms)), raw, now)
 
-    async def save(self, socket: Socket) -> None:
+    async def save(self, record: SessionRecord) -> None:
         await self.open()
-        await self.store.save_session(self.session_record(socket, time.time()))
+        await self.store.save_session(record)
 
     async def keep_or_forget(self, record: SessionRecord, reason: str) -> None:
         """A socket left: keep its session if it may come back, else drop it."""
@@ -212,27 +217,30 @@ class Journal:
 class NamespaceHistory:
     """``nsp.history``: what was said, for showing a late joiner."""
 
-    def __init__(self, nsp: Namespace) -> None:
-        self._nsp = nsp
+    __slots__ = ("_journal", "_namespace")
 
-    def _journal(self) -> Journal:
-        journal = self._nsp.server._journal
+    def __init__(self, journal: Callable[[], Journal | None], namespace: str) -> None:
+        self._journal = journal
+        self._namespace = namespace
+
+    def _open_journal(self) -> Journal:
+        journal = self._journal()
         if journal is None:
             raise RuntimeError("this server has no history store: pass history= to Server")
         return journal
 
     async def last(self, n: int, room: str | None = None) -> list[HistoryItem]:
         """The last ``n`` events sent to ``room`` (or to anyone), oldest first."""
-        journal = self._journal()
+        journal = self._open_journal()
         await journal.open()
-        entries = await journal.store.last(self._nsp.name, room, n)
+        entries = await journal.store.last(self._namespace, room, n)
         return [item for item in map(journal.to_item, entries) if item is not None]
 
     async def since(self, offset: str | int, room: str | None = None, limit: int = 1000) -> list[HistoryItem]:
         """Events after ``offset`` (as clients receive it), oldest first."""
-        journal = self._journal()
+        journal = self._open_journal()
         await journal.open()
         entries = await journal.store.since(
-            self._nsp.name, int(offset), rooms=None if room is None else (room,), limit=limit
+            self._namespace, int(offset), rooms=None if room is None else (room,), limit=limit
         )
         return [item for item in map(journal.to_item, entries) if item is not None]

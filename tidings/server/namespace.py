@@ -9,19 +9,19 @@ from __future__ import annotations
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tidings.handlers import Handler
 from tidings.ids import Sid
 from tidings.server.journal import NamespaceHistory
-from tidings.server.operators import BroadcastOperator
+from tidings.server.operators import Broadcaster, BroadcastOperator
 
 if TYPE_CHECKING:
-    from tidings.adapters.base import Adapter
+    from tidings.adapters.base import Adapter, LocalSocket
     from tidings.serializers import Serializer
-    from tidings.server.server import Server
-    from tidings.server.socket import Socket
+    from tidings.server.context import ServerContext
+    from tidings.server.journal import Journal
 
 logger = logging.getLogger("tidings.server")
 
@@ -29,7 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 NamespaceMatcher = re.Pattern[str] | Callable[[str, Any], bool]
 
 
-class Namespace:
+class Namespace(Broadcaster):
+    """Handlers, middleware and sockets of one endpoint; also its broadcast operators."""
+
     def __init__(self, name: str = "/") -> None:
         if not name.startswith("/"):
             raise ValueError(f"namespace must start with '/': {name!r}")
@@ -38,8 +40,9 @@ class Namespace:
         self.middlewares: list[Handler] = []
         self.any_listeners: list[Handler] = []
         self.any_outgoing_listeners: list[Handler] = []
-        self.sockets: dict[Sid, Socket] = {}
-        self._server: Server | None = None
+        self.sockets: dict[Sid, LocalSocket] = {}
+        """Connected sockets by id (``tidings.Socket`` objects)."""
+        self._server: ServerContext | None = None
         self._adapter: Adapter | None = None
         self._ack_id = 0
         self._collect_methods()
@@ -56,14 +59,15 @@ class Namespace:
 
     # -- wiring ---------------------------------------------------------------------
 
-    def _bind(self, server: Server) -> None:
+    def bind(self, server: ServerContext) -> None:
+        """Attach to ``server`` and make this namespace's adapter (called by ``Server``)."""
         if self._server is not None and self._server is not server:
             raise RuntimeError(f"namespace {self.name!r} already belongs to another server")
         self._server = server
-        self._adapter = server._adapter_factory(self)
+        self._adapter = server.adapter_factory(self)
 
     @property
-    def server(self) -> Server:
+    def server(self) -> ServerContext:
         if self._server is None:
             raise RuntimeError(f"namespace {self.name!r} is not registered with a server")
         return self._server
@@ -79,11 +83,17 @@ class Namespace:
         return self.server.serializer
 
     @property
+    def journal(self) -> Journal | None:
+        """The server's history in use, if any (read by sockets and broadcasts)."""
+        return self.server.journal
+
+    @property
     def history(self) -> NamespaceHistory:
         """What was emitted here, for a late joiner (needs ``Server(history=...)``)."""
-        return NamespaceHistory(self)
+        return NamespaceHistory(lambda: self.server.journal, self.name)
 
-    def _next_ack_id(self) -> int:
+    def next_ack_id(self) -> int:
+        """A new ack id, for a socket's emit or a broadcast (called by sockets and operators)."""
         # One counter per namespace, as Node does, so a broadcast packet carries one id for all.
         self._ack_id += 1
         return self._ack_id
@@ -132,57 +142,22 @@ class Namespace:
         self.any_outgoing_listeners.append(Handler(listener))
         return listener
 
-    def _notify_outgoing(self, socket: Socket | None, event: str, args: tuple[Any, ...]) -> None:
+    def notify_outgoing(self, socket: Any, event: str, args: tuple[Any, ...]) -> None:
+        """Tell the ``on_any_outgoing`` listeners (called by sockets and operators)."""
         for listener in self.any_outgoing_listeners:
             try:
                 listener.call(socket, event, list(args))
             except Exception:
                 logger.exception("outgoing listener failed on %r", event)
 
-    # -- broadcasting -------------------------------------------------------------------
+    # -- broadcasting: the operator methods come from ``Broadcaster`` ------------------
 
-    def _broadcast_namespaces(self) -> tuple[Namespace, ...]:
+    def broadcast_namespaces(self) -> tuple[Namespace, ...]:
+        """The namespaces an emit here reaches: this one (a dynamic parent: its children)."""
         return (self,)
 
-    def _operator(self) -> BroadcastOperator:
-        return BroadcastOperator(self._broadcast_namespaces())
-
-    async def emit(self, event: str, *args: Any) -> None:
-        await self._operator().emit(event, *args)
-
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._operator().to(room)
-
-    in_ = to
-
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._operator().except_(room)
-
-    @property
-    def volatile(self) -> BroadcastOperator:
-        return self._operator().volatile
-
-    @property
-    def local(self) -> BroadcastOperator:
-        return self._operator().local
-
-    def timeout(self, seconds: float) -> BroadcastOperator:
-        return self._operator().timeout(seconds)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        return await self._operator().emit_with_ack(event, *args)
-
-    async def fetch_sockets(self) -> list[Socket]:
-        return await self._operator().fetch_sockets()
-
-    async def sockets_join(self, room: str | Iterable[str]) -> None:
-        await self._operator().sockets_join(room)
-
-    async def sockets_leave(self, room: str | Iterable[str]) -> None:
-        await self._operator().sockets_leave(room)
-
-    async def disconnect_sockets(self, close: bool = False) -> None:
-        await self._operator().disconnect_sockets(close)
+    def operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self.broadcast_namespaces())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} sockets={len(self.sockets)}>"
@@ -208,15 +183,16 @@ class ParentNamespace(Namespace):
             raise TypeError("dynamic namespace matchers must be synchronous")
         return bool(result)
 
-    def _create_child(self, name: str) -> Namespace:
+    def create_child(self, name: str) -> Namespace:
+        """The namespace ``name`` that this parent's matcher accepted (called by ``Server``)."""
         child = Namespace(name)
         child.handlers = self.handlers
         child.middlewares = self.middlewares
         child.any_listeners = self.any_listeners
         child.any_outgoing_listeners = self.any_outgoing_listeners
-        child._bind(self.server)
+        child.bind(self.server)
         self.children[name] = child
         return child
 
-    def _broadcast_namespaces(self) -> tuple[Namespace, ...]:
+    def broadcast_namespaces(self) -> tuple[Namespace, ...]:
         return tuple(self.children.values())

@@ -1,28 +1,46 @@
 """Broadcast operators: ``sio.to(room).except_(other).volatile.emit(...)``.
 
 Immutable: each modifier returns a new operator, so one can be kept and reused.
+``Broadcaster`` gives the server and its namespaces the same operator methods, written once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from tidings.adapters.base import BroadcastFlags, BroadcastOptions
+from tidings.adapters.base import Adapter, BroadcastFlags, BroadcastOptions, SocketHandle
 from tidings.errors import AckTimeoutError
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_value
+from tidings.server.journal import Journal
 
-if TYPE_CHECKING:
-    from tidings.server.namespace import Namespace
-    from tidings.server.socket import Socket
+__all__ = ["BroadcastOperator", "BroadcastTarget", "Broadcaster", "rooms_of"]
 
 
-def _rooms(room: str | Iterable[str]) -> frozenset[Room]:
+def rooms_of(room: str | Iterable[str]) -> frozenset[Room]:
+    """One room name or several, as the set the adapter takes."""
     if isinstance(room, str):
         return frozenset((Room(room),))
     return frozenset(Room(r) for r in room)
+
+
+class BroadcastTarget(Protocol):
+    """What an operator needs of a namespace it broadcasts in (``tidings.Namespace``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def adapter(self) -> Adapter: ...
+
+    @property
+    def journal(self) -> Journal | None: ...
+
+    def next_ack_id(self) -> int: ...
+
+    def notify_outgoing(self, socket: Any, event: str, args: tuple[Any, ...]) -> None: ...
 
 
 _NO_FLAGS = BroadcastFlags()
@@ -33,7 +51,7 @@ class BroadcastOperator:
 
     def __init__(
         self,
-        nsps: tuple[Namespace, ...],
+        nsps: tuple[BroadcastTarget, ...],
         rooms: frozenset[Room] = frozenset(),
         except_: frozenset[Room] = frozenset(),
         flags: BroadcastFlags = _NO_FLAGS,
@@ -52,12 +70,12 @@ class BroadcastOperator:
         )
 
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._with(rooms=self._rooms | _rooms(room))
+        return self._with(rooms=self._rooms | rooms_of(room))
 
     in_ = to
 
     def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._with(except_=self._except | _rooms(room))
+        return self._with(except_=self._except | rooms_of(room))
 
     @property
     def volatile(self) -> BroadcastOperator:
@@ -83,9 +101,9 @@ class BroadcastOperator:
             raise ValueError(f"{event!r} is a reserved event name")
         opts = self.options
         for nsp in self._nsps:
-            nsp._notify_outgoing(None, event, args)
+            nsp.notify_outgoing(None, event, args)
             packet = Packet(PacketType.EVENT, nsp.name, [event, *args])
-            journal = nsp.server._journal
+            journal = nsp.journal
             if journal is None or opts.flags.volatile or (journal.recovery is None and not opts.rooms):
                 await nsp.adapter.broadcast(packet, opts)
                 continue
@@ -126,8 +144,8 @@ class BroadcastOperator:
 
         opts = self.options
         for nsp in self._nsps:
-            nsp._notify_outgoing(None, event, args)
-            packet = Packet(PacketType.EVENT, nsp.name, [event, *args], nsp._next_ack_id())
+            nsp.notify_outgoing(None, event, args)
+            packet = Packet(PacketType.EVENT, nsp.name, [event, *args], nsp.next_ack_id())
             await nsp.adapter.broadcast_with_ack(packet, opts, on_count, on_ack)
         timeout = self._flags.timeout
         try:
@@ -139,20 +157,68 @@ class BroadcastOperator:
             raise AckTimeoutError(responses=list(responses)) from None
         return responses
 
-    async def fetch_sockets(self) -> list[Socket]:
-        found: list[Socket] = []
+    async def fetch_sockets(self) -> list[SocketHandle]:
+        found: list[SocketHandle] = []
         for nsp in self._nsps:
             found.extend(await nsp.adapter.fetch_sockets(self.options))
         return found
 
     async def sockets_join(self, room: str | Iterable[str]) -> None:
         for nsp in self._nsps:
-            await nsp.adapter.add_sockets(self.options, _rooms(room))
+            await nsp.adapter.add_sockets(self.options, rooms_of(room))
 
     async def sockets_leave(self, room: str | Iterable[str]) -> None:
         for nsp in self._nsps:
-            await nsp.adapter.del_sockets(self.options, _rooms(room))
+            await nsp.adapter.del_sockets(self.options, rooms_of(room))
 
     async def disconnect_sockets(self, close: bool = False) -> None:
         for nsp in self._nsps:
             await nsp.adapter.disconnect_sockets(self.options, close)
+
+
+class Broadcaster:
+    """The operator methods of ``Server`` and ``Namespace``: each starts a ``BroadcastOperator``
+    from ``operator()``, which the class defines."""
+
+    __slots__ = ()
+
+    def operator(self) -> BroadcastOperator:
+        """A fresh operator over every socket this object reaches."""
+        raise NotImplementedError
+
+    async def emit(self, event: str, *args: Any) -> None:
+        await self.operator().emit(event, *args)
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self.operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self.operator().except_(room)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self.operator().volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self.operator().local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self.operator().timeout(seconds)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        return await self.operator().emit_with_ack(event, *args)
+
+    async def fetch_sockets(self) -> list[SocketHandle]:
+        return await self.operator().fetch_sockets()
+
+    async def sockets_join(self, room: str | Iterable[str]) -> None:
+        await self.operator().sockets_join(room)
+
+    async def sockets_leave(self, room: str | Iterable[str]) -> None:
+        await self.operator().sockets_leave(room)
+
+    async def disconnect_sockets(self, close: bool = False) -> None:
+        await self.operator().disconnect_sockets(close)

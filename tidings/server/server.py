@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, overload
 
-from tidings.adapters.base import Adapter
+from tidings.adapters.base import Adapter, LocalNamespace
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
 from tidings.history import HistoryStore, MemoryHistory
 from tidings.protocol.socketio import Decoder, DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
-from tidings.server.client import Client
+from tidings.server.connection import Connection
 from tidings.server.journal import Journal, RecoveryOptions
 from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespace
-from tidings.server.operators import BroadcastOperator
+from tidings.server.operators import Broadcaster, BroadcastOperator
 from tidings.server.options import ServerOptions
-from tidings.server.socket import Socket
 from tidings.websocket import WebSocketRoutes
 
 logger = logging.getLogger("tidings.server")
@@ -26,7 +25,7 @@ logger = logging.getLogger("tidings.server")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Server:
+class Server(Broadcaster):
     """A Socket.IO server. Serve it with ``tidings.standalone.run(sio)`` or mount ``tidings.ASGIApp(sio)``.
 
     ``history`` (a ``tidings.history`` store) keeps what is emitted to rooms, read back with
@@ -42,7 +41,7 @@ class Server:
         *,
         path: str = "/socket.io/",
         serializer: Serializer | None = None,
-        adapter_factory: Callable[[Namespace], Adapter] = InMemoryAdapter,
+        adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
         connect_timeout: float = 45.0,
         concurrent_events: bool = False,
         decoder_limits: DecoderLimits | None = None,
@@ -63,8 +62,12 @@ class Server:
         )
         if recovery is not None and history is None:
             history = MemoryHistory()  # recovery within this process only
-        self._journal = Journal(history, self.serializer, recovery) if history is not None else None
-        self._adapter_factory = adapter_factory
+        self.journal: Journal | None = (
+            Journal(history, self.serializer, recovery) if history is not None else None
+        )
+        """The history store in use (``history=``), as the server's parts write to it."""
+        self.adapter_factory = adapter_factory
+        """Makes each namespace's adapter: rooms and broadcasts, in this process or a cluster."""
         if not path.startswith("/"):
             path = "/" + path
         if not path.endswith("/"):
@@ -74,10 +77,10 @@ class Server:
         self.engine = EngineServer(self, EngineOptions(path=path, **engine_options))
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
-        self._clients: dict[str, Client] = {}
+        self._connections: dict[str, Connection] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Decodes every connection's text packets (they leave no state behind; see Client).
-        self._decoder = Decoder(self.serializer, self.options.decoder_limits)
+        self.decoder = Decoder(self.serializer, self.options.decoder_limits)
+        """Decodes every connection's text packets (they leave no state behind; see Connection)."""
         self.websocket_routes = WebSocketRoutes()
         """Plain WebSocket endpoints served beside Socket.IO (``@sio.websocket("/echo")``)."""
         self.websocket = self.websocket_routes.route
@@ -91,11 +94,11 @@ class Server:
             nsp = self._nsps.get(name)
             if nsp is None:
                 nsp = Namespace(name)
-                nsp._bind(self)
+                nsp.bind(self)
                 self._nsps[name] = nsp
             return nsp
         parent = ParentNamespace(name)
-        parent._bind(self)
+        parent.bind(self)
         self._parents.append(parent)
         return parent
 
@@ -103,7 +106,7 @@ class Server:
         """Register a class-based namespace (a ``Namespace`` subclass with ``on_<event>`` methods)."""
         if nsp.name in self._nsps and self._nsps[nsp.name].sockets:
             raise RuntimeError(f"namespace {nsp.name!r} already has connected sockets")
-        nsp._bind(self)
+        nsp.bind(self)
         self._nsps[nsp.name] = nsp
         return nsp
 
@@ -112,7 +115,8 @@ class Server:
         """The main namespace ``/`` (as ``io.sockets`` in Node)."""
         return self._nsps["/"]
 
-    def _namespace_for(self, name: str, auth: Any) -> Namespace | None:
+    def namespace_for(self, name: str, auth: Any) -> Namespace | None:
+        """The namespace a client asks to join, made now if a dynamic parent accepts it."""
         nsp = self._nsps.get(name)
         if nsp is not None:
             return nsp
@@ -122,7 +126,7 @@ class Server:
                 return child
             try:
                 if parent.matches(name, auth):
-                    return parent._create_child(name)
+                    return parent.create_child(name)
             except Exception:
                 logger.exception("dynamic namespace matcher failed for %r", name)
         return None
@@ -153,82 +157,67 @@ class Server:
     def on_any_outgoing(self, listener: F) -> F:
         return self._nsps["/"].on_any_outgoing(listener)
 
-    async def emit(self, event: str, *args: Any) -> None:
-        await self._nsps["/"].emit(event, *args)
+    def operator(self) -> BroadcastOperator:
+        """Broadcasts from the server reach the main namespace ``/`` (the rest: ``sio.of``)."""
+        return self._nsps["/"].operator()
 
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._nsps["/"].to(room)
+    async def server_side_emit(self, event: str, *args: Any) -> int:
+        """Send an event to the other servers of the cluster; returns how many will get it."""
+        return await self._nsps["/"].adapter.server_side_emit([event, *args])
 
-    in_ = to
+    async def server_count(self) -> int:
+        """How many servers the cluster has, this one included."""
+        return await self._nsps["/"].adapter.server_count()
 
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._nsps["/"].except_(room)
+    # -- the engine's handler: Engine.IO connections come and go ----------------------------
 
-    @property
-    def volatile(self) -> BroadcastOperator:
-        return self._nsps["/"].volatile
+    def connection_opened(self, socket: EngineSocket) -> None:
+        self._connections[socket.sid] = Connection(self, socket, self.namespace_for)
 
-    @property
-    def local(self) -> BroadcastOperator:
-        return self._nsps["/"].local
+    def message_received(self, socket: EngineSocket, data: str | bytes) -> None:
+        connection = self._connections.get(socket.sid)
+        if connection is not None:
+            connection.receive(data)
 
-    def timeout(self, seconds: float) -> BroadcastOperator:
-        return self._nsps["/"].timeout(seconds)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
-        return await self._nsps["/"].emit_with_ack(event, *args)
-
-    async def fetch_sockets(self) -> list[Socket]:
-        return await self._nsps["/"].fetch_sockets()
-
-    async def sockets_join(self, room: str | Iterable[str]) -> None:
-        await self._nsps["/"].sockets_join(room)
-
-    async def sockets_leave(self, room: str | Iterable[str]) -> None:
-        await self._nsps["/"].sockets_leave(room)
-
-    async def disconnect_sockets(self, close: bool = False) -> None:
-        await self._nsps["/"].disconnect_sockets(close)
-
-    # -- Engine.IO events ----------------------------------------------------------------------
-
-    def on_connect(self, socket: EngineSocket) -> None:
-        self._clients[socket.sid] = Client(self, socket)
-
-    def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
-        client = self._clients.get(socket.sid)
-        if client is not None:
-            client.receive(data)
-
-    def on_disconnect(self, socket: EngineSocket, reason: str) -> None:
-        client = self._clients.pop(socket.sid, None)
-        if client is not None:
-            client.on_closed(reason)
+    def connection_closed(self, socket: EngineSocket, reason: str) -> None:
+        connection = self._connections.pop(socket.sid, None)
+        if connection is not None:
+            connection.closed(reason)
 
     # -- tasks and shutdown --------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], *, discard: bool = True) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, discard: bool = True) -> asyncio.Task[Any]:
         """Run ``coro`` as a task that shutdown waits for. ``discard=False``: the coroutine
-        removes its task from ``_tasks`` itself when it ends (see ``Socket._drain``)."""
+        calls ``task_done`` itself when it ends (see ``Socket._drain``)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         if discard:
             task.add_done_callback(self._tasks.discard)
         return task
 
+    def task_done(self, task: asyncio.Task[Any] | None) -> None:
+        """Forget a task spawned with ``discard=False`` (called by the task as it ends)."""
+        if task is not None:
+            self._tasks.discard(task)
+
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[Any]]:
+        """The handler and bookkeeping tasks running now."""
+        return frozenset(self._tasks)
+
     async def startup(self) -> None:
         """Accept connections (again, after a shutdown) and open the history store now rather
         than on first use; the built-in server and the ASGI app call it when they start."""
         await self.engine.startup()
-        if self._journal is not None:
-            await self._journal.open()
+        if self.journal is not None:
+            await self.journal.open()
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Tell every client the server is going away and let running handlers finish within ``timeout``."""
         await self.websocket_routes.shutdown(timeout)
-        for client in list(self._clients.values()):
-            client.on_closed("server shutting down")
-        self._clients.clear()
+        for connection in list(self._connections.values()):
+            connection.closed("server shutting down")
+        self._connections.clear()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
             for task in pending:
@@ -237,5 +226,5 @@ class Server:
         await self.engine.shutdown(timeout)
         if self._tasks:  # sessions being saved as their sockets left
             await asyncio.wait(set(self._tasks), timeout=timeout)
-        if self._journal is not None:
-            await self._journal.close()
+        if self.journal is not None:
+            await self.journal.close()

@@ -10,31 +10,46 @@ import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
-from tidings.handlers import Handler, call_maybe_async, run_inline
+from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
 from tidings.ids import Room, Sid, new_sid
-from tidings.protocol.socketio import (
-    RESERVED_EVENTS,
-    Packet,
-    PacketType,
-    ack_args,
-    ack_value,
-    encode,
-)
+from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
+from tidings.server.namespace import Namespace
+from tidings.server.operators import BroadcastOperator
+from tidings.server.outgoing import HeldConnection, write_packet
 
 if TYPE_CHECKING:
-    from tidings.engine import EngineSocket, PreparedMessage
-    from tidings.server.client import Client
-    from tidings.server.namespace import Namespace
-    from tidings.server.operators import BroadcastOperator
-    from tidings.server.server import Server
+    from tidings.engine import EngineSocket
+    from tidings.history.base import SessionRecord
+    from tidings.serializers import Serializer
+    from tidings.server.context import ServerContext
+    from tidings.server.journal import Journal
 
 logger = logging.getLogger("tidings.server")
 
-AckCallback = Callable[[Sid, "list[Any] | None"], None]
 Job = Callable[[], Coroutine[Any, Any, None]]
+
+
+class SocketConnection(Protocol):
+    """What a socket needs of the connection it is multiplexed over (``server.connection``)."""
+
+    @property
+    def conn(self) -> EngineSocket: ...
+
+    def disconnect(self) -> None:
+        """Leave every namespace as the server's decision, then close."""
+        ...
+
+    def forget(self, socket: Socket) -> None:
+        """``socket`` left its namespace: the connection no longer routes to it."""
+        ...
+
+    def close(self, reason: str) -> None:
+        """Drop the whole connection: every namespace socket leaves with ``reason``."""
+        ...
 
 
 class SocketState(enum.Enum):
@@ -63,17 +78,17 @@ class Socket:
     """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
 
     __slots__ = (
-        "id", "nsp", "client", "_out", "state", "auth", "pid", "recovered", "_issued", "_data",
+        "id", "nsp", "connection", "_writer", "state", "auth", "pid", "recovered", "_issued", "_data",
         "_acks", "_queue", "_saving", "_left_rooms",
     )
 
-    def __init__(self, nsp: Namespace, client: Client, auth: Any) -> None:
+    def __init__(self, nsp: Namespace, connection: SocketConnection, auth: Any) -> None:
         self.id: Sid = new_sid()
         self.nsp = nsp
-        self.client = client
+        self.connection = connection
         # Until the CONNECT reply is out, whatever is sent to this socket (its own emits and
         # broadcasts alike) waits here, so the client reads CONNECT first and then all in order.
-        self._out: EngineSocket | HeldConnection = HeldConnection()
+        self._writer: LocalConnection = HeldConnection()
         self.state = SocketState.CONNECTING
         self.auth = auth
         self.pid: str | None = None
@@ -92,15 +107,20 @@ class Socket:
     @property
     def conn(self) -> EngineSocket:
         """The Engine.IO connection under this socket (shared by its namespaces)."""
-        return self.client.conn
+        return self.connection.conn
 
     @property
     def namespace(self) -> str:
         return self.nsp.name
 
     @property
-    def server(self) -> Server:
+    def server(self) -> ServerContext:
         return self.nsp.server
+
+    @property
+    def writer(self) -> LocalConnection:
+        """Where this socket's packets go (adapters write broadcasts here)."""
+        return self._writer
 
     @property
     def connected(self) -> bool:
@@ -122,7 +142,7 @@ class Socket:
 
     @property
     def handshake(self) -> Handshake:
-        request = self.client.conn.request
+        request = self.connection.conn.request
         origin = request.headers.get("origin")
         host = request.headers.get("host")
         url = request.path + ("?" + request.query_string if request.query_string else "")
@@ -140,7 +160,7 @@ class Socket:
 
     @property
     def transport(self) -> str:
-        return self.client.conn.transport_name
+        return self.connection.conn.transport_name
 
     # -- rooms -------------------------------------------------------------------------
 
@@ -159,14 +179,21 @@ class Socket:
         if self.pid is None or self._saving or self.state is not SocketState.CONNECTED:
             return
         self._saving = True
-        self.nsp.server._spawn(self._save_session())
+        self.nsp.server.spawn(self._save_session())
 
     async def _save_session(self) -> None:
-        journal = self.nsp.server._journal
+        journal = self.nsp.journal
         await asyncio.sleep(0)  # one write for every join/leave of this turn
         self._saving = False
         if journal is not None and self.state is SocketState.CONNECTED:
-            await journal.save(self)
+            await journal.save(self.session_record(journal))
+
+    def session_record(self, journal: Journal) -> SessionRecord:
+        """This socket's session as stored for recovery (needs a pid)."""
+        assert self.pid is not None
+        return journal.session_record(
+            self.pid, self.id, self.nsp.name, self.rooms, self._data, time.time()
+        )
 
     # -- sending -----------------------------------------------------------------------
 
@@ -174,16 +201,16 @@ class Socket:
         """Send an event to this client. Never blocks: it is queued on the connection."""
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
-        self.nsp._notify_outgoing(self, event, args)
+        self.nsp.notify_outgoing(self, event, args)
         packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
-        journal = self.nsp.server._journal
+        journal = self.nsp.journal
         if journal is not None and journal.recovery is not None:
             # Stored before it is sent; its offset travels as the last argument.
             packet = await journal.record(packet, (self.id,), ())
-            self._send_packet(packet)
+            self.send_packet(packet)
             journal.mark_sent(packet)
             return
-        self._send_packet(packet)
+        self.send_packet(packet)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the client's acknowledgement.
@@ -203,10 +230,10 @@ class Socket:
             else:
                 future.set_result(reply)
 
-        ack_id = self.nsp._next_ack_id()
-        self._expect_ack(ack_id, on_ack)
-        self.nsp._notify_outgoing(self, event, args)
-        self._send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
+        ack_id = self.nsp.next_ack_id()
+        self.expect_ack(ack_id, on_ack)
+        self.nsp.notify_outgoing(self, event, args)
+        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
         try:
             if timeout is None:
                 reply = await future
@@ -218,16 +245,14 @@ class Socket:
             raise AckTimeoutError() from None
         return ack_value(reply)
 
-    def _send_packet(self, packet: Packet) -> None:
+    def send_packet(self, packet: Packet) -> None:
+        """Write ``packet`` to this client unless it left (called by its connection too)."""
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
-        encoded = encode(packet, self.nsp.serializer)
-        conn = self._out
-        conn.send(encoded.text)
-        for attachment in encoded.attachments:
-            conn.send(attachment)
+        write_packet(self._writer, packet, self.nsp.serializer)
 
-    def _expect_ack(self, ack_id: int, callback: AckCallback) -> None:
+    def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
+        """Call ``callback`` with the client's ack of ``ack_id``, or None if it leaves first."""
         if self._acks is None:
             self._acks = {}
         self._acks[ack_id] = callback
@@ -235,8 +260,6 @@ class Socket:
     # -- broadcast operators from this socket: everyone but the sender ------------------
 
     def _operator(self) -> BroadcastOperator:
-        from tidings.server.operators import BroadcastOperator
-
         return BroadcastOperator((self.nsp,), except_=frozenset({Room(self.id)}))
 
     @property
@@ -265,44 +288,43 @@ class Socket:
         if self.state is not SocketState.CONNECTED:
             return
         if close:
-            self.client.disconnect()
+            self.connection.disconnect()
             return
-        self._send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
-        self._on_close("server namespace disconnect")
+        self.send_packet(Packet(PacketType.DISCONNECT, self.nsp.name))
+        self.handle_close("server namespace disconnect")
 
-    # -- driven by the Client ----------------------------------------------------------
+    # -- driven by its connection (``server.connection``) ------------------------------
 
-    def _connected(self, missed: list[Packet]) -> None:
+    def accept(self, missed: list[Packet]) -> None:
         """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
         self.state = SocketState.CONNECTED
-        conn = self.client.conn
+        conn = self.connection.conn
         reply: dict[str, Any] = {"sid": self.id}
         if self.pid is not None:
             reply["pid"] = self.pid
-        encoded = encode(Packet(PacketType.CONNECT, self.nsp.name, reply), self.nsp.serializer)
-        conn.send(encoded.text)
+        serializer = self.nsp.serializer
+        write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
         for packet in missed:
-            encoded = encode(packet, self.nsp.serializer)
-            conn.send(encoded.text)
-            for attachment in encoded.attachments:
-                conn.send(attachment)
+            write_packet(conn, packet, serializer)
         # What was held follows on the next turn, in a write of its own, so a client reading
         # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
-        held = self._out
+        held = self._writer
         if isinstance(held, HeldConnection):
-            self._out = self.client.conn
+            self._writer = self.connection.conn
             if self.state is SocketState.CONNECTED:
-                held.release_to(self._out)
+                held.release_to(self._writer)
 
-    def _refused(self) -> None:
+    def refuse(self) -> None:
+        """The connect flow refused the client (the connection sends CONNECT_ERROR)."""
         self.state = SocketState.REFUSED
         self.nsp.sockets.pop(self.id, None)
         self.nsp.adapter.delete_all(self.id)
 
-    def _on_event(self, packet: Packet) -> None:
+    def handle_event(self, packet: Packet) -> None:
+        """An EVENT from the client: run its handler, in order with this socket's others."""
         data = packet.data
         event: str = data[0]
         args = data[1:]
@@ -332,6 +354,10 @@ class Socket:
                 result = run_inline(result)
         except Exception:
             logger.exception("sid=%s handler for %r failed", self.id, event)
+            return
+        if isinstance(result, Suspended):  # misjudged by the inline check: finish it in a task
+            awaitable: Any = resume(result)
+            self._schedule(lambda: self._finish_ack(awaitable, event, ack_id))
             return
         if isinstance(result, types.CoroutineType):  # an async callable not seen as one
             self._schedule(lambda: self._finish_ack(result, event, ack_id))
@@ -364,17 +390,14 @@ class Socket:
         data = ack_args(result)
         nsp = self.nsp
         if nsp.name == "/" and self.state is SocketState.CONNECTED:
-            # An ACK on "/" without bytes is "3<id><json>": written here, no packet objects.
-            try:
-                text = "3" + str(ack_id) + nsp.serializer.dumps(data)
-            except TypeError:
-                pass  # bytes inside: the encoder makes it a BINARY_ACK
-            else:
-                self._out.send(text)
+            text = short_ack(ack_id, data, nsp.serializer)
+            if text is not None:
+                self._writer.send(text)
                 return
-        self._send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
+        self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
 
-    def _on_ack(self, packet: Packet) -> None:
+    def handle_ack(self, packet: Packet) -> None:
+        """An ACK from the client for one of this socket's emits."""
         if self._acks is None or packet.id is None:
             return
         callback = self._acks.pop(packet.id, None)
@@ -387,18 +410,18 @@ class Socket:
         """Run ``job`` after this socket's earlier jobs (or at once, if events run concurrently)."""
         server = self.nsp.server
         if self._queue is None and server.options.concurrent_events:
-            server._spawn(job())
+            server.spawn(job())
             return
         if self._queue is None:
             self._queue = deque()
-            server._spawn(self._drain(job), discard=False)
+            server.spawn(self._drain(job), discard=False)
         else:
             self._queue.append(job)
 
-    def _start(self, connect_job: Job) -> None:
+    def start(self, connect_job: Job) -> None:
         """Run the connect flow; events that arrive meanwhile wait behind it in any mode."""
         self._queue = deque()
-        self.nsp.server._spawn(self._drain(connect_job), discard=False)
+        self.nsp.server.spawn(self._drain(connect_job), discard=False)
 
     async def _drain(self, first: Job) -> None:
         try:
@@ -410,9 +433,9 @@ class Socket:
             self._queue = None
             # Spawned with discard=False: one task per event, so it leaves the server's
             # set itself rather than through a done callback (a loop callback fewer).
-            self.nsp.server._tasks.discard(asyncio.current_task())
+            self.nsp.server.task_done(asyncio.current_task())
 
-    def _on_close(self, reason: str) -> None:
+    def handle_close(self, reason: str) -> None:
         """The socket left (any cause). Runs the application's handlers after queued events."""
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
@@ -421,7 +444,7 @@ class Socket:
         self.state = SocketState.DISCONNECTED if was_connected else SocketState.REFUSED
         nsp = self.nsp
         nsp.sockets.pop(self.id, None)
-        self.client.sockets.pop(nsp.name, None)
+        self.connection.forget(self)
         acks, self._acks = self._acks, None
         if acks:
             for callback in acks.values():
@@ -430,10 +453,9 @@ class Socket:
             nsp.adapter.delete_all(self.id)
             return
         logger.debug("sid=%s left %s: %s", self.id, nsp.name, reason)
-        journal = nsp.server._journal
+        journal = nsp.journal
         if journal is not None and self.pid is not None:
-            record = journal.session_record(self, time.time())
-            nsp.server._spawn(journal.keep_or_forget(record, reason))
+            nsp.server.spawn(journal.keep_or_forget(self.session_record(journal), reason))
         # Leave the rooms now: no broadcast reaches it any more, and a recovered successor
         # with the same id may take them back before the handlers below have run.
         self._left_rooms = self.rooms
@@ -459,27 +481,12 @@ class Socket:
         return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"
 
 
-class HeldConnection:
-    """Stands in for the engine connection while a socket is connecting."""
-
-    __slots__ = ("_items",)
-
-    writable = True
-
-    def __init__(self) -> None:
-        self._items: list[str | bytes | PreparedMessage] = []
-
-    def send(self, data: str | bytes) -> None:
-        self._items.append(data)
-
-    def send_prepared(self, prepared: PreparedMessage) -> None:
-        self._items.append(prepared)
-
-    def release_to(self, conn: EngineSocket) -> None:
-        items, self._items = self._items, []
-        for item in items:
-            if isinstance(item, (str, bytes)):
-                conn.send(item)
-            else:
-                conn.send_prepared(item)
-
+def short_ack(ack_id: int, args: list[Any], serializer: Serializer) -> str | None:
+    """An ACK on "/" as ``3<id><json>``, written without packet objects (the echo hot path);
+    None when ``args`` hold bytes, which need the encoder's BINARY_ACK. Proven equal to
+    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py."""
+    try:
+        text: str = "3" + str(ack_id) + serializer.dumps(args)
+    except TypeError:
+        return None
+    return text

@@ -1,4 +1,8 @@
-"""One Engine.IO connection and the namespace sockets multiplexed over it."""
+"""``Connection``: one client's Engine.IO connection and the namespace sockets multiplexed over it.
+
+It decodes the client's packets, routes them to its sockets, and runs the connect flow
+(middleware, recovery, the connect handler) for each namespace the client joins.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,39 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from tidings.errors import ConnectionRefusedError
 from tidings.handlers import call_maybe_async
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
-from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
+from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType
+from tidings.server.namespace import Namespace
+from tidings.server.outgoing import write_packet
 from tidings.server.socket import Socket, SocketState
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
+    from tidings.server.context import ServerContext
     from tidings.server.journal import Journal
-    from tidings.server.namespace import Namespace
-    from tidings.server.server import Server
+
+NamespaceLookup = Callable[[str, Any], "Namespace | None"]
 
 logger = logging.getLogger("tidings.server")
 
 
-class Client:
-    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer")
+class Connection:
+    """Made by the server for each Engine.IO connection; the sockets' ``connection``."""
 
-    def __init__(self, server: Server, conn: EngineSocket) -> None:
+    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer", "_namespace_for")
+
+    def __init__(
+        self, server: ServerContext, conn: EngineSocket, namespace_for: NamespaceLookup
+    ) -> None:
         self.server = server
         self.conn = conn
+        self._namespace_for = namespace_for
         # Text packets go through the server's shared decoder; a connection has its own only
         # while a binary packet awaits its attachments: an idle connection holds none.
         self.decoder: Decoder | None = None
@@ -46,10 +59,11 @@ class Client:
             self.close("connect timeout")
 
     def receive(self, data: str | bytes) -> None:
+        """One Engine.IO message from the client (called by the server)."""
         decoder = self.decoder
         try:
             if decoder is None:
-                shared = self.server._decoder
+                shared = self.server.decoder
                 packet = shared.receive(data)
                 if packet is None:  # a binary packet: its attachments follow
                     self.decoder = shared.detach()
@@ -72,18 +86,18 @@ class Client:
             if socket is not None:
                 # The official client sends this when an app reconnects a namespace socket on an
                 # open manager; Node takes it as a new connection to that namespace.
-                socket._on_close("client namespace disconnect")
+                socket.handle_close("client namespace disconnect")
             self._connect(packet.namespace, packet.data)
             return
         if socket is not None:
             if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
-                socket._on_event(packet)
+                socket.handle_event(packet)
                 return
             if ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
-                socket._on_ack(packet)
+                socket.handle_ack(packet)
                 return
             if ptype is PacketType.DISCONNECT:
-                socket._on_close("client namespace disconnect")
+                socket.handle_close("client namespace disconnect")
                 return
         logger.warning(
             "sid=%s packet %s for namespace %r in an invalid state, closing",
@@ -92,7 +106,7 @@ class Client:
         self.close("parse error")
 
     def _connect(self, name: str, auth: Any) -> None:
-        nsp = self.server._namespace_for(name, auth)
+        nsp = self._namespace_for(name, auth)
         if nsp is None:
             self._send(Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}))
             return
@@ -101,10 +115,10 @@ class Client:
             self._connect_timer = None
         socket = Socket(nsp, self, auth)
         self.sockets[name] = socket
-        socket._start(lambda: self._run_connect(nsp, socket))
+        socket.start(lambda: self._run_connect(nsp, socket))
 
     async def _run_connect(self, nsp: Namespace, socket: Socket) -> None:
-        journal = self.server._journal
+        journal = self.server.journal
         recovered: tuple[Recovered, int] | None = None
         try:
             if journal is not None and journal.recovery is not None:
@@ -129,7 +143,8 @@ class Client:
                     raise ConnectionRefusedError("Connection rejected by server")
             missed: list[Packet] = []
             if journal is not None and socket.pid is not None:
-                await journal.save(socket)  # durable before the client learns its pid
+                # Durable before the client learns its pid.
+                await journal.save(socket.session_record(journal))
                 if recovered is not None:
                     missed = await self._catch_up(journal, nsp, *recovered, registered_at)
         except ConnectionRefusedError as exc:
@@ -141,7 +156,7 @@ class Client:
             return
         if socket.state is not SocketState.CONNECTING:
             return  # the connection went away meanwhile
-        socket._connected(missed)
+        socket.accept(missed)
         logger.debug("sid=%s joined %s as %s%s", self.conn.sid, nsp.name, socket.id,
                      " (recovered)" if socket.recovered else "")
 
@@ -170,7 +185,8 @@ class Client:
         session = recovered.session
         old = nsp.sockets.get(Sid(session.sid))
         if old is not None:  # the client came back before its old connection was seen to drop
-            old.client.close("transport close")
+            # A namespace holds the server's own sockets only.
+            cast(Socket, old).connection.close("transport close")
         socket.id = Sid(session.sid)
         socket.pid = session.pid
         socket.recovered = True
@@ -200,31 +216,34 @@ class Client:
     def _refuse(self, nsp: Namespace, socket: Socket, payload: dict[str, Any]) -> None:
         if self.sockets.get(nsp.name) is socket:
             del self.sockets[nsp.name]
-        socket._refused()
+        socket.refuse()
         self._send(Packet(PacketType.CONNECT_ERROR, nsp.name, payload))
 
     def _send(self, packet: Packet) -> None:
-        encoded = encode(packet, self.server.serializer)
-        self.conn.send(encoded.text)
-        for attachment in encoded.attachments:
-            self.conn.send(attachment)
+        write_packet(self.conn, packet, self.server.serializer)
+
+    def forget(self, socket: Socket) -> None:
+        """``socket`` left its namespace (called by the socket)."""
+        if self.sockets.get(socket.nsp.name) is socket:
+            del self.sockets[socket.nsp.name]
 
     def disconnect(self) -> None:
         """Leave every namespace as the server's decision (the client sees "io server disconnect"), then close."""
         for socket in list(self.sockets.values()):
-            socket._send_packet(Packet(PacketType.DISCONNECT, socket.nsp.name))
+            socket.send_packet(Packet(PacketType.DISCONNECT, socket.nsp.name))
         self.close("server namespace disconnect")
 
     def close(self, reason: str) -> None:
         """Drop the whole connection: every namespace socket leaves with ``reason``."""
-        self.on_closed(reason)
+        self.closed(reason)
         self.conn.close()
 
-    def on_closed(self, reason: str) -> None:
+    def closed(self, reason: str) -> None:
+        """The Engine.IO connection closed (called by the server, and by ``close``)."""
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
         self.decoder = None  # drops a partly received binary packet
         for socket in list(self.sockets.values()):
-            socket._on_close(reason)
+            socket.handle_close(reason)
         self.sockets.clear()
