@@ -187,11 +187,20 @@ async def test_heap_still_wakes_an_entry_left_behind_by_a_rescheduling_callback(
 
 
 def test_per_connection_state_has_slots() -> None:
-    from tidings.engine import EngineServer, EngineSocket
+    from tidings.engine import CallbackHandler, EngineSocket
+    from tidings.engine.context import SocketContext
     from tidings.protocol.engineio import ServerSession, SessionConfig
 
+    context: SocketContext[EngineSocket] = SocketContext(
+        handler=CallbackHandler(),
+        options=EngineOptions(),
+        now=lambda: 0.0,
+        schedule=lambda socket, when: None,
+        release_soon=lambda socket: None,
+        socket_closed=lambda socket, event: None,
+    )
     session = ServerSession("s" * 20, SessionConfig(), 0.0)
-    socket = EngineSocket(EngineServer(), make_request(None), session)
+    socket = EngineSocket(context, make_request(None), session)
     for obj in (session, socket, PreparedMessage(["x"])):
         assert not hasattr(obj, "__dict__")
 

@@ -17,8 +17,8 @@ from tidings.engine import (
     HttpResponse,
     PreparedMessage,
 )
+from tidings.engine.context import CHECK_EVERY
 from tidings.engine.io import PreparedFrames
-from tidings.engine.socket import CHECK_EVERY
 
 
 class RecordingWebSocket:
@@ -28,6 +28,7 @@ class RecordingWebSocket:
         self.sent: list[str | bytes] = []
         self.prepared: list[PreparedFrames] = []
         self.closed: tuple[int, str] | None = None
+        self.closed_event = asyncio.Event()
         self.buffered = 0
 
     def send_text(self, data: str) -> None:
@@ -45,6 +46,7 @@ class RecordingWebSocket:
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed = (code, reason)
+        self.closed_event.set()
 
     @property
     def buffered_amount(self) -> int:
@@ -61,15 +63,15 @@ class Recorder:
         self.closed: list[tuple[str, str]] = []
         self.closed_event = asyncio.Event()
 
-    def on_connect(self, socket: EngineSocket) -> None:
+    def connection_opened(self, socket: EngineSocket) -> None:
         self.connected.append(socket)
 
-    def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
+    def message_received(self, socket: EngineSocket, data: str | bytes) -> None:
         self.messages.append((socket.sid, data))
         if self.echo:
             socket.send(data)
 
-    def on_disconnect(self, socket: EngineSocket, reason: str) -> None:
+    def connection_closed(self, socket: EngineSocket, reason: str) -> None:
         self.closed.append((socket.sid, reason))
         self.closed_event.set()
 
@@ -112,13 +114,18 @@ def error_code(response: HttpResponse) -> int:
     return code
 
 
-async def until(condition: Callable[[], bool], turns: int = 100) -> None:
-    """Let the loop run until ``condition`` holds (loop turns, never a timed sleep)."""
-    for _ in range(turns):
-        if condition():
-            return
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the loop run until ``condition`` holds, for at most ``timeout`` seconds.
+
+    For what a task reaches within a few loop turns: bounded by time, not by a count
+    of turns, so a loaded machine does not fail it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition never became true")
         await asyncio.sleep(0)
-    raise AssertionError("condition never became true")
 
 
 async def handshake(server: EngineServer) -> EngineSocket:
@@ -464,7 +471,7 @@ async def test_upgrade_timeout_keeps_polling() -> None:
     server = EngineServer(handler, upgrade_timeout=0.02)
     sock = await handshake(server)
     ws, _ = open_ws(server, sid=sock.sid)
-    await until(lambda: ws.closed is not None, turns=10_000)
+    await asyncio.wait_for(ws.closed_event.wait(), 5)  # the 20 ms upgrade timer fired
     assert sock.transport_name == "polling" and sock.sid in server.sockets
     sock.send("still here")
     assert (await server.handle_http(request(sid=sock.sid))).body == b"4still here"
@@ -558,8 +565,8 @@ async def test_handler_errors_are_logged_and_the_session_carries_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     class Failing(Recorder):
-        def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
-            super().on_message(socket, data)
+        def message_received(self, socket: EngineSocket, data: str | bytes) -> None:
+            super().message_received(socket, data)
             raise RuntimeError("boom")
 
     handler = Failing()

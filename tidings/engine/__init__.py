@@ -1,5 +1,6 @@
 """The Engine.IO server over asyncio; I/O layers reach it through ``tidings.engine.io``."""
 
+from tidings.engine.context import SocketContext
 from tidings.engine.handler import CallbackHandler, EngineHandler
 from tidings.engine.io import (
     HttpRequest,
@@ -24,6 +25,7 @@ __all__ = [
     "HttpResponse",
     "PreparedFrames",
     "PreparedMessage",
+    "SocketContext",
     "WebSocketListener",
     "WebSocketTransport",
 ]

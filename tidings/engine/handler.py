@@ -1,30 +1,37 @@
-"""What the engine calls on the layer above it (the Socket.IO server, or plain callbacks)."""
+"""What the engine calls on the layer above it (the Socket.IO server, or plain callbacks).
+
+The protocol is generic in the socket it is given, so this module needs no
+import of the socket's: ``EngineServer`` takes an ``EngineHandler[EngineSocket]``.
+Its methods say what happened to a connection; ``on_<event>`` stays the
+application's handlers' name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from tidings.engine.socket import EngineSocket
+from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["CallbackHandler", "EngineHandler"]
 
-
-class EngineHandler(Protocol):
-    def on_connect(self, socket: EngineSocket) -> None: ...
-
-    def on_message(self, socket: EngineSocket, data: str | bytes) -> None: ...
-
-    def on_disconnect(self, socket: EngineSocket, reason: str) -> None: ...
+S = TypeVar("S")
+S_contra = TypeVar("S_contra", contravariant=True)
 
 
-ConnectCallback = Callable[["EngineSocket"], Any]
-MessageCallback = Callable[["EngineSocket", "str | bytes"], Any]
-CloseCallback = Callable[["EngineSocket", str], Any]
+class EngineHandler(Protocol[S_contra]):
+    def connection_opened(self, socket: S_contra) -> None:
+        """A session is open (handshake answered); called by ``EngineServer``."""
+        ...
+
+    def message_received(self, socket: S_contra, data: str | bytes) -> None:
+        """One Engine.IO MESSAGE (str: text, bytes: binary); called by ``EngineSocket``."""
+        ...
+
+    def connection_closed(self, socket: S_contra, reason: str) -> None:
+        """The session ended with Engine.IO's ``reason``; called by ``EngineServer``."""
+        ...
 
 
-class CallbackHandler:
+class CallbackHandler(Generic[S]):
     """An ``EngineHandler`` made of optional callbacks, for a bare engine.
 
     Events: "connection" ``fn(socket)``, "message" ``fn(socket, data)``,
@@ -34,23 +41,24 @@ class CallbackHandler:
     __slots__ = ("close", "connection", "message")
 
     def __init__(self) -> None:
-        self.connection: ConnectCallback | None = None
-        self.message: MessageCallback | None = None
-        self.close: CloseCallback | None = None
+        self.connection: Callable[[S], Any] | None = None
+        self.message: Callable[[S, str | bytes], Any] | None = None
+        self.close: Callable[[S, str], Any] | None = None
 
     def set(self, event: str, callback: Callable[..., Any]) -> None:
+        """Set one callback; called by ``EngineServer.on``."""
         if event not in ("connection", "message", "close"):
             raise ValueError(f"unknown engine event {event!r}: connection, message or close")
         setattr(self, event, callback)
 
-    def on_connect(self, socket: EngineSocket) -> None:
+    def connection_opened(self, socket: S) -> None:
         if self.connection is not None:
             self.connection(socket)
 
-    def on_message(self, socket: EngineSocket, data: str | bytes) -> None:
+    def message_received(self, socket: S, data: str | bytes) -> None:
         if self.message is not None:
             self.message(socket, data)
 
-    def on_disconnect(self, socket: EngineSocket, reason: str) -> None:
+    def connection_closed(self, socket: S, reason: str) -> None:
         if self.close is not None:
             self.close(socket, reason)

@@ -15,11 +15,12 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
-from tidings.engine.socket import CHECK_EVERY, IGNORED, EngineSocket
+from tidings.engine.socket import IGNORED, EngineSocket
 from tidings.engine.timers import DeadlineHeap
 from tidings.protocol.engineio.events import Closed
 from tidings.protocol.engineio.requests import (
@@ -49,7 +50,7 @@ class EngineServer:
 
     def __init__(
         self,
-        handler: EngineHandler | None = None,
+        handler: EngineHandler[EngineSocket] | None = None,
         options: EngineOptions | None = None,
         **option_overrides: Any,
     ) -> None:
@@ -59,22 +60,30 @@ class EngineServer:
             options = dataclasses.replace(options, **option_overrides)
         self.options: EngineOptions = options
         self._config = options.session_config()
-        # Largest message the broadcast path sends without checking the buffer limit at
-        # once (see ``EngineSocket.send_prepared``).
-        self._unchecked_size = options.max_buffered_bytes // CHECK_EVERY
-        # Sessions opened with the same query string share one copy of it.
-        self._last_query_string = ""
-        self._callbacks: CallbackHandler | None = None
+        self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
-        self.handler: EngineHandler = handler
         self.sockets: dict[str, EngineSocket] = {}
+        # All a socket sees of this server.
+        self._context: SocketContext[EngineSocket] = SocketContext(
+            handler=handler,
+            options=options,
+            now=self._now,
+            schedule=self._schedule,
+            release_soon=self._release_soon,
+            socket_closed=self._socket_closed,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heap: DeadlineHeap | None = None
         self._ready: list[EngineSocket] = []
         self._ready_handle: asyncio.Handle | None = None
         self._shutting_down = False
         self._drained: asyncio.Event | None = None
+
+    @property
+    def handler(self) -> EngineHandler[EngineSocket]:
+        """The layer above, told of every connection's opening, messages and close."""
+        return self._context.handler
 
     # -- bare-engine callbacks -------------------------------------------------------------
 
@@ -131,11 +140,11 @@ class EngineServer:
         if socket is None:
             return self._handshake(request, cors)
         if method == "GET":
-            result = await socket._poll()
+            result = await socket.receive_poll()
             if isinstance(result, RequestError):
                 return self._refuse(result, cors)
             return HttpResponse(200, [_TEXT, _NO_STORE, *cors], result.encode("utf-8"))
-        error = socket._post(request.body)
+        error = socket.receive_post(request.body)
         if error is not None:
             return self._refuse(error, cors)
         return HttpResponse(200, [_TEXT, *cors], b"ok")
@@ -163,12 +172,12 @@ class EngineServer:
         sid = request.query.get("sid")
         if sid is None:
             session = ServerSession(self._new_sid(), self._config, self._now(), transport=WEBSOCKET)
-            socket = EngineSocket(self, request, session)
-            listener = socket._attach_ws(transport)
+            socket = EngineSocket(self._context, request, session)
+            listener = socket.attach_websocket(transport)
             self._open(socket)
             return listener
         socket_ = self.sockets.get(sid)
-        upgrade = socket_._start_upgrade(transport) if socket_ is not None else None
+        upgrade = socket_.start_upgrade(transport) if socket_ is not None else None
         if upgrade is None:
             logger.debug("sid=%s refused a second WebSocket", sid)
             transport.close(1000, "")
@@ -190,12 +199,10 @@ class EngineServer:
         if await self._wait_drained(min(timeout, POLL_GRACE)):
             for socket in list(self.sockets.values()):
                 if socket.transport_name == "polling" and not socket.session.poll_held:
-                    socket._core.abort("server shutting down", "client did not poll again")
-                    socket._pump()
+                    socket.abort("server shutting down", "client did not poll again")
             await self._wait_drained(deadline - loop.time())
         for socket in list(self.sockets.values()):
-            socket._core.abort("server shutting down", "shutdown timeout")
-            socket._pump()
+            socket.abort("server shutting down", "shutdown timeout")
         if self._ready:
             self._release_polls()
         if self._heap is not None:
@@ -268,7 +275,7 @@ class EngineServer:
                 logger.warning("handshake refused: %d sessions open", len(self.sockets))
             return self._refuse(SERVER_FULL, cors)
         session = ServerSession(self._new_sid(), self._config, self._now(), transport=POLLING)
-        socket = EngineSocket(self, request, session)
+        socket = EngineSocket(self._context, request, session)
         body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
         assert isinstance(body, str)
         self._open(socket)
@@ -277,15 +284,16 @@ class EngineServer:
     def _open(self, socket: EngineSocket) -> None:
         self.sockets[socket.sid] = socket
         logger.debug("sid=%s opened over %s", socket.sid, socket.transport_name)
-        socket._pump()
+        socket.start()
         if socket.closed:
             return
         try:
-            self.handler.on_connect(socket)
+            self._context.handler.connection_opened(socket)
         except Exception:
             logger.exception("sid=%s connect handler failed", socket.sid)
 
-    def _closed(self, socket: EngineSocket, event: Closed) -> None:
+    def _socket_closed(self, socket: EngineSocket, event: Closed) -> None:
+        """Forget ``socket`` and tell the handler (``SocketContext.socket_closed``)."""
         if self.sockets.get(socket.sid) is socket:
             del self.sockets[socket.sid]
         if event.reason in _ERROR_REASONS:
@@ -293,13 +301,14 @@ class EngineServer:
         else:
             logger.debug("sid=%s closed: %s %s", socket.sid, event.reason, event.detail)
         try:
-            self.handler.on_disconnect(socket, event.reason)
+            self._context.handler.connection_closed(socket, event.reason)
         except Exception:
             logger.exception("sid=%s disconnect handler failed", socket.sid)
         if self._drained is not None and not self.sockets:
             self._drained.set()
 
     def _schedule(self, socket: EngineSocket, when: float | None) -> None:
+        """Wake ``socket`` by ``when`` (``SocketContext.schedule``); nothing once shut down."""
         heap = self._heap
         if heap is not None:
             heap.schedule(socket, when)
@@ -315,4 +324,4 @@ class EngineServer:
         self._ready_handle = None
         ready, self._ready = self._ready, []
         for socket in ready:
-            socket._release_poll()
+            socket.release_poll()

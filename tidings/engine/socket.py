@@ -2,35 +2,42 @@
 
 Every input is handed to the Sans-I/O session, then ``_pump`` carries out what
 it asks for: WebSocket writes, releasing a held poll, events for the handler,
-the next deadline. The only shortcut is the send path on an open WebSocket,
-which writes straight to the transport (the broadcast hot path): ``_pump``
-keeps that transport in ``_fast`` while the session says it may be written to.
+the next deadline. The socket knows its server only through a ``SocketContext``.
+
+Two shortcuts skip the session on an open WebSocket, each gated by the session:
+
+- Sending (``send``, ``send_prepared``: the broadcast hot path) writes straight to
+  the transport. ``_pump`` keeps that transport in ``_fast`` while
+  ``ServerSession.websocket_writable`` says the session would only pass the
+  message on to it.
+- Receiving (``receive_websocket``) hands a plain MESSAGE to the handler when
+  ``ServerSession.take_message`` says it changes no state, with no event object.
+
+``tests/engine/test_engine_fast_paths.py`` proves that both give the same handler
+calls and the same bytes on the wire as the general path (the session, then
+``_pump``); the protocol tests prove ``take_message`` against ``receive_websocket``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import ClassVar
 
+from tidings.engine.context import CHECK_EVERY, SocketContext
 from tidings.engine.handshake import KeptRequest
-from tidings.engine.io import HttpRequest, WebSocketTransport
+from tidings.engine.io import HttpRequest, WebSocketListener, WebSocketTransport
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
 from tidings.protocol.engineio.requests import RequestError
 from tidings.protocol.engineio.session import ServerSession, State
 from tidings.protocol.prepared import PreparedMessage
 
-if TYPE_CHECKING:
-    from tidings.engine.server import EngineServer
-
-__all__ = ["EngineSocket"]
+__all__ = ["CHECK_EVERY", "IGNORED", "WS_WRITABLE_HIGH_WATER", "EngineSocket"]
 
 logger = logging.getLogger("tidings.engineio")
 
 #: A WebSocket with less than this queued for the kernel counts as writable (volatile emits).
 WS_WRITABLE_HIGH_WATER = 64 * 1024
-#: The broadcast path asks the transport for its buffered amount once every this many sends.
-CHECK_EVERY = 16
 
 
 class _Listener:
@@ -44,16 +51,16 @@ class _Listener:
 
     def on_message(self, data: str | bytes) -> None:
         if self.active and self._socket is not None:
-            self._socket._ws_message(data)
+            self._socket.receive_websocket(data)
 
     def on_close(self, code: int, reason: str) -> None:
         if self.active and self._socket is not None:
             self.active = False
-            self._socket._ws_closed(code)
+            self._socket.websocket_closed(code)
 
 
 #: For WebSockets the engine closed at once: their later events mean nothing.
-IGNORED = _Listener(None)
+IGNORED: WebSocketListener = _Listener(None)
 
 
 class EngineSocket:
@@ -61,6 +68,7 @@ class EngineSocket:
 
     __slots__ = (
         "__weakref__",
+        "_context",
         "_core",
         "_dispatching",
         "_fast",
@@ -71,15 +79,20 @@ class EngineSocket:
         "_unchecked",
         "_ws",
         "heap_deadline",
-        "server",
         "sid",
     )
 
-    def __init__(self, server: EngineServer, request: HttpRequest, session: ServerSession) -> None:
+    #: False in a subclass sends everything through the session and ``_pump`` (the general
+    #: path), never straight to the transport: how a test compares the two.
+    write_direct: ClassVar[bool] = True
+
+    def __init__(
+        self, context: SocketContext[EngineSocket], request: HttpRequest, session: ServerSession
+    ) -> None:
         self.sid: str = session.sid
-        self._request = kept = KeptRequest(request, server.options.path, server._last_query_string)
-        server._last_query_string = kept.query_string
-        self.server = server
+        self._request = kept = KeptRequest(request, context.options.path, context.last_query_string)
+        context.last_query_string = kept.query_string
+        self._context = context
         self.heap_deadline: float | None = None
         self._core = session
         self._ws: WebSocketTransport | None = None
@@ -144,7 +157,7 @@ class EngineSocket:
                 raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
             # Checked as in ``send_prepared``: every CHECK_EVERY sends, and at once when big.
             n = self._unchecked
-            if n < CHECK_EVERY and len(data) <= self.server._unchecked_size >> 2:  # str: 4 B/char
+            if n < CHECK_EVERY and len(data) <= self._context.unchecked_size >> 2:  # 4 B/char
                 self._unchecked = n + 1
             else:
                 self._check_buffered(ws)
@@ -160,7 +173,7 @@ class EngineSocket:
             # The buffer limit is checked every CHECK_EVERY sends, and at once for a message
             # of more than limit / CHECK_EVERY bytes: what goes unchecked stays under the limit.
             n = self._unchecked
-            if n < CHECK_EVERY and len(prepared.ws_frames) <= self.server._unchecked_size:
+            if n < CHECK_EVERY and len(prepared.ws_frames) <= self._context.unchecked_size:
                 self._unchecked = n + 1
             else:
                 self._check_buffered(ws)
@@ -168,27 +181,32 @@ class EngineSocket:
         self._core.send_encoded(prepared.encoded, prepared.nbytes)
         self._pump()
 
-    def _check_buffered(self, ws: WebSocketTransport) -> None:
-        limit = self.server.options.max_buffered_bytes
-        buffered = ws.buffered_amount
-        self._unchecked = 0
-        if buffered > limit:
-            self._overflow()
-
     def close(self, reason: str = "forced close") -> None:
         """Close from the server; what is already queued is still delivered."""
-        self._core.close(self.server._now(), reason)
+        self._core.close(self._context.now(), reason)
         self._pump()
 
-    # -- driven by the server --------------------------------------------------------------
+    def abort(self, reason: str, detail: str = "") -> None:
+        """Close at once, dropping what is queued; called by ``EngineServer.shutdown``."""
+        self._core.abort(reason, detail)
+        self._pump()
+
+    # -- driven by the server, its heap and the I/O layer ----------------------------------
+
+    def start(self) -> None:
+        """Write the opening packet and arm the first deadline; called by ``EngineServer``."""
+        self._pump()
 
     def on_deadline(self, now: float) -> None:
+        """A deadline of the session has come; called by the ``DeadlineHeap``."""
         self._core.handle_timer(now)
         self._pump()
 
-    async def _poll(self) -> str | RequestError:
+    async def receive_poll(self) -> str | RequestError:
+        """The body for a GET poll, once there is one; called by ``EngineServer.handle_http``."""
         core = self._core
-        result = core.receive_poll(self.server._now())
+        now = self._context.now
+        result = core.receive_poll(now())
         if result is not None:
             self._pump()
             return result
@@ -203,16 +221,19 @@ class EngineSocket:
             if waiter.done() and not waiter.cancelled():
                 core.abort("transport error", "poll response lost")
             else:
-                core.poll_aborted(self.server._now())
+                core.poll_aborted(now())
             self._pump()
             raise
 
-    def _post(self, body: bytes) -> RequestError | None:
-        result = self._core.receive_post(body, self.server._now())
+    def receive_post(self, body: bytes) -> RequestError | None:
+        """A POST body of packets; called by ``EngineServer.handle_http``."""
+        result = self._core.receive_post(body, self._context.now())
         self._pump()
         return result
 
-    def _release_poll(self) -> None:
+    def release_poll(self) -> None:
+        """Answer the held poll if it has something; called by ``EngineServer`` after
+        ``SocketContext.release_soon``."""
         self._release_pending = False
         waiter = self._poll_waiter
         if waiter is None or waiter.done() or not self._core.poll_ready:
@@ -221,44 +242,53 @@ class EngineSocket:
         waiter.set_result(self._core.take_poll_response())
         self._pump()
 
-    def _attach_ws(self, transport: WebSocketTransport) -> _Listener:
+    def attach_websocket(self, transport: WebSocketTransport) -> WebSocketListener:
+        """Carry a new session over ``transport``; called by ``EngineServer.open_websocket``."""
         self._ws = transport
         listener = self._listener = _Listener(self)
         return listener
 
-    def _start_upgrade(self, transport: WebSocketTransport) -> _Listener | None:
-        if self._ws is not None or not self._core.start_upgrade(self.server._now()):
+    def start_upgrade(self, transport: WebSocketTransport) -> WebSocketListener | None:
+        """Probe ``transport`` for an upgrade, or None if refused; called by
+        ``EngineServer.open_websocket``."""
+        if self._ws is not None or not self._core.start_upgrade(self._context.now()):
             return None
-        listener = self._attach_ws(transport)
+        listener = self.attach_websocket(transport)
         logger.debug("sid=%s upgrade started", self.sid)
         self._pump()
         return listener
 
-    def _ws_message(self, data: str | bytes) -> None:
+    def receive_websocket(self, data: str | bytes) -> None:
+        """One message of the attached WebSocket; called by its listener."""
         core = self._core
-        now = self.server._now()
+        now = self._context.now()
         if not self._dispatching:
             # A plain MESSAGE changes nothing the pump looks after: straight to the handler.
             message = core.take_message(data, now)
             if message is not None:
                 try:
-                    self.server.handler.on_message(self, message)
+                    self._context.handler.message_received(self, message)
                 except Exception:
                     logger.exception("sid=%s message handler failed", self.sid)
                 return
         core.receive_websocket(data, now)
         self._pump()
 
-    def _ws_closed(self, code: int) -> None:
+    def websocket_closed(self, code: int) -> None:
+        """The attached WebSocket is gone; called by its listener."""
         self._ws = None
         self._fast = None
         self._listener = None
-        self._core.websocket_closed(self.server._now(), code)
+        self._core.websocket_closed(self._context.now(), code)
         self._pump()
 
-    def _overflow(self) -> None:
-        self._core.abort("transport error", "outgoing buffer limit exceeded")
-        self._pump()
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_buffered(self, ws: WebSocketTransport) -> None:
+        buffered = ws.buffered_amount
+        self._unchecked = 0
+        if buffered > self._context.max_buffered_bytes:
+            self.abort("transport error", "outgoing buffer limit exceeded")
 
     def _pump(self) -> None:
         core = self._core
@@ -284,28 +314,33 @@ class EngineSocket:
         else:
             core.close_websocket_requested()
         # Before any handler runs: whatever it sends sees the session as it is now.
-        self._fast = ws if ws is not None and core.websocket_writable else None
+        if ws is not None and core.websocket_writable and self.write_direct:
+            self._fast = ws
+        else:
+            self._fast = None
+        context = self._context
         if self._poll_waiter is not None and not self._release_pending and core.poll_ready:
             self._release_pending = True
-            self.server._release_soon(self)
+            context.release_soon(self)
         if not self._dispatching:
             self._dispatch()
-        self.server._schedule(self, core.next_deadline())
+        context.schedule(self, core.next_deadline())
 
     def _dispatch(self) -> None:
         core = self._core
-        handler = self.server.handler
+        context = self._context
+        handler = context.handler
         self._dispatching = True
         try:
             while events := core.events_received():
                 for event in events:
                     if type(event) is MessageReceived:
                         try:
-                            handler.on_message(self, event.data)
+                            handler.message_received(self, event.data)
                         except Exception:
                             logger.exception("sid=%s message handler failed", self.sid)
                     elif type(event) is Closed:
-                        self.server._closed(self, event)
+                        context.socket_closed(self, event)
                     elif type(event) is Upgraded:
                         logger.debug("sid=%s upgraded to %s", self.sid, event.transport)
                     elif type(event) is UpgradeFailed:
