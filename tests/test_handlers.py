@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tidings.handlers import Handler, never_suspends, run_inline
+from tidings.handlers import Handler, Suspended, never_suspends, resume, run_inline
 
 
 async def returns(x: int) -> int:
@@ -88,6 +88,7 @@ def test_run_inline_returns_the_result_and_raises_what_the_body_raises() -> None
         run_inline(fails())
 
 
-async def test_run_inline_refuses_a_coroutine_that_suspends() -> None:
-    with pytest.raises(RuntimeError, match="did suspend"):
-        run_inline(awaits(1))
+async def test_run_inline_hands_back_a_coroutine_that_suspends_to_be_resumed() -> None:
+    started = run_inline(awaits(1))
+    assert isinstance(started, Suspended)
+    assert await resume(started) == await awaits(1)
