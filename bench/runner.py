@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import procs, report, setup_env
-from bench.scenarios import ALL_SCENARIOS, FANOUT, OVERLOAD, SERVERS, Case, ServerSpec, cases
+from bench.scenarios import (
+    ALL_SCENARIOS,
+    FANOUT,
+    OVERLOAD,
+    SERVERS,
+    Case,
+    ServerSpec,
+    baseline_spec,
+    cases,
+)
 
 LOADGEN = "bench/loadgen/loadgen.cjs"
 
@@ -179,6 +188,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "on first use) or the Node one")
     p.add_argument("--tidings-loop", choices=("uvloop", "asyncio"), default="uvloop",
                    help="event loop of the tidings server (default uvloop)")
+    p.add_argument("--baseline", metavar="DIR",
+                   help="also run tidings from another checkout as 'tidings-base' (e.g. a second "
+                        "work tree at an earlier commit), interleaved with this one")
     p.add_argument("--no-setup", action="store_true", help="skip pip/npm installs")
     p.add_argument("--out", type=Path, help="JSON results path (default bench/results/<time>.json)")
     return p.parse_args(argv)
@@ -213,10 +225,14 @@ def main(argv: list[str] | None = None) -> int:
 
     servers: list[ServerSpec] = []
     skipped: dict[str, str] = {}
-    for spec in SERVERS:
+    specs = list(SERVERS)
+    if args.baseline:
+        specs.append(baseline_spec(str(Path(args.baseline).resolve())))
+        wanted.append("tidings-base")
+    for spec in specs:
         if spec.name not in wanted:
             continue
-        if spec.name == "tidings" and args.tidings_loop != "uvloop":
+        if spec.name.startswith("tidings") and args.tidings_loop != "uvloop":
             spec = dataclasses.replace(
                 spec, argv=_with_args(spec.argv, "--loop", args.tidings_loop),
                 note=f"built-in server, {args.tidings_loop} loop")

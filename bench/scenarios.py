@@ -67,6 +67,18 @@ SERVERS: tuple[ServerSpec, ...] = (
 )
 
 
+def baseline_spec(checkout: str) -> ServerSpec:
+    """``tidings-base``: the benchmark app on the tidings of another checkout (an earlier
+    commit in a second work tree), to compare two versions in one interleaved run."""
+    boot = (f"import runpy, sys; sys.path.insert(0, {checkout!r}); "
+            "runpy.run_module('bench.servers.tidings_app', run_name='__main__')")
+    check = (f"import sys; sys.path.insert(0, {checkout!r}); import tidings, uvloop; "
+             f"assert tidings.__file__.startswith({checkout!r}), tidings.__file__")
+    return ServerSpec(
+        "tidings-base", lambda port: [sys.executable, "-c", boot, "--port", str(port)],
+        frozenset(ALL_SCENARIOS), _python_probe(check), "the same app on the baseline checkout")
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
     """One measured situation: a scenario at one size."""
