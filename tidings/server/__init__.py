@@ -2,11 +2,12 @@
 
 from tidings.adapters.base import SocketHandle
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
+from tidings.server.handshake import Handshake
 from tidings.server.journal import HistoryItem, RecoveryOptions
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.server import Server
-from tidings.server.socket import Handshake, Socket
+from tidings.server.socket import Socket
 
 __all__ = [
     "AckTimeoutError",

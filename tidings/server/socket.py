@@ -9,7 +9,6 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.adapters.base import AckCallback, LocalConnection
@@ -17,6 +16,7 @@ from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
+from tidings.server.handshake import Handshake
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.outgoing import HeldConnection, write_packet
@@ -57,21 +57,6 @@ class SocketState(enum.Enum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     REFUSED = "refused"  # never connected: refused, or gone before the connect flow ended
-
-
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    """What the client presented when it connected (as Node's ``socket.handshake``)."""
-
-    headers: dict[str, str]
-    query: dict[str, str]
-    auth: Any
-    address: str | None
-    time: str
-    issued: int
-    url: str
-    secure: bool
-    xdomain: bool
 
 
 class Socket:
@@ -142,21 +127,7 @@ class Socket:
 
     @property
     def handshake(self) -> Handshake:
-        request = self.connection.conn.request
-        origin = request.headers.get("origin")
-        host = request.headers.get("host")
-        url = request.path + ("?" + request.query_string if request.query_string else "")
-        return Handshake(
-            headers=request.headers,
-            query=request.query,
-            auth=self.auth if self.auth is not None else {},
-            address=request.client[0] if request.client else None,
-            time=time.strftime("%a %b %d %Y %H:%M:%S GMT", time.gmtime(self._issued)),
-            issued=int(self._issued * 1000),
-            url=url,
-            secure=request.scheme in ("https", "wss"),
-            xdomain=origin is not None and host is not None and not origin.endswith("//" + host),
-        )
+        return Handshake.of(self.connection.conn.request, self.auth, self._issued)
 
     @property
     def transport(self) -> str:
