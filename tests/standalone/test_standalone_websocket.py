@@ -26,6 +26,7 @@ from tidings.protocol.websocket import Opcode
 from tidings.standalone import HttpOptions, HttpServer, serve
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.http_protocol import HttpProtocol
+from tidings.standalone.websocket_protocol import WebSocketProtocol
 
 
 async def test_handshake_and_echo(server: HttpServer, engine: RecordingEngine) -> None:
@@ -204,7 +205,12 @@ async def counted(engine: RecordingEngine) -> AsyncIterator[tuple[int, list[byte
     use the transport they are given, the WebSocket the one its HTTP protocol had."""
     loop = asyncio.get_running_loop()
     context = ConnectionContext(
-        loop=loop, options=HttpOptions(), engine=engine, routes=None, static=None
+        loop=loop,
+        options=HttpOptions(),
+        engine=engine,
+        routes=None,
+        static=None,
+        flush_batch=WebSocketProtocol.flush_batch,
     )
     writes: list[bytes] = []
 

@@ -6,16 +6,18 @@ as uvicorn hands its protocols a config and a server state: a protocol never
 sees the server. What a protocol reads per message it copies into its own
 slots when it is made.
 
-The ``Flusher`` is the end-of-turn write pass all WebSockets share: a
+The ``Flusher`` schedules the end-of-turn write pass all WebSockets share: a
 connection that queues frames adds itself once per turn, and one ``call_soon``
-per turn (not one per connection) writes every such connection.
+per turn (not one per connection) hands them all to the function that writes
+them (``WebSocketProtocol.flush_batch``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 from tidings.engine.static import StaticFiles
 from tidings.standalone.app import EngineLike, WebSocketRoutesLike
@@ -30,25 +32,24 @@ class Connection(Protocol):
     def abort(self) -> None: ...
 
 
-class Flushable(Connection, Protocol):
-    @property
-    def peer(self) -> tuple[str, int] | None: ...
-
-    def flush(self) -> None: ...
+T = TypeVar("T")
 
 
-class Flusher:
+class Flusher(Generic[T]):
     """One end-of-turn write pass for all connections that queued frames this turn."""
 
-    __slots__ = ("_loop", "waiting")
+    __slots__ = ("_flush_batch", "_loop", "waiting")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, flush_batch: Callable[[list[T]], None]
+    ) -> None:
         self._loop = loop
+        self._flush_batch = flush_batch
         #: Connections to flush at the end of this turn. A connection appends itself
         #: (at most once a turn), calling ``schedule`` first when it finds it empty.
-        self.waiting: list[Flushable] = []
+        self.waiting: list[T] = []
 
-    def add(self, conn: Flushable) -> None:
+    def add(self, conn: T) -> None:
         """Called by a connection with frames to write (its hot paths inline this)."""
         waiting = self.waiting
         if not waiting:
@@ -63,12 +64,7 @@ class Flusher:
         waiting = self.waiting
         batch = waiting.copy()
         waiting.clear()  # a connection queuing frames from here on schedules the next pass
-        for conn in batch:
-            try:
-                conn.flush()
-            except Exception:  # one broken connection must not starve the others
-                logger.exception("websocket %s: flush failed", conn.peer)
-                conn.abort()
+        self._flush_batch(batch)
 
 
 class ConnectionContext:
@@ -96,6 +92,7 @@ class ConnectionContext:
         engine: EngineLike,
         routes: WebSocketRoutesLike | None,
         static: StaticFiles | None,
+        flush_batch: Callable[[list[Any]], None],
     ) -> None:
         self.loop = loop
         self.options = options
@@ -104,7 +101,7 @@ class ConnectionContext:
         self.static = static
         #: The request body limit: the engine's ``max_payload``, as under ASGI.
         self.max_body = int(engine.options.max_payload)
-        self.flusher = Flusher(loop)
+        self.flusher: Flusher[Any] = Flusher(loop, flush_batch)
         #: Set once by the server's ``close``: no new connection, request or upgrade.
         self.closing = False
         #: Every open connection (HTTP, or WebSocket once upgraded).

@@ -72,6 +72,7 @@ class HttpServer:
             engine=self.engine,
             routes=routes_of(self.app),
             static=self._static,
+            flush_batch=WebSocketProtocol.flush_batch,
         )
         self._closed = asyncio.Event()
         self._server = await loop.create_server(

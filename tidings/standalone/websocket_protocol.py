@@ -3,20 +3,21 @@
 The protocol object is the connection's whole Python footprint once upgraded:
 the HTTP parser and request buffers are gone. Frames queued during one
 event-loop turn leave in one ``transport.write``: a connection adds itself to
-the shared ``Flusher`` once a turn, which calls ``flush`` at the end of it.
+the shared ``Flusher`` once a turn, which hands all of them to ``flush_batch``
+at the end of it.
 
 Data frames are framed here and wait in the protocol's own ``_pending`` (a
 broadcast appends the very bytes it framed once); ``ServerConnection`` keeps
 the state machine and what it queues itself: pongs and the close frame, which
-leave after the data frames queued before them. ``flush`` of a connection that
-only has data frames waiting is a few lines at its top: the fan-out hot path.
+leave after the data frames queued before them. The flush of a connection that
+only has data frames waiting is inlined in ``flush_batch``: the fan-out hot path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
 from tidings.protocol.websocket import (
@@ -235,16 +236,33 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
     # -- the end-of-turn write -------------------------------------------------
 
+    @staticmethod
+    def flush_batch(batch: list[WebSocketProtocol[Any]]) -> None:
+        """Write what each connection queued this turn, one write each (called by the
+        Flusher at the end of the turn).
+
+        The flush of data frames only is inlined here, reading the slots of the other
+        instances of this class: a call per recipient would cost the fan-out about a
+        fifth of its Python time per recipient."""
+        for ws in batch:
+            try:
+                if ws._dirty == _DATA and not ws._paused:
+                    ws._dirty = _CLEAN
+                    pending = ws._pending
+                    if pending is not None:
+                        ws._pending = None
+                        ws._transport.write(
+                            pending if isinstance(pending, bytes) else b"".join(pending)
+                        )
+                else:
+                    ws.flush()
+            except Exception:  # one broken connection must not starve the others
+                logger.exception("websocket %s: flush failed", ws.peer)
+                ws.abort()
+
     def flush(self) -> None:
-        """Write what was queued this turn in one write (called by the Flusher)."""
-        if self._dirty == _DATA and not self._paused:
-            # Data frames only, and the peer keeps up: the fan-out hot path.
-            self._dirty = _CLEAN
-            pending = self._pending
-            if pending is not None:
-                self._pending = None
-                self._transport.write(pending if isinstance(pending, bytes) else b"".join(pending))
-            return
+        """Write what was queued this turn in one write (called by ``flush_batch`` for a
+        connection with more than data frames waiting, or whose peer does not keep up)."""
         self._dirty = _CLEAN
         transport = self._transport
         if transport.is_closing():
@@ -295,6 +313,11 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
                         "websocket %s failed with %d: %s", self._peer, event.code, self._conn.error
                     )
                 self._listener_close(listener, event.code, event.reason)
+            elif isinstance(event, Pong):
+                self._pong_received(listener, event.payload)
+
+    def _pong_received(self, listener: ListenerT, payload: bytes) -> None:
+        """Pongs answer the pings of a raw route; the engine's listener is not told."""
 
     def _internal_error(self) -> None:
         conn = self._conn
@@ -394,10 +417,5 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
         if listener is not None:
             listener.on_drain()
 
-    def _dispatch(self, events: list[Event]) -> None:
-        listener = self._listener
-        assert listener is not None
-        for event in events:
-            if isinstance(event, Pong):
-                listener.on_pong(event.payload)
-        super()._dispatch(events)
+    def _pong_received(self, listener: RouteListener, payload: bytes) -> None:
+        listener.on_pong(payload)
