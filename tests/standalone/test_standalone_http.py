@@ -39,7 +39,9 @@ async def test_unknown_path_is_404(server: HttpServer, engine: RecordingEngine) 
     assert engine.requests == []
 
 
-async def test_keep_alive_serves_several_requests(server: HttpServer, engine: RecordingEngine) -> None:
+async def test_keep_alive_serves_several_requests(
+    server: HttpServer, engine: RecordingEngine
+) -> None:
     reader, writer = await connect(server.port)
     for i in range(3):
         writer.write(f"GET /engine.io/?n={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())

@@ -152,7 +152,9 @@ async def test_bad_frames_fail_the_connection(
     other.close()
 
 
-async def test_listener_exception_closes_with_1011(server: HttpServer, engine: RecordingEngine) -> None:
+async def test_listener_exception_closes_with_1011(
+    server: HttpServer, engine: RecordingEngine
+) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     ws.send_text("raise")
