@@ -1,9 +1,9 @@
 """HTTP/1.1 messages of the built-in server, apart from the connection that moves them.
 
-A request is built from what the parser collected (``build_request``), checked
-against the limits by ``check_*`` (which raise ``RequestRejected`` with the
-status to answer), and a response is serialized in one buffer
-(``encode_response``): one write per response.
+A request is built from what the parser collected (``build_request``), a
+limit it passes is answered by raising ``RequestRejected`` from a parser
+callback, and a response is serialized in one buffer (``encode_response``):
+one write per response.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from tidings.engine.io import HttpRequest, HttpResponse, join_headers
-from tidings.standalone.options import HttpOptions
 
 _NO_BODY_STATUS = frozenset((204, 304))
 
@@ -65,27 +64,6 @@ def encode_response(response: HttpResponse, *, keep_alive: bool, head: bool = Fa
     if head or no_body or not body:
         return head_bytes
     return head_bytes + body
-
-
-# -- limits, checked while the parser reads ------------------------------------
-
-
-def check_url(url: bytes, options: HttpOptions) -> None:
-    if len(url) > options.max_url_bytes:
-        raise RequestRejected(414, "request target too long")
-
-
-def check_headers(count: int, size: int, options: HttpOptions) -> None:
-    """``size`` counts the request target too: the request line and headers together."""
-    if count > options.max_header_count:
-        raise RequestRejected(431, "too many headers")
-    if size > options.max_header_bytes:
-        raise RequestRejected(431, "headers too large")
-
-
-def check_body_size(size: int, max_body: int) -> None:
-    if size > max_body:
-        raise RequestRejected(413, "payload too large")
 
 
 def body_expected(headers: list[tuple[bytes, bytes]]) -> tuple[int, bool, bool]:

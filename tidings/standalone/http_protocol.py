@@ -1,10 +1,10 @@
 """HTTP/1.1 for the built-in server: one ``HttpProtocol`` per connection.
 
-``httptools`` (llhttp) parses; this module applies the limits of
-``http_messages`` around it and keeps responses in request order when
-requests are pipelined: complete
-requests queue up and one task per connection answers them in turn (reading
-pauses when too many wait). A WebSocket upgrade hands the transport to a
+``httptools`` (llhttp) parses; this module enforces the limits around it
+(``HttpOptions``) and keeps responses in request order when requests are
+pipelined: complete requests queue up and one task per connection answers
+them in turn (reading pauses when too many wait). Building requests and
+serializing responses is ``http_messages``'s. A WebSocket upgrade hands the transport to a
 ``WebSocketProtocol`` and drops this object, parser included, so an idle
 WebSocket carries none of it.
 
@@ -38,9 +38,6 @@ from tidings.standalone.http_messages import (
     RequestRejected,
     body_expected,
     build_request,
-    check_body_size,
-    check_headers,
-    check_url,
     encode_response,
     error_response,
 )
@@ -166,25 +163,32 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        check_url(self._url, self._options)
+        if len(self._url) > self._options.max_url_bytes:
+            raise RequestRejected(414, "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        headers = self._headers
-        headers.append((name, value))
+        options = self._options
+        self._headers.append((name, value))
         self._header_bytes += len(name) + len(value) + 4
-        check_headers(len(headers), self._header_bytes + len(self._url), self._options)
+        if len(self._headers) > options.max_header_count:
+            raise RequestRejected(431, "too many headers")
+        if self._header_bytes + len(self._url) > options.max_header_bytes:
+            raise RequestRejected(431, "headers too large")
 
     def on_headers_complete(self) -> None:
         length, has_body, wants_continue = body_expected(self._headers)
-        check_body_size(length, self._max_body)
+        if length > self._max_body:
+            raise RequestRejected(413, "payload too large")
         if has_body:
             self._arm(self._options.body_timeout)
-            if wants_continue and self._task is None and not self._queue and self._transport:
-                self._transport.write(CONTINUE)
+            transport = self._transport
+            if wants_continue and self._task is None and not self._queue and transport is not None:
+                transport.write(CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        check_body_size(self._body_size, self._max_body)
+        if self._body_size > self._max_body:
+            raise RequestRejected(413, "payload too large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
