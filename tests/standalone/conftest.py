@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from tests.standalone.standalone_helpers import RecordingEngine
-from tidings.standalone import Server, ServerOptions, serve
+from tidings.standalone import HttpOptions, HttpServer, serve
 
 
 @pytest.fixture
@@ -15,12 +15,12 @@ def engine() -> RecordingEngine:
 
 
 @pytest.fixture
-def options() -> ServerOptions:
-    return ServerOptions()
+def options() -> HttpOptions:
+    return HttpOptions()
 
 
 @pytest.fixture
-async def server(engine: RecordingEngine, options: ServerOptions) -> AsyncIterator[Server]:
+async def server(engine: RecordingEngine, options: HttpOptions) -> AsyncIterator[HttpServer]:
     async with serve(engine, "127.0.0.1", 0, options=options) as srv:
         yield srv
 

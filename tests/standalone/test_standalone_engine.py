@@ -12,7 +12,7 @@ from tests.standalone.standalone_helpers import WsClient, close_frame, parse_clo
 from tidings.engine import EngineServer, EngineSocket
 from tidings.protocol.prepared import PreparedMessage
 from tidings.protocol.websocket import Opcode
-from tidings.standalone import Server, serve
+from tidings.standalone import HttpServer, serve
 
 
 @pytest.fixture
@@ -23,14 +23,14 @@ def real_engine() -> EngineServer:
 
 
 @pytest.fixture
-async def eio_server(real_engine: EngineServer) -> AsyncIterator[Server]:
+async def eio_server(real_engine: EngineServer) -> AsyncIterator[HttpServer]:
     async with serve(real_engine, "127.0.0.1", 0) as server:
         yield server
         # a polling session that never polls again holds shutdown until its timeout
         await server.close(timeout=0.5)
 
 
-async def test_polling_handshake(eio_server: Server) -> None:
+async def test_polling_handshake(eio_server: HttpServer) -> None:
     response = await request(
         eio_server.port, b"GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n"
     )
@@ -41,7 +41,7 @@ async def test_polling_handshake(eio_server: Server) -> None:
 
 
 async def test_websocket_session_echo_and_prepared(
-    eio_server: Server, real_engine: EngineServer
+    eio_server: HttpServer, real_engine: EngineServer
 ) -> None:
     ws, _ = await WsClient.open(eio_server.port)
     opened = await ws.recv_text()

@@ -11,10 +11,10 @@ from tests.standalone.standalone_helpers import (
     read_response,
     request,
 )
-from tidings.standalone import Server, ServerOptions, serve
+from tidings.standalone import HttpOptions, HttpServer, serve
 
 
-async def test_engine_request_fields(server: Server, engine: RecordingEngine) -> None:
+async def test_engine_request_fields(server: HttpServer, engine: RecordingEngine) -> None:
     raw = (
         b"POST /engine.io/a%20b/?EIO=4&transport=polling&sid=x%3D HTTP/1.1\r\n"
         b"Host: 127.0.0.1\r\nX-Multi: one\r\nx-multi: two\r\nContent-Length: 5\r\n\r\nhello"
@@ -33,13 +33,15 @@ async def test_engine_request_fields(server: Server, engine: RecordingEngine) ->
     assert req.scheme == "http"
 
 
-async def test_unknown_path_is_404(server: Server, engine: RecordingEngine) -> None:
+async def test_unknown_path_is_404(server: HttpServer, engine: RecordingEngine) -> None:
     response = await request(server.port, b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.status == 404
     assert engine.requests == []
 
 
-async def test_keep_alive_serves_several_requests(server: Server, engine: RecordingEngine) -> None:
+async def test_keep_alive_serves_several_requests(
+    server: HttpServer, engine: RecordingEngine
+) -> None:
     reader, writer = await connect(server.port)
     for i in range(3):
         writer.write(f"GET /engine.io/?n={i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
@@ -53,7 +55,7 @@ async def test_keep_alive_serves_several_requests(server: Server, engine: Record
 
 
 async def test_pipelined_requests_answered_in_order(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     reader, writer = await connect(server.port)
     writer.write(
@@ -74,7 +76,7 @@ async def test_pipelined_requests_answered_in_order(
     writer.close()
 
 
-async def test_connection_close_is_honoured(server: Server) -> None:
+async def test_connection_close_is_honoured(server: HttpServer) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     response = await read_response(reader)
@@ -83,7 +85,7 @@ async def test_connection_close_is_honoured(server: Server) -> None:
     await assert_closed(reader)
 
 
-async def test_http10_closes_after_response(server: Server) -> None:
+async def test_http10_closes_after_response(server: HttpServer) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/ HTTP/1.0\r\n\r\n")
     response = await read_response(reader)
@@ -92,7 +94,7 @@ async def test_http10_closes_after_response(server: Server) -> None:
 
 
 async def test_body_over_limit_is_413_before_reading_it(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10001\r\n\r\n")
@@ -102,7 +104,7 @@ async def test_body_over_limit_is_413_before_reading_it(
     assert engine.requests == []
 
 
-async def test_chunked_body_over_limit_is_413(server: Server, engine: RecordingEngine) -> None:
+async def test_chunked_body_over_limit_is_413(server: HttpServer, engine: RecordingEngine) -> None:
     reader, writer = await connect(server.port)
     chunk = b"1000\r\n" + b"x" * 4096 + b"\r\n"
     writer.write(
@@ -114,7 +116,7 @@ async def test_chunked_body_over_limit_is_413(server: Server, engine: RecordingE
     assert engine.requests == []
 
 
-async def test_chunked_body_within_limit(server: Server, engine: RecordingEngine) -> None:
+async def test_chunked_body_within_limit(server: HttpServer, engine: RecordingEngine) -> None:
     response = await request(
         server.port,
         b"POST /engine.io/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -124,7 +126,7 @@ async def test_chunked_body_within_limit(server: Server, engine: RecordingEngine
     assert engine.requests[0].body == b"abcde"
 
 
-async def test_too_many_headers_is_431(server: Server) -> None:
+async def test_too_many_headers_is_431(server: HttpServer) -> None:
     headers = b"".join(b"X-H%d: v\r\n" % i for i in range(101))
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/ HTTP/1.1\r\n" + headers + b"\r\n")
@@ -132,14 +134,14 @@ async def test_too_many_headers_is_431(server: Server) -> None:
     await assert_closed(reader)
 
 
-async def test_headers_too_large_is_431(server: Server) -> None:
+async def test_headers_too_large_is_431(server: HttpServer) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/ HTTP/1.1\r\nX-Big: " + b"v" * 17000 + b"\r\n\r\n")
     assert (await read_response(reader)).status == 431
     await assert_closed(reader)
 
 
-async def test_url_too_long_is_414(server: Server) -> None:
+async def test_url_too_long_is_414(server: HttpServer) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/?" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")
     assert (await read_response(reader)).status == 414
@@ -156,7 +158,7 @@ async def test_url_too_long_is_414(server: Server) -> None:
     ],
 )
 async def test_malformed_requests_get_400_and_close(
-    server: Server, engine: RecordingEngine, raw: bytes
+    server: HttpServer, engine: RecordingEngine, raw: bytes
 ) -> None:
     reader, writer = await connect(server.port)
     writer.write(raw)
@@ -168,14 +170,14 @@ async def test_malformed_requests_get_400_and_close(
     assert response.status == 200
 
 
-async def test_engine_error_is_500(server: Server) -> None:
+async def test_engine_error_is_500(server: HttpServer) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/?fail HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await read_response(reader)).status == 500
     await assert_closed(reader)
 
 
-async def test_expect_100_continue(server: Server, engine: RecordingEngine) -> None:
+async def test_expect_100_continue(server: HttpServer, engine: RecordingEngine) -> None:
     reader, writer = await connect(server.port)
     writer.write(
         b"POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
@@ -187,8 +189,8 @@ async def test_expect_100_continue(server: Server, engine: RecordingEngine) -> N
     writer.close()
 
 
-@pytest.mark.parametrize("options", [ServerOptions(header_timeout=0.2)])
-async def test_slow_headers_time_out_with_408(server: Server, engine: RecordingEngine) -> None:
+@pytest.mark.parametrize("options", [HttpOptions(header_timeout=0.2)])
+async def test_slow_headers_time_out_with_408(server: HttpServer, engine: RecordingEngine) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/ HTTP/1.1\r\nHost: x\r\n")  # never finished
     response = await asyncio.wait_for(read_response(reader), 5)
@@ -197,8 +199,8 @@ async def test_slow_headers_time_out_with_408(server: Server, engine: RecordingE
     assert engine.requests == []
 
 
-@pytest.mark.parametrize("options", [ServerOptions(body_timeout=0.2)])
-async def test_slow_body_times_out(server: Server, engine: RecordingEngine) -> None:
+@pytest.mark.parametrize("options", [HttpOptions(body_timeout=0.2)])
+async def test_slow_body_times_out(server: HttpServer, engine: RecordingEngine) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"POST /engine.io/ HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
     response = await asyncio.wait_for(read_response(reader), 5)
@@ -206,8 +208,8 @@ async def test_slow_body_times_out(server: Server, engine: RecordingEngine) -> N
     await assert_closed(reader)
 
 
-@pytest.mark.parametrize("options", [ServerOptions(keep_alive_timeout=0.2)])
-async def test_idle_keep_alive_connection_is_closed(server: Server) -> None:
+@pytest.mark.parametrize("options", [HttpOptions(keep_alive_timeout=0.2)])
+async def test_idle_keep_alive_connection_is_closed(server: HttpServer) -> None:
     reader, writer = await connect(server.port)
     writer.write(b"GET /engine.io/ HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await read_response(reader)).status == 200
@@ -215,8 +217,8 @@ async def test_idle_keep_alive_connection_is_closed(server: Server) -> None:
     assert server.connection_count == 0 or await _wait_for_count(server, 0)
 
 
-@pytest.mark.parametrize("options", [ServerOptions(keep_alive_timeout=0.2, header_timeout=0.8)])
-async def test_a_later_deadline_outlives_the_earlier_timer(server: Server) -> None:
+@pytest.mark.parametrize("options", [HttpOptions(keep_alive_timeout=0.2, header_timeout=0.8)])
+async def test_a_later_deadline_outlives_the_earlier_timer(server: HttpServer) -> None:
     """The keep-alive timer (0.2 s) fires while a second request's headers arrive: the
     connection must then live to the header deadline (0.8 s), not die at the keep-alive's."""
     loop = asyncio.get_running_loop()
@@ -230,7 +232,7 @@ async def test_a_later_deadline_outlives_the_earlier_timer(server: Server) -> No
     assert loop.time() - started >= 0.6
 
 
-async def _wait_for_count(server: Server, n: int) -> bool:
+async def _wait_for_count(server: HttpServer, n: int) -> bool:
     for _ in range(100):
         if server.connection_count == n:
             return True
@@ -238,8 +240,8 @@ async def _wait_for_count(server: Server, n: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize("options", [ServerOptions(max_connections=1)])
-async def test_connections_beyond_the_limit_are_dropped(server: Server) -> None:
+@pytest.mark.parametrize("options", [HttpOptions(max_connections=1)])
+async def test_connections_beyond_the_limit_are_dropped(server: HttpServer) -> None:
     reader1, writer1 = await connect(server.port)
     writer1.write(b"GET /engine.io/ HTTP/1.1\r\nHost: x\r\n\r\n")
     assert (await read_response(reader1)).status == 200

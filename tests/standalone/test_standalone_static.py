@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.standalone.standalone_helpers import App, RecordingEngine, request
-from tidings.standalone import Server, serve
+from tidings.standalone import HttpServer, serve
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def site(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def static_server(site: Path, engine: RecordingEngine) -> AsyncIterator[Server]:
+async def static_server(site: Path, engine: RecordingEngine) -> AsyncIterator[HttpServer]:
     app = App(engine, {"/": str(site)})  # the app's own static files...
     extra = {"/app.js": site.parent / "app.js"}  # ...plus the ones given to serve()
     async with serve(app, "127.0.0.1", 0, static_files=extra) as server:
@@ -50,7 +50,7 @@ def get(path: str, *, method: str = "GET", extra: str = "") -> bytes:
     ],
 )
 async def test_files_and_content_types(
-    static_server: Server, path: str, body: bytes, ctype: str
+    static_server: HttpServer, path: str, body: bytes, ctype: str
 ) -> None:
     response = await request(static_server.port, get(path))
     assert response.status == 200
@@ -59,7 +59,7 @@ async def test_files_and_content_types(
     assert response.headers["content-length"] == str(len(body))
 
 
-async def test_directory_without_slash_redirects(static_server: Server) -> None:
+async def test_directory_without_slash_redirects(static_server: HttpServer) -> None:
     response = await request(static_server.port, get("/sub"))
     assert response.status == 301
     assert response.headers["location"] == "/sub/"
@@ -80,13 +80,13 @@ async def test_directory_without_slash_redirects(static_server: Server) -> None:
         "/sub/missing/",
     ],
 )
-async def test_no_path_traversal_and_missing_files(static_server: Server, path: str) -> None:
+async def test_no_path_traversal_and_missing_files(static_server: HttpServer, path: str) -> None:
     response = await request(static_server.port, get(path))
     assert response.status == 404
     assert b"secret" not in response.body
 
 
-async def test_head_has_length_but_no_body(static_server: Server) -> None:
+async def test_head_has_length_but_no_body(static_server: HttpServer) -> None:
     response = await request(static_server.port, get("/style.css", method="HEAD"), head=True)
     assert response.status == 200
     assert response.headers["content-length"] == "6"
@@ -94,7 +94,7 @@ async def test_head_has_length_but_no_body(static_server: Server) -> None:
     assert (await request(static_server.port, get("/style.css"))).body == b"body{}"
 
 
-async def test_etag_and_if_modified_since(static_server: Server) -> None:
+async def test_etag_and_if_modified_since(static_server: HttpServer) -> None:
     first = await request(static_server.port, get("/style.css"))
     etag = first.headers["etag"]
     again = await request(static_server.port, get("/style.css", extra=f"If-None-Match: {etag}\r\n"))
@@ -108,7 +108,7 @@ async def test_etag_and_if_modified_since(static_server: Server) -> None:
     assert changed.status == 200
 
 
-async def test_other_methods_405(static_server: Server) -> None:
+async def test_other_methods_405(static_server: HttpServer) -> None:
     response = await request(
         static_server.port, b"POST /style.css HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
     )
@@ -117,7 +117,7 @@ async def test_other_methods_405(static_server: Server) -> None:
 
 
 async def test_engine_path_wins_over_static_root(
-    static_server: Server, engine: RecordingEngine
+    static_server: HttpServer, engine: RecordingEngine
 ) -> None:
     response = await request(static_server.port, get("/engine.io/?EIO=4"))
     assert response.status == 200

@@ -4,6 +4,8 @@ import asyncio
 import base64
 import hashlib
 import socket
+from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 
@@ -21,11 +23,13 @@ from tests.standalone.standalone_helpers import (
     upgrade_request,
 )
 from tidings.protocol.websocket import Opcode
-from tidings.standalone import Server, ServerOptions, serve
-from tidings.standalone.websocket import WebSocketProtocol
+from tidings.standalone import HttpOptions, HttpServer, serve
+from tidings.standalone.context import ConnectionContext
+from tidings.standalone.http_protocol import HttpProtocol
+from tidings.standalone.websocket_protocol import WebSocketProtocol
 
 
-async def test_handshake_and_echo(server: Server, engine: RecordingEngine) -> None:
+async def test_handshake_and_echo(server: HttpServer, engine: RecordingEngine) -> None:
     reader, writer = await connect(server.port)
     key = base64.b64encode(b"0123456789abcdef").decode()
     raw = upgrade_request().replace(
@@ -53,7 +57,7 @@ async def test_handshake_and_echo(server: Server, engine: RecordingEngine) -> No
 
 
 async def test_frames_sent_with_the_upgrade_request_are_read(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     ws, _ = await WsClient.open(
         server.port, extra=frame(Opcode.TEXT, b"early") + frame(Opcode.PING, b"p")
@@ -63,13 +67,13 @@ async def test_frames_sent_with_the_upgrade_request_are_read(
     ws.close()
 
 
-async def test_engine_may_send_during_open(server: Server) -> None:
+async def test_engine_may_send_during_open(server: HttpServer) -> None:
     ws, _ = await WsClient.open(server.port, "/engine.io/?hello")
     assert await ws.recv_text() == "hello"
     ws.close()
 
 
-async def test_fragmented_message_with_ping(server: Server) -> None:
+async def test_fragmented_message_with_ping(server: HttpServer) -> None:
     ws, _ = await WsClient.open(server.port)
     ws.send(
         frame(Opcode.TEXT, b"ab", fin=False) + frame(Opcode.PING, b"hb") + frame(Opcode.CONT, b"cd")
@@ -79,7 +83,7 @@ async def test_fragmented_message_with_ping(server: Server) -> None:
     ws.close()
 
 
-async def test_client_close_handshake(server: Server, engine: RecordingEngine) -> None:
+async def test_client_close_handshake(server: HttpServer, engine: RecordingEngine) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     ws.send(close_frame(1000, "bye"))
@@ -90,7 +94,7 @@ async def test_client_close_handshake(server: Server, engine: RecordingEngine) -
     assert listener.close_calls == 1
 
 
-async def test_server_close_handshake(server: Server, engine: RecordingEngine) -> None:
+async def test_server_close_handshake(server: HttpServer, engine: RecordingEngine) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     ws.send_text("close:4000,done")
@@ -102,8 +106,8 @@ async def test_server_close_handshake(server: Server, engine: RecordingEngine) -
     assert await listener.closed == (4000, "")
 
 
-@pytest.mark.parametrize("options", [ServerOptions(ws_close_timeout=0.2)])
-async def test_close_timeout_drops_silent_peer(server: Server, engine: RecordingEngine) -> None:
+@pytest.mark.parametrize("options", [HttpOptions(ws_close_timeout=0.2)])
+async def test_close_timeout_drops_silent_peer(server: HttpServer, engine: RecordingEngine) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     ws.send_text("close:1000,")
@@ -113,7 +117,7 @@ async def test_close_timeout_drops_silent_peer(server: Server, engine: Recording
     await assert_closed(ws.reader)
 
 
-async def test_tcp_drop_reports_1006(server: Server, engine: RecordingEngine) -> None:
+async def test_tcp_drop_reports_1006(server: HttpServer, engine: RecordingEngine) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     ws.close()
@@ -132,7 +136,7 @@ async def test_tcp_drop_reports_1006(server: Server, engine: RecordingEngine) ->
     ],
 )
 async def test_bad_frames_fail_the_connection(
-    server: Server, engine: RecordingEngine, bad: bytes, code: int
+    server: HttpServer, engine: RecordingEngine, bad: bytes, code: int
 ) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
@@ -148,7 +152,9 @@ async def test_bad_frames_fail_the_connection(
     other.close()
 
 
-async def test_listener_exception_closes_with_1011(server: Server, engine: RecordingEngine) -> None:
+async def test_listener_exception_closes_with_1011(
+    server: HttpServer, engine: RecordingEngine
+) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     ws.send_text("raise")
@@ -168,7 +174,7 @@ async def test_listener_exception_closes_with_1011(server: Server, engine: Recor
     ],
 )
 async def test_refused_upgrades(
-    server: Server, engine: RecordingEngine, change: tuple[bytes, bytes], status: int
+    server: HttpServer, engine: RecordingEngine, change: tuple[bytes, bytes], status: int
 ) -> None:
     reader, writer = await connect(server.port)
     writer.write(upgrade_request().replace(*change))
@@ -183,9 +189,9 @@ async def test_refused_upgrades(
 class CountingTransport:
     """Wraps the real transport of one connection and counts ``write`` calls."""
 
-    def __init__(self, inner: asyncio.Transport) -> None:
+    def __init__(self, inner: asyncio.Transport, writes: list[bytes]) -> None:
         self.inner = inner
-        self.writes: list[bytes] = []
+        self.writes = writes
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
@@ -195,34 +201,59 @@ class CountingTransport:
         return getattr(self.inner, name)
 
 
-def instrument(server: Server) -> CountingTransport:
-    (ws,) = [c for c in server._connections if isinstance(c, WebSocketProtocol)]
-    counting = CountingTransport(ws._transport)
-    ws._transport = counting  # type: ignore[assignment]
-    return counting
+@pytest.fixture
+async def counted(engine: RecordingEngine) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A listener whose connections write through a ``CountingTransport``: the protocols
+    use the transport they are given, the WebSocket the one its HTTP protocol had."""
+    loop = asyncio.get_running_loop()
+    context = ConnectionContext(
+        loop=loop,
+        options=HttpOptions(),
+        engine=engine,
+        routes=None,
+        static=None,
+        flush_batch=WebSocketProtocol.flush_batch,
+    )
+    writes: list[bytes] = []
+
+    class CountingHttpProtocol(HttpProtocol):
+        __slots__ = ()
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(CountingTransport(cast(asyncio.Transport, transport), writes))
+
+    listening = await loop.create_server(lambda: CountingHttpProtocol(context), "127.0.0.1", 0)
+    try:
+        yield int(listening.sockets[0].getsockname()[1]), writes
+    finally:
+        listening.close()
+        for conn in list(context.connections):
+            conn.abort()
+        await listening.wait_closed()
 
 
 async def test_frames_of_one_turn_leave_in_one_write(
-    server: Server, engine: RecordingEngine
+    counted: tuple[int, list[bytes]], engine: RecordingEngine
 ) -> None:
-    ws, _ = await WsClient.open(server.port)
+    port, writes = counted
+    ws, _ = await WsClient.open(port)
     await engine.opened.get()
-    counting = instrument(server)
+    writes.clear()  # the 101
     ws.send_text("burst:5")
     for i in range(5):
         assert await ws.recv_text() == f"m{i}"
-    assert len(counting.writes) == 1
-    assert counting.writes[0] == b"".join(
+    assert len(writes) == 1
+    assert writes[0] == b"".join(
         frame(Opcode.TEXT, f"m{i}".encode(), masked=False) for i in range(5)
     )
     ws.send_text("prepared:a,b")
     assert [await ws.recv_text(), await ws.recv_text()] == ["a", "b"]
-    assert len(counting.writes) == 2
+    assert len(writes) == 2
     ws.close()
 
 
 async def test_one_flush_callback_per_turn_for_all_connections(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     clients = [(await WsClient.open(server.port))[0] for _ in range(3)]
     listeners = [await engine.opened.get() for _ in range(3)]
@@ -247,7 +278,7 @@ async def test_one_flush_callback_per_turn_for_all_connections(
         client.close()
 
 
-async def test_buffered_amount(server: Server, engine: RecordingEngine) -> None:
+async def test_buffered_amount(server: HttpServer, engine: RecordingEngine) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
     listener.transport.send_text("x" * 100)
@@ -259,7 +290,7 @@ async def test_buffered_amount(server: Server, engine: RecordingEngine) -> None:
 
 
 async def test_buffered_amount_counts_every_frame_queued_this_turn(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
@@ -273,9 +304,9 @@ async def test_buffered_amount_counts_every_frame_queued_this_turn(
     ws.close()
 
 
-@pytest.mark.parametrize("options", [ServerOptions(ws_max_buffered=256 * 1024)])
+@pytest.mark.parametrize("options", [HttpOptions(ws_max_buffered=256 * 1024)])
 async def test_peer_not_reading_is_closed_with_1008(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -322,7 +353,7 @@ async def test_graceful_close_without_peer_answer_is_bounded() -> None:
 
 
 async def test_messages_after_the_listener_closed_are_not_delivered(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()
@@ -336,7 +367,7 @@ async def test_messages_after_the_listener_closed_are_not_delivered(
 
 
 async def test_messages_before_a_peer_close_are_delivered(
-    server: Server, engine: RecordingEngine
+    server: HttpServer, engine: RecordingEngine
 ) -> None:
     ws, _ = await WsClient.open(server.port)
     listener = await engine.opened.get()

@@ -40,6 +40,14 @@ class EngineLike(Protocol):
     ) -> WebSocketListener: ...
 
 
+class RouteListener(WebSocketListener, Protocol):
+    """The listener of a raw route: also told of pongs and of a drained write buffer."""
+
+    def on_pong(self, payload: bytes) -> None: ...
+
+    def on_drain(self) -> None: ...
+
+
 class WebSocketRouteLike(Protocol):
     """One raw WebSocket route: the upgrade is checked and opened as the engine's is."""
 
@@ -51,9 +59,8 @@ class WebSocketRouteLike(Protocol):
 
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None: ...
 
-    # The transport is a ``tidings.websocket.RouteTransport``; the listener also has
-    # ``on_pong(payload)`` and ``on_drain()``.
-    def open_websocket(self, request: HttpRequest, transport: Any) -> Any: ...
+    # The transport is a ``tidings.websocket.RouteTransport``.
+    def open_websocket(self, request: HttpRequest, transport: Any) -> RouteListener: ...
 
 
 class WebSocketRoutesLike(Protocol):

@@ -1,4 +1,4 @@
-"""Limits of the built-in server, with safe defaults.
+"""Limits of the built-in HTTP/1.1 + WebSocket server, with safe defaults.
 
 The maximum request body and WebSocket message size are not here: they are
 the engine's ``options.max_payload`` (``maxHttpBufferSize``), so both I/O
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class ServerOptions:
+class HttpOptions:
     max_connections: int = 20_000
     """Connections beyond this are closed as soon as they are accepted."""
     max_header_count: int = 100

@@ -18,18 +18,17 @@ from typing import Self
 
 from tidings.engine.static import StaticFiles
 from tidings.protocol.websocket import CloseCode
-from tidings.standalone.app import AppLike, EngineLike, engine_of, static_files_of
-from tidings.standalone.http import HttpProtocol
-from tidings.standalone.options import ServerOptions
-from tidings.standalone.websocket import Flusher, WebSocketProtocol
+from tidings.standalone.app import AppLike, EngineLike, engine_of, routes_of, static_files_of
+from tidings.standalone.context import ConnectionContext
+from tidings.standalone.http_protocol import HttpProtocol
+from tidings.standalone.options import HttpOptions
+from tidings.standalone.websocket_protocol import WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")
 
-_Conn = HttpProtocol | WebSocketProtocol
 
-
-class Server:
-    """A listening server; use ``serve(...)`` to make one."""
+class HttpServer:
+    """A listening HTTP/1.1 + WebSocket server; use ``serve(...)`` to make one."""
 
     def __init__(
         self,
@@ -39,54 +38,45 @@ class Server:
         *,
         static_files: Mapping[str, str | PathLike[str]] | None = None,
         backlog: int = 2048,
-        options: ServerOptions | None = None,
+        options: HttpOptions | None = None,
     ) -> None:
         self.app = app
         self.engine = engine_of(app)
         self.host = host
         self.port = port
         self.backlog = backlog
-        self.options = options or ServerOptions()
-        self.max_body = int(self.engine.options.max_payload)
+        self.options = options or HttpOptions()
         mounts = {**static_files_of(app), **(static_files or {})}
-        self.static = StaticFiles(mounts) if mounts else None
-        self.closing = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._flusher: Flusher | None = None
+        self._static = StaticFiles(mounts) if mounts else None
+        self._context: ConnectionContext | None = None
         self._server: asyncio.Server | None = None
-        self._connections: set[_Conn] = set()
-        self._all_gone: asyncio.Event | None = None
         self._closed: asyncio.Event | None = None
         self._close_task: asyncio.Task[None] | None = None
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None, "server not started"
-        return self._loop
-
-    @property
-    def flusher(self) -> Flusher:
-        assert self._flusher is not None, "server not started"
-        return self._flusher
-
-    @property
     def connection_count(self) -> int:
-        return len(self._connections)
+        """Open connections, HTTP and WebSocket."""
+        return 0 if self._context is None else len(self._context.connections)
 
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("server already started")
         loop = asyncio.get_running_loop()
-        self._loop = loop
         # The app opens what it needs (a history store) and accepts sessions before we listen.
         startup = getattr(self.app, "startup", None) or getattr(self.engine, "startup", None)
         if startup is not None:
             await startup()
-        self._flusher = Flusher(loop)
-        self._all_gone = asyncio.Event()
+        context = self._context = ConnectionContext(
+            loop=loop,
+            options=self.options,
+            engine=self.engine,
+            routes=routes_of(self.app),
+            static=self._static,
+            flush_batch=WebSocketProtocol.flush_batch,
+        )
         self._closed = asyncio.Event()
         self._server = await loop.create_server(
-            lambda: HttpProtocol(self),
+            lambda: HttpProtocol(context),
             self.host,
             self.port,
             backlog=self.backlog,
@@ -106,24 +96,6 @@ class Server:
     ) -> None:
         await self.close()
 
-    # -- connection bookkeeping (called by the protocols) ---------------------
-
-    def connection_made(self, conn: HttpProtocol) -> bool:
-        if self.closing or len(self._connections) >= self.options.max_connections:
-            logger.warning("refusing a connection: %d open", len(self._connections))
-            return False
-        self._connections.add(conn)
-        return True
-
-    def connection_upgraded(self, old: HttpProtocol, new: WebSocketProtocol) -> None:
-        self._connections.discard(old)
-        self._connections.add(new)
-
-    def connection_closed(self, conn: _Conn) -> None:
-        self._connections.discard(conn)
-        if not self._connections and self.closing and self._all_gone is not None:
-            self._all_gone.set()
-
     # -- shutdown --------------------------------------------------------------
 
     async def close(self, timeout: float = 10.0) -> None:
@@ -141,10 +113,11 @@ class Server:
         await self._closed.wait()
 
     async def _close(self, timeout: float) -> None:
-        assert self._server is not None and self._all_gone is not None and self._closed is not None
-        loop = self.loop
+        context = self._context
+        assert self._server is not None and context is not None and self._closed is not None
+        loop = context.loop
         deadline = loop.time() + timeout
-        self.closing = True
+        context.closing = True
         self._server.close()
         shutdown = getattr(self.app, "shutdown", None) or getattr(self.engine, "shutdown", None)
         if shutdown is not None:
@@ -152,27 +125,30 @@ class Server:
                 await asyncio.wait_for(shutdown(timeout), timeout + 1.0)
             except Exception:
                 logger.exception("app.shutdown failed")
-        for conn in list(self._connections):
+        for conn in list(context.connections):
             if isinstance(conn, HttpProtocol):
                 conn.close_if_idle()
-            else:
+            elif isinstance(conn, WebSocketProtocol):
                 conn.close(CloseCode.GOING_AWAY, "server shutting down")
-        if self._connections:
-            self._all_gone.clear()
+        if context.connections:
             remaining = max(0.0, deadline - loop.time())
             try:
-                await asyncio.wait_for(self._all_gone.wait(), remaining)
+                await asyncio.wait_for(context.all_closed(), remaining)
             except TimeoutError:
                 logger.warning(
-                    "%d connections still open at shutdown: dropped", len(self._connections)
+                    "%d connections still open at shutdown: dropped", len(context.connections)
                 )
                 self.abort_all()
         self._closed.set()
 
     def abort_all(self) -> None:
-        for conn in list(self._connections):
+        """Drop every connection now (a second signal, or shutdown past its deadline)."""
+        if self._context is None:
+            return
+        connections = self._context.connections
+        for conn in list(connections):
             conn.abort()
-        self._connections.clear()
+        connections.clear()
 
 
 def serve(
@@ -182,10 +158,10 @@ def serve(
     *,
     static_files: Mapping[str, str | PathLike[str]] | None = None,
     backlog: int = 2048,
-    options: ServerOptions | None = None,
-) -> Server:
+    options: HttpOptions | None = None,
+) -> HttpServer:
     """``async with serve(app) as server:`` listens until the block ends, then closes gracefully."""
-    return Server(app, host, port, static_files=static_files, backlog=backlog, options=options)
+    return HttpServer(app, host, port, static_files=static_files, backlog=backlog, options=options)
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -203,7 +179,7 @@ def run(
     *,
     static_files: Mapping[str, str | PathLike[str]] | None = None,
     shutdown_timeout: float = 10.0,
-    options: ServerOptions | None = None,
+    options: HttpOptions | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything)."""
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -216,9 +192,9 @@ async def _run(
     port: int,
     static_files: Mapping[str, str | PathLike[str]] | None,
     shutdown_timeout: float,
-    options: ServerOptions | None,
+    options: HttpOptions | None,
 ) -> None:
-    server = Server(app, host, port, static_files=static_files, options=options)
+    server = HttpServer(app, host, port, static_files=static_files, options=options)
     await server.start()
     shown = f"[{host}]" if ":" in host else host
     logger.info("listening on http://%s:%d", shown, server.port)

@@ -2,22 +2,22 @@
 
 The protocol object is the connection's whole Python footprint once upgraded:
 the HTTP parser and request buffers are gone. Frames queued during one
-event-loop turn leave in one ``transport.write``: a connection marks itself
-dirty once and the server's single ``Flusher`` writes every dirty connection
-at the end of the turn (one ``call_soon`` per turn, not one per connection).
+event-loop turn leave in one ``transport.write``: a connection adds itself to
+the shared ``Flusher`` once a turn, which hands all of them to ``flush_batch``
+at the end of it.
 
-Data frames are framed here and wait in the protocol's own ``_pending`` list
-(a broadcast appends the very bytes it framed once); ``ServerConnection`` keeps
+Data frames are framed here and wait in the protocol's own ``_pending`` (a
+broadcast appends the very bytes it framed once); ``ServerConnection`` keeps
 the state machine and what it queues itself: pongs and the close frame, which
 leave after the data frames queued before them. The flush of a connection that
-only has data frames waiting is inlined in the ``Flusher``: the fan-out hot path.
+only has data frames waiting is inlined in ``flush_batch``: the fan-out hot path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
 from tidings.protocol.websocket import (
@@ -25,68 +25,33 @@ from tidings.protocol.websocket import (
     CloseCode,
     Closed,
     Event,
+    Opcode,
+    Pong,
     ServerConnection,
     State,
     TextMessage,
-    encode_frame,
 )
+from tidings.protocol.websocket.frames import encode_frame
+from tidings.standalone.app import RouteListener
+from tidings.standalone.context import ConnectionContext
 from tidings.standalone.speedups import masker
-
-if TYPE_CHECKING:
-    from tidings.standalone.server import Server
 
 logger = logging.getLogger("tidings.standalone")
 
 _OPEN = State.OPEN
 _CLOSING = State.CLOSING
 _CLOSED = State.CLOSED
+_TEXT = int(Opcode.TEXT)
+_BINARY = int(Opcode.BINARY)
 
-# ``WebSocketProtocol._dirty``: not in the Flusher's list / in it with data frames only
-# (the inlined fast flush) / in it with something that needs the full ``flush``.
+# ``WebSocketProtocol._dirty``: not waiting for the Flusher / waiting with data frames only
+# (the short flush) / waiting with something that needs the full ``flush``.
 _CLEAN = 0
 _DATA = 1
 _FULL = 2
 
 
-class Flusher:
-    """One end-of-turn write pass for all connections that queued frames this turn."""
-
-    __slots__ = ("_dirty", "_loop", "_scheduled")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._dirty: list[WebSocketProtocol] = []
-        self._scheduled = False
-
-    def add(self, ws: WebSocketProtocol) -> None:
-        self._dirty.append(ws)
-        if not self._scheduled:
-            self._schedule()
-
-    def _schedule(self) -> None:
-        self._scheduled = True
-        self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._scheduled = False
-        dirty = self._dirty
-        self._dirty = []
-        for ws in dirty:
-            try:
-                if ws._dirty == _DATA and not ws._paused:
-                    # Inlined ``ws.flush()`` for data frames only: the fan-out hot path.
-                    ws._dirty = _CLEAN
-                    pending = ws._pending
-                    if pending is not None:
-                        ws._pending = None
-                        ws._transport.write(
-                            pending if isinstance(pending, bytes) else b"".join(pending)
-                        )
-                else:
-                    ws.flush()
-            except Exception:  # one broken connection must not starve the others
-                logger.exception("websocket %s: flush failed", ws.peer)
-                ws.abort()
+ListenerT = TypeVar("ListenerT", bound=WebSocketListener)
 
 
 def _fit_reason(reason: str) -> str:
@@ -97,11 +62,12 @@ def _fit_reason(reason: str) -> str:
     return raw[:123].decode("utf-8", "ignore")
 
 
-class WebSocketProtocol(asyncio.Protocol):
+class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
     """Implements ``tidings.engine.io.WebSocketTransport`` on an asyncio transport."""
 
     __slots__ = (
         "_conn",
+        "_context",
         "_dirty",
         "_flusher",
         "_listener",
@@ -110,23 +76,25 @@ class WebSocketProtocol(asyncio.Protocol):
         "_peer",
         "_pending",
         "_pending_size",
-        "_server",
         "_timer",
         "_transport",
+        "_waiting",
     )
 
     def __init__(
         self,
-        server: Server,
+        context: ConnectionContext,
         transport: asyncio.Transport,
         max_message_size: int,
         peer: tuple[str, int] | None,
     ) -> None:
-        self._server = server
+        self._context = context
         self._transport = transport
         self._conn = ServerConnection(max_message_size, masker=masker)
-        self._listener: WebSocketListener | None = None
-        self._flusher = server.flusher
+        self._listener: ListenerT | None = None
+        # Read per message: kept here, one attribute away.
+        self._flusher = context.flusher
+        self._waiting = context.flusher.waiting
         # ``self._conn.state is OPEN``, kept here so the hot path reads one object, not two.
         self._open = True
         # Data frames queued this turn: one as is, more in a list (whose size is kept).
@@ -141,8 +109,9 @@ class WebSocketProtocol(asyncio.Protocol):
     def peer(self) -> tuple[str, int] | None:
         return self._peer
 
-    def start(self, listener: WebSocketListener, leftover: bytes) -> None:
-        """Take over the transport from the HTTP protocol; feed bytes read past the 101."""
+    def start(self, listener: ListenerT, leftover: bytes) -> None:
+        """Take over the transport (called by the HTTP protocol after the 101);
+        feed the bytes it read past the handshake."""
         self._listener = listener
         self._transport.set_protocol(self)
         if leftover:
@@ -152,14 +121,11 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def send_text(self, data: str) -> None:
         if self._open:
-            payload = data.encode("utf-8")
-            n = len(payload)
-            self._queue_frame(bytes((0x81, n)) + payload if n < 126 else encode_frame(1, payload))
+            self._queue_frame(encode_frame(_TEXT, data.encode("utf-8")))
 
     def send_bytes(self, data: bytes) -> None:
         if self._open:
-            n = len(data)
-            self._queue_frame(bytes((0x82, n)) + data if n < 126 else encode_frame(2, data))
+            self._queue_frame(encode_frame(_BINARY, data))
 
     def send_prepared(self, prepared: PreparedFrames) -> None:
         """The broadcast hot path: the same framed bytes for every recipient."""
@@ -169,10 +135,10 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._pending = prepared.ws_frames
                 if not self._dirty:
                     self._dirty = _DATA
-                    flusher = self._flusher  # Flusher.add, inlined
-                    flusher._dirty.append(self)
-                    if not flusher._scheduled:
-                        flusher._schedule()
+                    waiting = self._waiting  # Flusher.add, inlined
+                    if not waiting:
+                        self._flusher.schedule()
+                    waiting.append(self)
             elif isinstance(pending, bytes):
                 frames = prepared.ws_frames
                 self._pending = [pending, frames]
@@ -189,7 +155,10 @@ class WebSocketProtocol(asyncio.Protocol):
             self._pending = frame
             if not self._dirty:
                 self._dirty = _DATA
-                self._flusher.add(self)
+                waiting = self._waiting  # Flusher.add, inlined
+                if not waiting:
+                    self._flusher.schedule()
+                waiting.append(self)
         elif isinstance(pending, bytes):
             self._pending = [pending, frame]
             self._pending_size = len(pending) + len(frame)
@@ -206,7 +175,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self._mark_dirty()
 
     def abort(self) -> None:
-        """Drop the connection now (shutdown past its deadline)."""
+        """Drop the connection now (called by the server past its shutdown deadline,
+        and by the Flusher when a flush failed)."""
         self._cancel_timer()
         self._pending = None
         self._open = False
@@ -256,13 +226,71 @@ class WebSocketProtocol(asyncio.Protocol):
         events = self._conn.events_received()
         if events:
             self._dispatch(events)
-        self._server.connection_closed(self)
+        self._context.connection_closed(self)
 
     def pause_writing(self) -> None:
         self._paused = True
 
     def resume_writing(self) -> None:
         self._paused = False
+
+    # -- the end-of-turn write -------------------------------------------------
+
+    @staticmethod
+    def flush_batch(batch: list[WebSocketProtocol[Any]]) -> None:
+        """Write what each connection queued this turn, one write each (called by the
+        Flusher at the end of the turn).
+
+        The flush of data frames only is inlined here, reading the slots of the other
+        instances of this class: a call per recipient would cost the fan-out about a
+        fifth of its Python time per recipient."""
+        for ws in batch:
+            try:
+                if ws._dirty == _DATA and not ws._paused:
+                    ws._dirty = _CLEAN
+                    pending = ws._pending
+                    if pending is not None:
+                        ws._pending = None
+                        ws._transport.write(
+                            pending if isinstance(pending, bytes) else b"".join(pending)
+                        )
+                else:
+                    ws.flush()
+            except Exception:  # one broken connection must not starve the others
+                logger.exception("websocket %s: flush failed", ws.peer)
+                ws.abort()
+
+    def flush(self) -> None:
+        """Write what was queued this turn in one write (called by ``flush_batch`` for a
+        connection with more than data frames waiting, or whose peer does not keep up)."""
+        self._dirty = _CLEAN
+        transport = self._transport
+        if transport.is_closing():
+            self._pending = None
+            return
+        conn = self._conn
+        pending = self._pending
+        self._pending = None
+        data = conn.data_to_send()  # pongs and the close frame: after the data queued before
+        if pending is not None:
+            data = ([pending] if isinstance(pending, bytes) else pending) + data
+        if data:
+            # Written even while the peer does not keep up (the transport holds it),
+            # so the limit below is checked at the end of every turn that adds to it.
+            transport.write(data[0] if len(data) == 1 else b"".join(data))
+        if conn.state is _CLOSED:
+            transport.close()
+            self._arm_close_timer()
+        elif self._paused and (
+            transport.get_write_buffer_size() > self._context.options.ws_max_buffered
+        ):
+            self._overflow()
+
+    def _mark_dirty(self) -> None:
+        """Something beyond data frames waits (a pong, a close frame, a state change)."""
+        if not self._dirty:
+            self._flusher.add(self)
+        self._dirty = _FULL
 
     # -- internals -------------------------------------------------------------
 
@@ -285,6 +313,11 @@ class WebSocketProtocol(asyncio.Protocol):
                         "websocket %s failed with %d: %s", self._peer, event.code, self._conn.error
                     )
                 self._listener_close(listener, event.code, event.reason)
+            elif isinstance(event, Pong):
+                self._pong_received(listener, event.payload)
+
+    def _pong_received(self, listener: ListenerT, payload: bytes) -> None:
+        """Pongs answer the pings of a raw route; the engine's listener is not told."""
 
     def _internal_error(self) -> None:
         conn = self._conn
@@ -296,47 +329,18 @@ class WebSocketProtocol(asyncio.Protocol):
         if events:
             self._dispatch(events)
 
-    def _listener_close(self, listener: WebSocketListener, code: int, reason: str) -> None:
+    def _listener_close(self, listener: ListenerT, code: int, reason: str) -> None:
         try:
             listener.on_close(code, reason)
         except Exception:
             logger.exception("on_close of websocket %s raised", self._peer)
-
-    def _mark_dirty(self) -> None:
-        """Something beyond data frames waits (a pong, a close frame, a state change)."""
-        if not self._dirty:
-            self._flusher.add(self)
-        self._dirty = _FULL
-
-    def flush(self) -> None:
-        """Write what was queued this turn in one write (called by the Flusher)."""
-        self._dirty = _CLEAN
-        transport = self._transport
-        if transport.is_closing():
-            self._pending = None
-            return
-        conn = self._conn
-        pending = self._pending
-        self._pending = None
-        data = conn.data_to_send()  # pongs and the close frame: after the data queued before
-        if pending is not None:
-            data = ([pending] if isinstance(pending, bytes) else pending) + data
-        if data:
-            # Written even while the peer does not keep up (the transport holds it),
-            # so the limit below is checked at the end of every turn that adds to it.
-            transport.write(data[0] if len(data) == 1 else b"".join(data))
-        if conn.state is _CLOSED:
-            transport.close()
-            self._arm_close_timer()
-        elif self._paused and transport.get_write_buffer_size() > self._server.options.ws_max_buffered:
-            self._overflow()
 
     def _overflow(self) -> None:
         conn = self._conn
         logger.warning(
             "websocket %s: more than %d bytes buffered, closing",
             self._peer,
-            self._server.options.ws_max_buffered,
+            self._context.options.ws_max_buffered,
         )
         conn.fail(CloseCode.POLICY_VIOLATION, "too much data buffered")
         self._open = False
@@ -350,9 +354,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _arm_close_timer(self) -> None:
         if self._timer is None:
-            loop = self._server.loop
-            self._timer = loop.call_later(
-                self._server.options.ws_close_timeout, self._close_timeout
+            context = self._context
+            self._timer = context.loop.call_later(
+                context.options.ws_close_timeout, self._close_timeout
             )
 
     def _cancel_timer(self) -> None:
@@ -370,3 +374,48 @@ class WebSocketProtocol(asyncio.Protocol):
         events = self._conn.events_received()
         if events:
             self._dispatch(events)
+
+
+class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
+    """The WebSocket of a raw route: what the engine's needs, plus pings, pongs and flow
+    control both ways (``tidings.websocket.RouteTransport``)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        context: ConnectionContext,
+        transport: asyncio.Transport,
+        max_message_size: int,
+        peer: tuple[str, int] | None,
+        write_limit: int,
+    ) -> None:
+        super().__init__(context, transport, max_message_size, peer)
+        # pause_writing comes when more than write_limit bytes wait in the transport.
+        transport.set_write_buffer_limits(high=write_limit)
+
+    def send_ping(self, payload: bytes) -> None:
+        if self._conn.state is _OPEN:
+            self._conn.send_ping(payload)
+            self._mark_dirty()
+
+    def pause_reading(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
+
+    @property
+    def writing_paused(self) -> bool:
+        return self._paused
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        listener = self._listener
+        if listener is not None:
+            listener.on_drain()
+
+    def _pong_received(self, listener: RouteListener, payload: bytes) -> None:
+        listener.on_pong(payload)

@@ -1,9 +1,10 @@
 """HTTP/1.1 for the built-in server: one ``HttpProtocol`` per connection.
 
-``httptools`` (llhttp) parses; this module enforces the limits around it and
-keeps responses in request order when requests are pipelined: complete
-requests queue up and one task per connection answers them in turn (reading
-pauses when too many wait). A WebSocket upgrade hands the transport to a
+``httptools`` (llhttp) parses; this module enforces the limits around it
+(``HttpOptions``) and keeps responses in request order when requests are
+pipelined: complete requests queue up and one task per connection answers
+them in turn (reading pauses when too many wait). Building requests and
+serializing responses is ``http_messages``'s. A WebSocket upgrade hands the transport to a
 ``WebSocketProtocol`` and drops this object, parser included, so an idle
 WebSocket carries none of it.
 
@@ -17,125 +18,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, unquote
+from typing import Any, cast
 
 import httptools
 
-from tidings.engine.io import HttpRequest, HttpResponse, join_headers
+from tidings.engine.io import HttpRequest, HttpResponse
 from tidings.protocol.websocket import (
     CloseCode,
     HandshakeError,
-    Pong,
-    State,
     accept_response,
     encode_close,
     is_upgrade_request,
     validate_upgrade,
 )
-from tidings.standalone.app import EngineLike, WebSocketRouteLike, routes_of
-from tidings.standalone.websocket import WebSocketProtocol
-
-if TYPE_CHECKING:
-    from tidings.standalone.server import Server
+from tidings.standalone.app import EngineLike, WebSocketRouteLike
+from tidings.standalone.context import ConnectionContext
+from tidings.standalone.http_messages import (
+    CONTINUE,
+    RequestRejected,
+    body_expected,
+    build_request,
+    encode_response,
+    error_response,
+)
+from tidings.standalone.options import HttpOptions
+from tidings.standalone.websocket_protocol import RouteWebSocketProtocol, WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")
-
-_NO_BODY_STATUS = frozenset((204, 304))
-
-
-class _Reject(Exception):
-    """Raised from a parser callback to refuse the request with ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def encode_response(response: HttpResponse, *, keep_alive: bool, head: bool = False) -> bytes:
-    """Status line, headers and body in one buffer: one write per response."""
-    status = response.status
-    lines = [f"HTTP/1.1 {status} {_phrase(status)}"]
-    has_length = False
-    for name, value in response.headers:
-        lname = name.lower()
-        if lname == "content-length":
-            has_length = True
-        elif lname == "connection":
-            continue  # ours to decide
-        lines.append(f"{name}: {value}")
-    body = response.body
-    no_body = status < 200 or status in _NO_BODY_STATUS
-    if not has_length and not no_body:
-        lines.append(f"Content-Length: {len(body)}")
-    if not keep_alive:
-        lines.append("Connection: close")
-    head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-    if head or no_body or not body:
-        return head_bytes
-    return head_bytes + body
-
-
-def _error_response(status: int, message: str = "") -> HttpResponse:
-    body = (message or _phrase(status)).encode("utf-8", "replace") + b"\n"
-    return HttpResponse(status, [("Content-Type", "text/plain; charset=utf-8")], body)
-
-
-class RouteWebSocketProtocol(WebSocketProtocol):
-    """The WebSocket of a raw route: what the engine's needs, plus pings, pongs and flow
-    control both ways (``tidings.websocket.RouteTransport``)."""
-
-    __slots__ = ()
-
-    def __init__(
-        self,
-        server: Server,
-        transport: asyncio.Transport,
-        max_message_size: int,
-        peer: tuple[str, int] | None,
-        write_limit: int,
-    ) -> None:
-        super().__init__(server, transport, max_message_size, peer)
-        # pause_writing comes when more than write_limit bytes wait in the transport.
-        transport.set_write_buffer_limits(high=write_limit)
-
-    def send_ping(self, payload: bytes) -> None:
-        if self._conn.state is State.OPEN:
-            self._conn.send_ping(payload)
-            self._mark_dirty()
-
-    def pause_reading(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.resume_reading()
-
-    @property
-    def writing_paused(self) -> bool:
-        return self._paused
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        listener: Any = self._listener
-        if listener is not None:
-            listener.on_drain()
-
-    def _dispatch(self, events: list[Any]) -> None:
-        listener: Any = self._listener
-        for event in events:
-            if isinstance(event, Pong):
-                listener.on_pong(event.payload)
-        super()._dispatch(events)
 
 
 # One queued item: (request, keep_alive, upgrade) or an error to answer then close.
@@ -143,18 +52,22 @@ _Item = tuple[HttpRequest | None, bool, bool, int, str]
 
 
 class HttpProtocol(asyncio.Protocol):
+    """One accepted connection while it speaks HTTP/1.1."""
+
     __slots__ = (
         "_body",
         "_body_size",
+        "_context",
         "_header_bytes",
         "_headers",
         "_leftover",
+        "_max_body",
+        "_options",
         "_parser",
         "_peer",
         "_queue",
         "_read_paused",
         "_receiving",
-        "_server",
         "_task",
         "_timer",
         "_deadline",
@@ -163,8 +76,11 @@ class HttpProtocol(asyncio.Protocol):
         "draining",
     )
 
-    def __init__(self, server: Server) -> None:
-        self._server = server
+    def __init__(self, context: ConnectionContext) -> None:
+        self._context = context
+        # Read per request or per parser callback: kept here, one attribute away.
+        self._options: HttpOptions = context.options
+        self._max_body = context.max_body
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._peer: tuple[str, int] | None = None
@@ -191,23 +107,23 @@ class HttpProtocol(asyncio.Protocol):
         peer = transport.get_extra_info("peername")  # (host, port), 4 items for IPv6
         if isinstance(peer, tuple):
             self._peer = peer if len(peer) == 2 else (peer[0], peer[1])
-        if not self._server.connection_made(self):
+        if not self._context.connection_made(self):
             transport.abort()
             return
-        self._arm(self._server.options.header_timeout)
+        self._arm(self._options.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         self._parser = None
         if self._task is not None:
             self._task.cancel()
-        self._server.connection_closed(self)
+        self._context.connection_closed(self)
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
         if parser is None:
             # After an upgrade request (bytes for the WebSocket) or a fatal error.
-            if len(self._leftover) < self._server.max_body:
+            if len(self._leftover) < self._max_body:
                 self._leftover += data
             return
         try:
@@ -218,7 +134,7 @@ class HttpProtocol(asyncio.Protocol):
             self._pause_reading()
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
-            if isinstance(cause, _Reject):
+            if isinstance(cause, RequestRejected):
                 self._fail(cause.status, str(cause))
             else:
                 logger.error("http %s: parser callback failed", self._peer, exc_info=cause)
@@ -243,46 +159,36 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = 0
         self._body = []
         self._body_size = 0
-        self._arm(self._server.options.header_timeout)
+        self._arm(self._options.header_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        if len(self._url) > self._server.options.max_url_bytes:
-            raise _Reject(414, "request target too long")
+        if len(self._url) > self._options.max_url_bytes:
+            raise RequestRejected(414, "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        options = self._server.options
+        options = self._options
         self._headers.append((name, value))
         self._header_bytes += len(name) + len(value) + 4
         if len(self._headers) > options.max_header_count:
-            raise _Reject(431, "too many headers")
+            raise RequestRejected(431, "too many headers")
         if self._header_bytes + len(self._url) > options.max_header_bytes:
-            raise _Reject(431, "headers too large")
+            raise RequestRejected(431, "headers too large")
 
     def on_headers_complete(self) -> None:
-        length = 0
-        for name, value in self._headers:
-            if name.lower() == b"content-length":
-                length = int(value)  # llhttp has checked the syntax
-        if length > self._server.max_body:
-            raise _Reject(413, "payload too large")
-        parser = self._parser
-        assert parser is not None
-        chunked = any(
-            n.lower() == b"transfer-encoding" and b"chunked" in v.lower() for n, v in self._headers
-        )
-        if length or chunked:
-            self._arm(self._server.options.body_timeout)
-            expect = any(
-                n.lower() == b"expect" and v.lower() == b"100-continue" for n, v in self._headers
-            )
-            if expect and self._task is None and not self._queue and self._transport is not None:
-                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        length, has_body, wants_continue = body_expected(self._headers)
+        if length > self._max_body:
+            raise RequestRejected(413, "payload too large")
+        if has_body:
+            self._arm(self._options.body_timeout)
+            transport = self._transport
+            if wants_continue and self._task is None and not self._queue and transport is not None:
+                transport.write(CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size > self._server.max_body:
-            raise _Reject(413, "payload too large")
+        if self._body_size > self._max_body:
+            raise RequestRejected(413, "payload too large")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -290,26 +196,14 @@ class HttpProtocol(asyncio.Protocol):
         assert parser is not None
         self._receiving = False
         self._disarm()
-        try:
-            url = httptools.parse_url(self._url)
-        except httptools.HttpParserInvalidURLError:
-            raise _Reject(400, "invalid request target") from None
-        headers = join_headers(self._headers)
-        query_string = url.query.decode("latin-1") if url.query else ""
-        request = HttpRequest(
-            method=parser.get_method().decode("ascii"),
-            path=unquote((url.path or b"/").decode("latin-1"), errors="replace"),
-            query_string=query_string,
-            query=dict(parse_qsl(query_string, keep_blank_values=True)),
-            headers=headers,
-            body=b"".join(self._body),
-            client=self._peer,
+        request = build_request(
+            parser.get_method(), self._url, self._headers, self._body, self._peer
         )
         self._body = []
         self._headers = []
         self._url = b""
         self._queue.append((request, parser.should_keep_alive(), parser.should_upgrade(), 0, ""))
-        if len(self._queue) >= self._server.options.max_pipelined:
+        if len(self._queue) >= self._options.max_pipelined:
             self._pause_reading()
 
     # -- request handling ------------------------------------------------------
@@ -323,7 +217,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _run(self) -> None:
         if self._task is None and self._queue:
-            self._task = self._server.loop.create_task(self._serve_queue())
+            self._task = self._context.loop.create_task(self._serve_queue())
 
     async def _serve_queue(self) -> None:
         transport = self._transport
@@ -339,7 +233,7 @@ class HttpProtocol(asyncio.Protocol):
             if self.draining:
                 transport.close()
             elif not self._receiving and self._parser is not None and not transport.is_closing():
-                self._arm(self._server.options.keep_alive_timeout)
+                self._arm(self._options.keep_alive_timeout)
         finally:
             self._task = None
 
@@ -347,32 +241,32 @@ class HttpProtocol(asyncio.Protocol):
         """Answer one request; False when the connection is done with HTTP."""
         request, keep_alive, upgrade, error, message = item
         if request is None:
-            self._respond(transport, _error_response(error, message), keep_alive=False)
+            self._respond(transport, error_response(error, message), keep_alive=False)
             return False
         if upgrade and self._parser is None:
             keep_alive = False  # llhttp stopped at the upgrade: nothing more to read as HTTP
-        server = self._server
-        engine = server.engine
+        context = self._context
+        engine = context.engine
         path = request.path
         try:
             if engine.matches(path):
                 if is_upgrade_request(request.headers):
-                    return self._upgrade(request, transport, engine, server.max_body)
+                    return self._upgrade(request, transport, engine, context.max_body)
                 response = await engine.handle_http(request)
             elif (route := self._route_for(request)) is not None:
                 return self._upgrade(request, transport, route, route.max_message_size, route)
             else:
                 found = None
-                if server.static is not None:
-                    found = await server.static.handle(request.method, path, request.headers)
-                response = found if found is not None else _error_response(404, "not found")
+                if context.static is not None:
+                    found = await context.static.handle(request.method, path, request.headers)
+                response = found if found is not None else error_response(404, "not found")
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("http %s: error handling %s %s", self._peer, request.method, path)
-            response = _error_response(500, "internal error")
+            response = error_response(500, "internal error")
             keep_alive = False
-        keep_alive = keep_alive and not (self.draining or server.closing)
+        keep_alive = keep_alive and not (self.draining or context.closing)
         self._respond(transport, response, keep_alive=keep_alive, head=request.method == "HEAD")
         return keep_alive
 
@@ -394,7 +288,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _route_for(self, request: HttpRequest) -> WebSocketRouteLike | None:
         """The raw route an upgrade request is for; plain requests never match one."""
-        routes = routes_of(self._server.app)
+        routes = self._context.routes
         if routes is None or not is_upgrade_request(request.headers):
             return None
         return routes.match(request.path)
@@ -407,11 +301,11 @@ class HttpProtocol(asyncio.Protocol):
         max_message_size: int,
         route: WebSocketRouteLike | None = None,
     ) -> bool:
-        server = self._server
+        context = self._context
         try:
             key = validate_upgrade(request.method, request.headers)
         except HandshakeError as exc:
-            response = _error_response(exc.status, str(exc))
+            response = error_response(exc.status, str(exc))
             if exc.status == 426:
                 response.headers.append(("Sec-WebSocket-Version", "13"))
             logger.info("http %s: websocket handshake refused: %s", self._peer, exc)
@@ -421,19 +315,19 @@ class HttpProtocol(asyncio.Protocol):
         if rejection is not None:
             self._respond(transport, rejection, keep_alive=False)
             return False
-        if server.closing:
-            self._respond(transport, _error_response(503, "shutting down"), keep_alive=False)
+        if context.closing:
+            self._respond(transport, error_response(503, "shutting down"), keep_alive=False)
             return False
         transport.write(accept_response(key))
         self._cancel_timer()
         self._parser = None
         leftover = self._leftover
         self._leftover = b""
-        ws = (
-            WebSocketProtocol(server, transport, max_message_size, self._peer)
+        ws: WebSocketProtocol[Any] = (
+            WebSocketProtocol(context, transport, max_message_size, self._peer)
             if route is None
             else RouteWebSocketProtocol(
-                server, transport, max_message_size, self._peer, route.write_limit
+                context, transport, max_message_size, self._peer, route.write_limit
             )
         )
         try:
@@ -443,7 +337,7 @@ class HttpProtocol(asyncio.Protocol):
             transport.write(encode_close(CloseCode.INTERNAL_ERROR))
             transport.close()
             return False
-        server.connection_upgraded(self, ws)
+        context.connection_upgraded(self, ws)
         ws.start(listener, leftover)
         if self._read_paused:
             self._read_paused = False
@@ -461,7 +355,7 @@ class HttpProtocol(asyncio.Protocol):
         """Time out ``delay`` from now. Moving a deadline later keeps the timer already set
         (it re-arms itself when it fires early): a keep-alive request arms three deadlines,
         and makes no timer object of its own."""
-        loop = self._server.loop
+        loop = self._context.loop
         due = loop.time() + delay
         self._deadline = due
         timer = self._timer
@@ -484,7 +378,7 @@ class HttpProtocol(asyncio.Protocol):
         due = self._deadline
         if due is None:
             return
-        loop = self._server.loop
+        loop = self._context.loop
         if loop.time() < due:
             self._timer = loop.call_at(due, self._on_timeout)
             return
@@ -495,7 +389,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._receiving and self._task is None and not self._queue:
             logger.info("http %s: request not received in time", self._peer)
             self._parser = None
-            transport.write(encode_response(_error_response(408), keep_alive=False))
+            transport.write(encode_response(error_response(408), keep_alive=False))
         transport.close()
 
     def abort(self) -> None:
