@@ -20,7 +20,7 @@ from tests.standalone.standalone_helpers import (
     upgrade_request,
 )
 from tidings.protocol.websocket import Opcode
-from tidings.standalone import Server, serve
+from tidings.standalone import HttpServer, serve
 from tidings.websocket import WebSocket, WebSocketClosed, WebSocketRoutes
 
 
@@ -37,16 +37,16 @@ def routes() -> WebSocketRoutes:
 
 
 @pytest.fixture
-async def server(routes: WebSocketRoutes) -> AsyncIterator[Server]:
+async def server(routes: WebSocketRoutes) -> AsyncIterator[HttpServer]:
     async with serve(routes, "127.0.0.1", 0) as srv:
         yield srv
 
 
-def url(server: Server, path: str = "/echo") -> str:
+def url(server: HttpServer, path: str = "/echo") -> str:
     return f"ws://127.0.0.1:{server.port}{path}"
 
 
-async def test_text_and_binary_echo(server: Server) -> None:
+async def test_text_and_binary_echo(server: HttpServer) -> None:
     async with websockets.connect(url(server)) as client:
         await client.send("héllo")
         assert await client.recv() == "héllo"
@@ -57,7 +57,7 @@ async def test_text_and_binary_echo(server: Server) -> None:
     assert client.close_code == 1000
 
 
-async def test_fragmented_messages_arrive_whole(server: Server) -> None:
+async def test_fragmented_messages_arrive_whole(server: HttpServer) -> None:
     async with websockets.connect(url(server)) as client:
         await client.send(["frag", "men", "ted ✓"])
         assert await client.recv() == "fragmented ✓"
@@ -65,7 +65,7 @@ async def test_fragmented_messages_arrive_whole(server: Server) -> None:
         assert await client.recv() == b"\x01\x02\x03"
 
 
-async def test_ping_between_fragments_is_answered_first(server: Server) -> None:
+async def test_ping_between_fragments_is_answered_first(server: HttpServer) -> None:
     ws, _ = await WsClient.open(server.port, "/echo")
     ws.send(client_frame(Opcode.TEXT, b"ab", fin=False))
     ws.send(client_frame(Opcode.PING, b"p1"))
@@ -92,7 +92,7 @@ async def test_server_ping_returns_round_trip_time(routes: WebSocketRoutes) -> N
         assert all(0 <= t < 5 for t in result)
 
 
-async def test_client_ping_gets_pong(server: Server) -> None:
+async def test_client_ping_gets_pong(server: HttpServer) -> None:
     async with websockets.connect(url(server)) as client:
         latency = await (await client.ping(b"are you there"))
         assert latency >= 0
@@ -162,7 +162,7 @@ async def test_handler_return_closes_with_1000_and_error_with_1011(
 
 
 @pytest.mark.parametrize("fragments", [1, 4])
-async def test_oversize_message_closes_with_1009(server: Server, fragments: int) -> None:
+async def test_oversize_message_closes_with_1009(server: HttpServer, fragments: int) -> None:
     async with websockets.connect(url(server), max_size=None) as client:
         await client.send("fits" * 25_000)  # exactly the route's 100_000
         assert len(await client.recv()) == 100_000
@@ -174,7 +174,7 @@ async def test_oversize_message_closes_with_1009(server: Server, fragments: int)
     assert client.close_code == 1009
 
 
-async def test_invalid_utf8_closes_with_1007(server: Server) -> None:
+async def test_invalid_utf8_closes_with_1007(server: HttpServer) -> None:
     ws, _ = await WsClient.open(server.port, "/echo")
     ws.send(client_frame(Opcode.TEXT, b"\xff\xfe"))
     opcode, fin, payload = await read_frame(ws.reader)
@@ -237,7 +237,7 @@ async def test_reading_pauses_while_the_handler_does_not_read(routes: WebSocketR
         await sender
 
 
-async def test_plain_requests_and_unknown_paths_are_not_routes(server: Server) -> None:
+async def test_plain_requests_and_unknown_paths_are_not_routes(server: HttpServer) -> None:
     response = await request(server.port, b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.status == 404  # a route claims upgrades only
     with pytest.raises(InvalidStatus) as info:
@@ -264,7 +264,7 @@ async def test_origin_check(routes: WebSocketRoutes) -> None:
             assert await client.recv() == "welcome"
 
 
-async def test_upgrade_bytes_sent_with_the_request_are_not_lost(server: Server) -> None:
+async def test_upgrade_bytes_sent_with_the_request_are_not_lost(server: HttpServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(upgrade_request("/echo") + client_frame(Opcode.BINARY, b"early"))
     head = await reader.readuntil(b"\r\n\r\n")
