@@ -561,6 +561,19 @@ async def test_shutdown_closes_every_session() -> None:
     assert (await server.handle_http(request())).status == 503
 
 
+async def test_sessions_after_a_restart_get_their_heartbeat() -> None:
+    """Shutdown drops the loop and its heap; a session opened after startup uses new ones."""
+    handler = Recorder()
+    server = EngineServer(handler, ping_interval=0.05, ping_timeout=1)
+    open_ws(server)
+    await server.shutdown(timeout=0.05)
+    await server.startup()
+    ws, sock = open_ws(server)
+    assert sock is not None
+    await until(lambda: ws.sent[1:] == ["2"])  # the ping, from the new heap
+    assert not sock.closed
+
+
 async def test_handler_errors_are_logged_and_the_session_carries_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -208,8 +208,7 @@ class EngineServer:
         if self._heap is not None:
             self._heap.close()
         # A later startup() may serve it again, on this loop or another.
-        self._heap = None
-        self._loop = None
+        self._unbind()
 
     async def startup(self) -> None:
         """Accept sessions (again, after a shutdown); the I/O layers call it when they start."""
@@ -232,8 +231,17 @@ class EngineServer:
 
     def _bind(self) -> None:
         if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._heap = DeadlineHeap(self._loop)
+            loop = self._loop = asyncio.get_running_loop()
+            heap = self._heap = DeadlineHeap(loop)
+            # Sockets call the loop's clock and the heap with no wrapper in between.
+            self._context.now = loop.time
+            self._context.schedule = heap.schedule
+
+    def _unbind(self) -> None:
+        self._heap = None
+        self._loop = None
+        self._context.now = self._now
+        self._context.schedule = self._schedule
 
     def _now(self) -> float:
         if self._loop is None:
@@ -308,7 +316,7 @@ class EngineServer:
             self._drained.set()
 
     def _schedule(self, socket: EngineSocket, when: float | None) -> None:
-        """Wake ``socket`` by ``when`` (``SocketContext.schedule``); nothing once shut down."""
+        """``SocketContext.schedule`` while no loop is bound (the heap's own once one is)."""
         heap = self._heap
         if heap is not None:
             heap.schedule(socket, when)

@@ -13,9 +13,10 @@ Two shortcuts skip the session on an open WebSocket, each gated by the session:
 - Receiving (``receive_websocket``) hands a plain MESSAGE to the handler when
   ``ServerSession.take_message`` says it changes no state, with no event object.
 
-``tests/engine/test_engine_fast_paths.py`` proves that both give the same handler
-calls and the same bytes on the wire as the general path (the session, then
-``_pump``); the protocol tests prove ``take_message`` against ``receive_websocket``.
+``tests/engine/test_engine_fast_paths.py`` proves, by property, that sockets with
+either shortcut, both or none make the same handler calls and put the same bytes
+on the wire (the general path: the session, then ``_pump``). The tests of
+``tidings.protocol.engineio`` hold ``take_message`` to ``receive_websocket``.
 """
 
 from __future__ import annotations
