@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tidings.protocol.engineio.session import Encoded, encode_message
+from tidings.protocol.engineio.packets import Encoded, encode_message
 from tidings.protocol.websocket.frames import Opcode, encode_frame
 
 __all__ = ["PreparedMessage"]

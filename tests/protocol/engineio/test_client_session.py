@@ -13,8 +13,8 @@ from tidings.protocol.engineio.client_session import (
     POLLING,
     WEBSOCKET,
     ClientSession,
+    ClientSessionState,
     Opened,
-    State,
     parse_handshake,
 )
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
@@ -55,13 +55,13 @@ def websocket_session(now: float = 0.0) -> ClientSession:
 
 def test_handshake_over_polling() -> None:
     session = ClientSession(10.0)
-    assert session.state is State.OPENING
+    assert session.state is ClientSessionState.OPENING
     assert session.start_poll()
     assert not session.start_poll()  # one GET at a time
     session.receive_poll(open_packet(), 10.5)
     events = session.events_received()
     assert events == [Opened("abc", ("websocket",), 25.0, 20.0, 1000000)]
-    assert session.state is State.OPEN
+    assert session.state is ClientSessionState.OPEN
     assert session.sid == "abc"
     assert session.next_deadline() == pytest.approx(10.5 + 45.0)
     assert session.start_poll()  # the next long-poll
@@ -109,7 +109,7 @@ def test_invalid_handshake_closes_with_transport_error(data: str) -> None:
     events = session.events_received()
     assert len(events) == 1 and isinstance(events[0], Closed)
     assert events[0].reason == "transport error"
-    assert session.state is State.CLOSED
+    assert session.state is ClientSessionState.CLOSED
     assert not session.start_poll()
 
 
@@ -165,10 +165,10 @@ def test_ping_timeout() -> None:
     session = websocket_session(0.0)
     session.receive_websocket("2", 25.0)
     session.handle_timer(69.9)
-    assert session.state is State.OPEN
+    assert session.state is ClientSessionState.OPEN
     session.handle_timer(70.0)
     assert session.events_received() == [Closed("ping timeout", "no ping from the server in time")]
-    assert session.state is State.CLOSED
+    assert session.state is ClientSessionState.CLOSED
     assert session.websocket_to_send() == []
 
 
@@ -265,7 +265,7 @@ def test_local_close_over_polling_flushes_then_sends_close() -> None:
     session.send("bye")
     session.close()
     assert session.events_received() == [Closed("forced close", "")]
-    assert session.state is State.CLOSED
+    assert session.state is ClientSessionState.CLOSED
     assert not session.start_poll()
     assert session.start_post() == "4bye\x1e1"
     session.close()  # idempotent
@@ -333,7 +333,7 @@ def test_late_polling_failure_after_close_is_ignored() -> None:
 def upgrade_to_probe(session: ClientSession, now: float = 1.0) -> None:
     assert session.start_probe()
     assert not session.start_probe()
-    assert session.state is State.PROBING
+    assert session.state is ClientSessionState.PROBING
     session.websocket_opened(now)
     assert session.websocket_to_send() == ["2probe"]
 
@@ -345,15 +345,15 @@ def test_upgrade_sequence() -> None:
     session.send("during probe")  # polling still carries the session
     assert session.start_post() == "4during probe"
     session.receive_websocket("3probe", 1.1)
-    assert session.state is State.PAUSING
+    assert session.state is ClientSessionState.PAUSING
     session.send("while paused")
     assert session.start_post() is None  # paused: waits for the switch
     assert session.websocket_to_send() == []
     session.post_done(1.2)
-    assert session.state is State.PAUSING  # the GET is still out
+    assert session.state is ClientSessionState.PAUSING  # the GET is still out
     session.receive_poll("6", 1.3)  # the server ends it with a noop
     assert not session.start_poll()
-    assert session.state is State.OPEN
+    assert session.state is ClientSessionState.OPEN
     assert session.transport == WEBSOCKET
     assert session.websocket_to_send() == ["5", "4while paused"]
     assert session.events_received() == [Upgraded("websocket")]
@@ -392,7 +392,7 @@ def test_wrong_probe_reply_fails_the_upgrade_only() -> None:
     upgrade_to_probe(session)
     session.receive_websocket("3nope", 1.0)
     assert session.events_received() == [UpgradeFailed("probe error: unexpected message")]
-    assert session.state is State.OPEN
+    assert session.state is ClientSessionState.OPEN
     assert session.transport == POLLING
     session.receive_poll("4still polling", 1.0)
     assert session.events_received() == [MessageReceived("still polling")]
@@ -411,7 +411,7 @@ def test_probe_socket_failure_while_paused_resumes_polling() -> None:
     session.send("queued")
     session.transport_failed(WEBSOCKET, 1.0, detail="reset")
     assert session.events_received() == [UpgradeFailed("probe error: reset")]
-    assert session.state is State.OPEN
+    assert session.state is ClientSessionState.OPEN
     assert session.start_post() == "4queued"
     session.receive_poll("6", 1.1)
     assert session.start_poll()

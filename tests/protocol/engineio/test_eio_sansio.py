@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 
-def test_protocol_engineio_imports_no_io_modules(repo_root: Path) -> None:
+def test_protocol_imports_no_io_modules(repo_root: Path) -> None:
     # ``tidings/__init__`` imports the asyncio server, so stand in an empty parent package.
     code = textwrap.dedent(
         """
@@ -21,6 +21,7 @@ def test_protocol_engineio_imports_no_io_modules(repo_root: Path) -> None:
         import tidings.protocol.engineio
         import tidings.protocol.socketio
         import tidings.protocol.websocket
+        import tidings.protocol.prepared
         loaded = set(sys.modules) - before
         assert "tidings.protocol.engineio.session" in loaded
         never = {"asyncio", "socket", "selectors", "ssl"}

@@ -11,8 +11,8 @@ from tidings.protocol.engineio import (
     MessageReceived,
     RequestError,
     ServerSession,
+    ServerSessionState,
     SessionConfig,
-    State,
     Upgraded,
     UpgradeFailed,
 )
@@ -57,7 +57,7 @@ def test_polling_handshake_is_the_first_poll_body() -> None:
         "pingTimeout": 20000,
         "maxPayload": 1000,
     }
-    assert session.state is State.OPEN and session.transport == "polling"
+    assert session.state is ServerSessionState.OPEN and session.transport == "polling"
 
 
 def test_websocket_handshake_offers_no_upgrade() -> None:
@@ -108,7 +108,7 @@ def test_concurrent_poll_closes_the_session() -> None:
     refused = session.receive_poll(T0)
     assert isinstance(refused, RequestError) and refused.status == 400
     assert closed_reasons(session) == ["transport error"]
-    assert session.state is State.CLOSED
+    assert session.state is ServerSessionState.CLOSED
     assert session.take_poll_response() == "1"  # the first poll learns of the close
 
 
@@ -123,7 +123,7 @@ def test_payload_too_large_is_refused_without_closing() -> None:
     session = polling()
     refused = session.receive_post(b"4" + b"x" * 1000, T0)
     assert isinstance(refused, RequestError) and refused.status == 413
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
     assert session.events_received() == []
 
 
@@ -138,7 +138,7 @@ def test_invalid_payload_is_a_parse_error(body: bytes) -> None:
 def test_outgoing_buffer_limit_closes_the_session() -> None:
     session = polling()
     session.send("x" * 5_000)
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
     session.send("x" * 5_001)
     assert closed_reasons(session) == ["transport error"]
     assert session.buffered_bytes == 0
@@ -164,14 +164,14 @@ def test_heartbeat_over_polling() -> None:
     session.receive_post(b"3", T0 + 26)
     assert session.next_deadline() == T0 + 51
     session.handle_timer(T0 + 45)
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
 
 
 def test_ping_timeout_when_no_pong() -> None:
     session = polling()
     session.handle_timer(T0 + 25)
     session.handle_timer(T0 + 44.99)
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
     session.handle_timer(T0 + 45)
     assert closed_reasons(session) == ["ping timeout"]
     assert session.next_deadline() is None
@@ -183,7 +183,7 @@ def test_heartbeat_over_websocket() -> None:
     assert session.data_to_send() == ["2"]
     session.receive_websocket("3", T0 + 25.1)
     session.handle_timer(T0 + 45)
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
     assert session.next_deadline() == pytest.approx(T0 + 50.1)
 
 
@@ -194,7 +194,7 @@ def test_whole_upgrade_from_polling_to_websocket() -> None:
     session = polling()
     assert session.receive_poll(T0) is None  # the client's pending GET
     assert session.start_upgrade(T0 + 1)
-    assert session.state is State.UPGRADING
+    assert session.state is ServerSessionState.UPGRADING
     assert not session.poll_ready
     session.receive_websocket("2probe", T0 + 1)
     assert session.data_to_send() == ["3probe"]
@@ -205,7 +205,7 @@ def test_whole_upgrade_from_polling_to_websocket() -> None:
     session.send("after")
     session.receive_websocket("5", T0 + 2)
     assert session.events_received() == [Upgraded()]
-    assert session.transport == "websocket" and session.state is State.OPEN
+    assert session.transport == "websocket" and session.state is ServerSessionState.OPEN
     assert session.data_to_send() == ["4after"]  # buffered packets flushed over WebSocket
     refused = session.receive_poll(T0 + 2)
     assert isinstance(refused, RequestError) and refused.code is ErrorCode.BAD_REQUEST
@@ -240,7 +240,7 @@ def test_upgrade_timeout_abandons_the_upgrade() -> None:
     assert session.close_websocket_requested()
     assert not session.close_websocket_requested()  # requested once
     assert [type(e) for e in session.events_received()] == [UpgradeFailed]
-    assert session.state is State.OPEN and session.transport == "polling"
+    assert session.state is ServerSessionState.OPEN and session.transport == "polling"
     assert session.start_upgrade(T0 + 11)  # a later attempt may succeed
 
 
@@ -249,7 +249,7 @@ def test_unexpected_packet_during_upgrade_abandons_it() -> None:
     session.start_upgrade(T0)
     session.receive_websocket("4too early", T0)
     assert session.close_websocket_requested()
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
     assert not any(isinstance(e, MessageReceived) for e in session.events_received())
 
 
@@ -257,7 +257,7 @@ def test_probe_websocket_closing_abandons_upgrade() -> None:
     session = polling()
     session.start_upgrade(T0)
     session.websocket_closed(T0, 1006)
-    assert session.state is State.OPEN
+    assert session.state is ServerSessionState.OPEN
     assert not session.close_websocket_requested()
 
 
@@ -289,7 +289,7 @@ def test_server_close_over_polling_drains_then_sends_close() -> None:
     session = polling()
     session.send("last words")
     session.close(T0, "forced close")
-    assert session.state is State.CLOSING
+    assert session.state is ServerSessionState.CLOSING
     session.send("dropped")
     assert session.events_received() == []
     assert session.receive_poll(T0 + 1) == "4last words"
@@ -326,7 +326,7 @@ def test_server_close_during_upgrade_closes_the_probe() -> None:
     session.start_upgrade(T0)
     session.close(T0)
     assert session.close_websocket_requested()
-    assert session.state is State.CLOSING
+    assert session.state is ServerSessionState.CLOSING
 
 
 def test_parse_error_over_websocket() -> None:

@@ -11,8 +11,8 @@ from tidings.protocol.websocket import (
     Ping,
     Pong,
     ServerConnection,
-    State,
     TextMessage,
+    WebSocketState,
     encode_close,
     encode_frame,
 )
@@ -35,7 +35,7 @@ def assert_failed(conn: ServerConnection, code: int) -> None:
     events = conn.events_received()
     assert events and isinstance(events[-1], Closed)
     assert events[-1].code == code
-    assert conn.state is State.CLOSED
+    assert conn.state is WebSocketState.CLOSED
     assert conn.error is not None and conn.error.code == code
     assert sent(conn) == encode_close(code)
 
@@ -45,7 +45,7 @@ def test_text_and_binary_messages(bytewise: bool) -> None:
     conn = ServerConnection()
     data = client_frame(Opcode.TEXT, "héllo".encode()) + client_frame(Opcode.BINARY, b"\x00\xff")
     assert feed(conn, data, bytewise=bytewise) == [TextMessage("héllo"), BinaryMessage(b"\x00\xff")]
-    assert conn.state is State.OPEN
+    assert conn.state is WebSocketState.OPEN
     assert sent(conn) == b""
 
 
@@ -200,7 +200,7 @@ def test_max_message_size_checked_at_the_header() -> None:
 def test_max_message_size_across_fragments() -> None:
     conn = ServerConnection(max_message_size=100)
     conn.receive_data(client_frame(Opcode.TEXT, b"x" * 60, fin=False))
-    assert conn.state is State.OPEN
+    assert conn.state is WebSocketState.OPEN
     conn.receive_data(client_frame(Opcode.CONT, b"x" * 41))
     assert_failed(conn, 1009)
     ok = ServerConnection(max_message_size=100)
@@ -215,7 +215,7 @@ def test_peer_close_is_echoed() -> None:
     conn.receive_data(client_frame(Opcode.CLOSE, close_payload(1001, "bye")))
     assert conn.events_received() == [Closed(1001, "bye")]
     assert sent(conn) == encode_close(1001)
-    assert conn.state is State.CLOSED and conn.close_expected()
+    assert conn.state is WebSocketState.CLOSED and conn.close_expected()
     assert conn.close_received == (1001, "bye")
     conn.receive_data(client_frame(Opcode.TEXT, b"late"))
     assert conn.events_received() == []
@@ -251,7 +251,7 @@ def test_server_initiated_close_handshake() -> None:
     conn = ServerConnection()
     conn.send_text("last")
     conn.close(1001, "going")
-    assert conn.state is State.CLOSING
+    assert conn.state is WebSocketState.CLOSING
     assert sent(conn) == encode_frame(Opcode.TEXT, b"last") + encode_close(1001, "going")
     conn.close()  # idempotent
     assert sent(conn) == b""
@@ -263,7 +263,7 @@ def test_server_initiated_close_handshake() -> None:
     assert sent(conn) == b""
     conn.receive_data(client_frame(Opcode.CLOSE, close_payload(1001)))
     assert conn.events_received() == [Closed(1001, "")]
-    assert conn.state is State.CLOSED
+    assert conn.state is WebSocketState.CLOSED
     assert sent(conn) == b""  # no second close frame
 
 
@@ -282,7 +282,7 @@ def test_eof_reports_1006_once() -> None:
     conn.receive_eof()
     conn.receive_eof()
     assert conn.events_received() == [Closed(1006, "")]
-    assert conn.state is State.CLOSED
+    assert conn.state is WebSocketState.CLOSED
 
 
 def test_abort_reports_given_code() -> None:
@@ -319,4 +319,4 @@ def test_close_validates_code_before_changing_state() -> None:
     conn = ServerConnection()
     with pytest.raises(ValueError):
         conn.close(1005)
-    assert conn.state is State.OPEN
+    assert conn.state is WebSocketState.OPEN

@@ -11,14 +11,16 @@ from tidings.protocol.websocket import (
     Ping,
     Pong,
     ServerConnection,
-    State,
     TextMessage,
+    WebSocketState,
 )
 
 PROTOCOL_CODES = {1002, 1007, 1009}
 
 
-def run(chunks: list[bytes], max_message_size: int = 200) -> tuple[list[object], bytes, State]:
+def run(
+    chunks: list[bytes], max_message_size: int = 200
+) -> tuple[list[object], bytes, WebSocketState]:
     conn = ServerConnection(max_message_size=max_message_size)
     events: list[object] = []
     for chunk in chunks:
@@ -27,14 +29,14 @@ def run(chunks: list[bytes], max_message_size: int = 200) -> tuple[list[object],
     return events, b"".join(conn.data_to_send()), conn.state
 
 
-def check_outcome(events: list[object], state: State) -> None:
+def check_outcome(events: list[object], state: WebSocketState) -> None:
     for event in events:
         assert isinstance(event, (TextMessage, BinaryMessage, Ping, Pong, Closed))
     closes = [e for e in events if isinstance(e, Closed)]
     assert len(closes) <= 1
     if closes:
         assert events[-1] is closes[0]
-        assert state is State.CLOSED
+        assert state is WebSocketState.CLOSED
         code = closes[0].code
         assert code in PROTOCOL_CODES or 1000 <= code <= 4999
 

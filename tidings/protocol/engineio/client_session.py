@@ -14,6 +14,7 @@ with engine.io-client's reason; local misuse raises at once.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -28,29 +29,29 @@ from tidings.protocol.engineio.packets import (
     decode_payload,
     encode_packet,
     encode_polling_packet,
+    message_packet,
 )
+from tidings.protocol.engineio.session_base import POLLING, PROBE_REPLY, WEBSOCKET, SessionBase
 
 __all__ = [
     "POLLING",
     "WEBSOCKET",
     "ClientEvent",
     "ClientSession",
+    "ClientSessionState",
     "Opened",
-    "State",
     "parse_handshake",
 ]
-
-POLLING = "polling"
-WEBSOCKET = "websocket"
 
 _PONG = Packet(PacketType.PONG)
 _CLOSE = Packet(PacketType.CLOSE)
 _PROBE = "2probe"
-_PROBE_REPLY = "3probe"
 _UPGRADE = "5"
 
 
-class State(enum.Enum):
+class ClientSessionState(enum.Enum):
+    """Where a client-side Engine.IO session is in its life (``ClientSession.state``)."""
+
     OPENING = "opening"  # the handshake request is out; waiting for the OPEN packet
     OPEN = "open"  # one transport carries the session
     PROBING = "probing"  # polling carries it; a WebSocket is connecting or was sent "2probe"
@@ -58,12 +59,14 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-_TRANSITIONS: dict[State, frozenset[State]] = {
-    State.OPENING: frozenset({State.OPEN, State.CLOSED}),
-    State.OPEN: frozenset({State.PROBING, State.CLOSED}),
-    State.PROBING: frozenset({State.PAUSING, State.OPEN, State.CLOSED}),
-    State.PAUSING: frozenset({State.OPEN, State.CLOSED}),
-    State.CLOSED: frozenset(),
+_TRANSITIONS: Mapping[ClientSessionState, frozenset[ClientSessionState]] = {
+    ClientSessionState.OPENING: frozenset({ClientSessionState.OPEN, ClientSessionState.CLOSED}),
+    ClientSessionState.OPEN: frozenset({ClientSessionState.PROBING, ClientSessionState.CLOSED}),
+    ClientSessionState.PROBING: frozenset(
+        {ClientSessionState.PAUSING, ClientSessionState.OPEN, ClientSessionState.CLOSED}
+    ),
+    ClientSessionState.PAUSING: frozenset({ClientSessionState.OPEN, ClientSessionState.CLOSED}),
+    ClientSessionState.CLOSED: frozenset(),
 }
 
 
@@ -107,7 +110,7 @@ def parse_handshake(data: str) -> Opened:
     return Opened(sid, tuple(upgrades), interval / 1000, timeout / 1000, max_payload)
 
 
-class ClientSession:
+class ClientSession(SessionBase[ClientSessionState, ClientEvent]):
     """The client side of one Engine.IO session.
 
     Inputs: ``receive_poll``, ``post_done``, ``websocket_opened``,
@@ -125,14 +128,10 @@ class ClientSession:
 
     __slots__ = (
         "_buffer",
-        "_close_reason",
         "_deadline",
-        "_events",
         "_poll_out",
         "_post_out",
         "_probe_due",
-        "_state",
-        "_transport",
         "_upgrade",
         "_ws_out",
         "max_payload",
@@ -140,6 +139,8 @@ class ClientSession:
         "ping_timeout",
         "sid",
     )
+
+    TRANSITIONS = _TRANSITIONS
 
     def __init__(
         self,
@@ -149,45 +150,22 @@ class ClientSession:
         upgrade: bool = True,
         open_timeout: float = 20.0,
     ) -> None:
-        if transport not in (POLLING, WEBSOCKET):
-            raise ValueError(f"unknown transport {transport!r}")
         if not open_timeout > 0:
             raise ValueError("open_timeout must be positive")
+        super().__init__(ClientSessionState.OPENING, transport)
         self.sid: str | None = None
         self.ping_interval = 0.0
         self.ping_timeout = 0.0
         self.max_payload = 0
-        self._state = State.OPENING
-        self._transport = transport
         self._upgrade = upgrade and transport == POLLING
         self._probe_due = False
-        self._events: list[ClientEvent] = []
         self._buffer: list[Packet] = []  # waiting for a transport that can write
         self._ws_out: list[str | bytes] = []  # ready for the WebSocket, in order
         self._poll_out = False  # a GET is in flight
         self._post_out = False  # a POST is in flight
         self._deadline: float | None = now + open_timeout
-        self._close_reason = ""
 
-    # -- state -----------------------------------------------------------------------
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @property
-    def transport(self) -> str:
-        return self._transport
-
-    @property
-    def close_reason(self) -> str:
-        return self._close_reason
-
-    def events_received(self) -> list[ClientEvent]:
-        """What happened since the last call, oldest first."""
-        events = self._events
-        self._events = []
-        return events
+    # -- state (and ``state``, ``transport``, ``close_reason``, ``events_received``) -----
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` is due: the open timeout, then the ping deadline."""
@@ -197,15 +175,9 @@ class ClientSession:
 
     def send(self, data: str | bytes) -> None:
         """Queue a MESSAGE packet. Raises ``RuntimeError`` once the session is closed."""
-        if self._state is State.CLOSED:
+        if self._state is ClientSessionState.CLOSED:
             raise RuntimeError("the Engine.IO session is closed")
-        if isinstance(data, str):
-            packet = Packet(PacketType.MESSAGE, data)
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            packet = Packet(PacketType.MESSAGE, bytes(data))
-        else:
-            raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
-        self._queue(packet)
+        self._queue(message_packet(data))
 
     def close(self) -> None:
         """Close from this side: a CLOSE packet follows what is queued, if the session is open.
@@ -213,9 +185,9 @@ class ClientSession:
         What is queued stays readable from ``start_post`` / ``websocket_to_send``
         so the I/O layer can flush it before it lets go of the transport.
         """
-        if self._state is State.CLOSED:
+        if self._state is ClientSessionState.CLOSED:
             return
-        if self._state is not State.OPENING:
+        if self._state is not ClientSessionState.OPENING:
             self._queue(_CLOSE)
         self._finish("forced close", keep_output=True)
 
@@ -226,8 +198,8 @@ class ClientSession:
         if (
             self._transport != POLLING
             or self._poll_out
-            or self._state is State.PAUSING
-            or self._state is State.CLOSED
+            or self._state is ClientSessionState.PAUSING
+            or self._state is ClientSessionState.CLOSED
         ):
             return False
         self._poll_out = True
@@ -238,7 +210,7 @@ class ClientSession:
         if not self._poll_out:
             raise RuntimeError("no poll in flight")
         self._poll_out = False
-        if self._state is State.CLOSED:
+        if self._state is ClientSessionState.CLOSED:
             return
         try:
             packets = decode_payload(body)
@@ -247,7 +219,9 @@ class ClientSession:
             return
         for packet in packets:
             self._receive_packet(packet, now)
-            if self.state is State.CLOSED:  # the property: mypy keeps no narrowing across calls
+            if (
+                self.state is ClientSessionState.CLOSED
+            ):  # the property: mypy keeps no narrowing across calls
                 return
         self._maybe_finish_upgrade()
 
@@ -261,8 +235,8 @@ class ClientSession:
             self._transport != POLLING
             or self._post_out
             or not self._buffer
-            or self._state is State.OPENING
-            or self._state is State.PAUSING
+            or self._state is ClientSessionState.OPENING
+            or self._state is ClientSessionState.PAUSING
         ):
             return None
         limit = self.max_payload or 1_000_000
@@ -294,24 +268,24 @@ class ClientSession:
         if not self._probe_due:
             return False
         self._probe_due = False
-        self._set_state(State.PROBING)
+        self._set_state(ClientSessionState.PROBING)
         return True
 
     def websocket_opened(self, now: float) -> None:
         """The WebSocket is connected: the probe starts (a WebSocket transport waits for OPEN)."""
-        if self._state is State.PROBING:
+        if self._state is ClientSessionState.PROBING:
             self._ws_out.append(_PROBE)
 
     def receive_websocket(self, data: str | bytes, now: float) -> None:
         """One WebSocket message, from the transport or from the probe."""
         state = self._state
-        if state is State.CLOSED:
+        if state is ClientSessionState.CLOSED:
             return
         if self._transport == POLLING:
-            if state is State.PROBING and data == _PROBE_REPLY:
-                self._set_state(State.PAUSING)
+            if state is ClientSessionState.PROBING and data == PROBE_REPLY:
+                self._set_state(ClientSessionState.PAUSING)
                 self._maybe_finish_upgrade()
-            elif state is State.PROBING or state is State.PAUSING:
+            elif state is ClientSessionState.PROBING or state is ClientSessionState.PAUSING:
                 self._abort_upgrade("probe error: unexpected message")
             return
         try:
@@ -334,10 +308,13 @@ class ClientSession:
 
         A failed probe only ends the upgrade; the session carries on over polling.
         """
-        if self._state is State.CLOSED:
+        if self._state is ClientSessionState.CLOSED:
             return
         if transport == WEBSOCKET and self._transport == POLLING:
-            if self._state is State.PROBING or self._state is State.PAUSING:
+            if (
+                self._state is ClientSessionState.PROBING
+                or self._state is ClientSessionState.PAUSING
+            ):
                 self._abort_upgrade(f"probe error: {detail or reason}")
             return
         if transport != self._transport:
@@ -350,9 +327,9 @@ class ClientSession:
 
     def handle_timer(self, now: float) -> None:
         deadline = self._deadline
-        if deadline is None or now < deadline or self._state is State.CLOSED:
+        if deadline is None or now < deadline or self._state is ClientSessionState.CLOSED:
             return
-        if self._state is State.OPENING:
+        if self._state is ClientSessionState.OPENING:
             self._finish("timeout", "no handshake in time")
         else:
             self._finish("ping timeout", "no ping from the server in time")
@@ -361,7 +338,7 @@ class ClientSession:
 
     def _receive_packet(self, packet: Packet, now: float) -> None:
         ptype = packet.type
-        if self._state is State.OPENING:
+        if self._state is ClientSessionState.OPENING:
             if ptype is not PacketType.OPEN:
                 self._finish("transport error", f"expected OPEN, got {ptype.name}")
                 return
@@ -389,7 +366,7 @@ class ClientSession:
         self.ping_timeout = opened.ping_timeout
         self.max_payload = opened.max_payload
         self._deadline = now + opened.ping_interval + opened.ping_timeout
-        self._set_state(State.OPEN)
+        self._set_state(ClientSessionState.OPEN)
         self._events.append(opened)
         if self._upgrade and WEBSOCKET in opened.upgrades:
             self._probe_due = True
@@ -400,22 +377,26 @@ class ClientSession:
         self._flush_to_websocket()
 
     def _flush_to_websocket(self) -> None:
-        if self._transport == WEBSOCKET and self._state is not State.OPENING and self._buffer:
+        if (
+            self._transport == WEBSOCKET
+            and self._state is not ClientSessionState.OPENING
+            and self._buffer
+        ):
             self._ws_out.extend([encode_packet(p) for p in self._buffer])
             self._buffer.clear()
 
     def _maybe_finish_upgrade(self) -> None:
-        if self._state is not State.PAUSING or self._poll_out or self._post_out:
+        if self._state is not ClientSessionState.PAUSING or self._poll_out or self._post_out:
             return
         self._ws_out.append(_UPGRADE)
         self._transport = WEBSOCKET
-        self._set_state(State.OPEN)
+        self._set_state(ClientSessionState.OPEN)
         self._flush_to_websocket()
         self._events.append(Upgraded(WEBSOCKET))
 
     def _abort_upgrade(self, detail: str) -> None:
         self._ws_out.clear()
-        self._set_state(State.OPEN)
+        self._set_state(ClientSessionState.OPEN)
         self._events.append(UpgradeFailed(detail))
 
     def _finish(self, reason: str, detail: str = "", *, keep_output: bool = False) -> None:
@@ -425,10 +406,9 @@ class ClientSession:
         self._probe_due = False
         self._deadline = None
         self._close_reason = reason
-        self._set_state(State.CLOSED)
+        self._set_state(ClientSessionState.CLOSED)
         self._events.append(Closed(reason, detail))
 
-    def _set_state(self, new: State) -> None:
-        if new not in _TRANSITIONS[self._state]:
-            raise RuntimeError(f"invalid transition {self._state.name} -> {new.name}")
-        self._state = new
+
+#: The old name of ``ClientSessionState``, still imported by a few; not in ``__all__``.
+State = ClientSessionState

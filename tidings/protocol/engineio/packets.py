@@ -14,14 +14,17 @@ from dataclasses import dataclass
 
 __all__ = [
     "SEPARATOR",
+    "Encoded",
     "EngineIOError",
     "Packet",
     "PacketType",
     "decode_packet",
     "decode_payload",
+    "encode_message",
     "encode_packet",
     "encode_payload",
     "encode_polling_packet",
+    "message_packet",
 ]
 
 SEPARATOR = "\x1e"
@@ -75,6 +78,29 @@ def encode_polling_packet(packet: Packet) -> str:
     if isinstance(data, bytes):
         return "b" + b64encode(data).decode("ascii")
     return _CHAR_BY_TYPE[packet.type] + data
+
+
+#: A packet encoded for both transports: (WebSocket message, long-polling segment).
+#: Text packets use the same string for both.
+Encoded = tuple[str | bytes, str]
+
+
+def message_packet(data: str | bytes) -> Packet:
+    """A MESSAGE packet; ``TypeError`` for data that is neither text nor bytes (local misuse)."""
+    if isinstance(data, str):
+        return Packet(PacketType.MESSAGE, data)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return Packet(PacketType.MESSAGE, bytes(data))
+    raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
+
+
+def encode_message(data: str | bytes) -> Encoded:
+    """A MESSAGE packet for both transports (text without building a ``Packet``)."""
+    if isinstance(data, str):
+        text = "4" + data
+        return (text, text)
+    packet = message_packet(data)
+    return (encode_packet(packet), encode_polling_packet(packet))
 
 
 def decode_packet(data: str | bytes) -> Packet:

@@ -10,7 +10,7 @@ raises on peer input: a misbehaving peer closes the session with Node's reason.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -24,57 +24,57 @@ from tidings.protocol.engineio.events import (
 )
 from tidings.protocol.engineio.packets import (
     SEPARATOR,
+    Encoded,
     EngineIOError,
     Packet,
     PacketType,
     decode_packet,
     decode_payload,
-    encode_packet,
-    encode_polling_packet,
+    encode_message,
 )
 from tidings.protocol.engineio.requests import (
     PAYLOAD_TOO_LARGE,
     ErrorCode,
     RequestError,
 )
+from tidings.protocol.engineio.session_base import POLLING, PROBE_REPLY, WEBSOCKET, SessionBase
 
 __all__ = [
     "POLLING",
     "WEBSOCKET",
-    "Encoded",
     "ServerSession",
+    "ServerSessionState",
     "SessionConfig",
-    "State",
-    "encode_message",
 ]
 
-POLLING = "polling"
-WEBSOCKET = "websocket"
-
-#: A packet encoded for both transports: (WebSocket message, long-polling segment).
-#: Text packets use the same string for both.
-Encoded = tuple[str | bytes, str]
-
 _PING: Encoded = ("2", "2")
-_PROBE_REPLY = "3probe"
 _NOOP = "6"
 _CLOSE = "1"
 # WebSocket close codes that mean the peer broke the protocol rather than left.
 _ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009, 1010, 1011})
 
 
-class State(enum.Enum):
+class ServerSessionState(enum.Enum):
+    """Where a server-side Engine.IO session is in its life (``ServerSession.state``)."""
+
     OPEN = "open"  # one transport carries the session
     UPGRADING = "upgrading"  # polling still carries it; a WebSocket is being probed
     CLOSING = "closing"  # closed by the server; buffered packets and "1" await the next poll
     CLOSED = "closed"
 
 
-_TRANSITIONS: dict[State, frozenset[State]] = {
-    State.OPEN: frozenset({State.UPGRADING, State.CLOSING, State.CLOSED}),
-    State.UPGRADING: frozenset({State.OPEN, State.CLOSING, State.CLOSED}),
-    State.CLOSING: frozenset({State.CLOSED}),
-    State.CLOSED: frozenset(),
+# For the per-message checks: a global read costs a tenth of an enum attribute lookup.
+_OPEN = ServerSessionState.OPEN
+
+_TRANSITIONS: Mapping[ServerSessionState, frozenset[ServerSessionState]] = {
+    ServerSessionState.OPEN: frozenset(
+        {ServerSessionState.UPGRADING, ServerSessionState.CLOSING, ServerSessionState.CLOSED}
+    ),
+    ServerSessionState.UPGRADING: frozenset(
+        {ServerSessionState.OPEN, ServerSessionState.CLOSING, ServerSessionState.CLOSED}
+    ),
+    ServerSessionState.CLOSING: frozenset({ServerSessionState.CLOSED}),
+    ServerSessionState.CLOSED: frozenset(),
 }
 
 
@@ -89,18 +89,7 @@ class SessionConfig:
     upgrades: tuple[str, ...] = (WEBSOCKET,)
 
 
-def encode_message(data: str | bytes) -> Encoded:
-    """A MESSAGE packet for both transports."""
-    if isinstance(data, str):
-        text = "4" + data
-        return (text, text)
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        packet = Packet(PacketType.MESSAGE, bytes(data))
-        return (encode_packet(packet), encode_polling_packet(packet))
-    raise TypeError(f"an Engine.IO message is str or bytes, not {type(data).__name__}")
-
-
-class ServerSession:
+class ServerSession(SessionBase[ServerSessionState, Event]):
     """The server side of one Engine.IO session.
 
     Inputs: ``receive_poll``, ``poll_aborted``, ``receive_post``, ``start_upgrade``,
@@ -114,16 +103,12 @@ class ServerSession:
         "_buffer",
         "_buffered",
         "_close_due",
-        "_close_reason",
-        "_events",
         "_final",
         "_out",
         "_ping_due",
         "_poll_held",
         "_pong_due",
         "_probed",
-        "_state",
-        "_transport",
         "_upgrade_due",
         "_ws_attached",
         "_ws_close",
@@ -131,16 +116,14 @@ class ServerSession:
         "sid",
     )
 
+    TRANSITIONS = _TRANSITIONS
+
     def __init__(
         self, sid: str, config: SessionConfig, now: float, *, transport: str = POLLING
     ) -> None:
-        if transport not in (POLLING, WEBSOCKET):
-            raise ValueError(f"unknown transport {transport!r}")
+        super().__init__(ServerSessionState.OPEN, transport)
         self.sid = sid
         self.config = config
-        self._state = State.OPEN
-        self._transport = transport
-        self._events: list[Event] = []
         self._out: list[str | bytes] = []
         self._ws_attached = transport == WEBSOCKET
         self._ws_close = False
@@ -153,7 +136,6 @@ class ServerSession:
         self._pong_due: float | None = None
         self._upgrade_due: float | None = None
         self._close_due: float | None = None
-        self._close_reason = ""
         handshake = {
             "sid": sid,
             "upgrades": list(config.upgrades) if transport == POLLING else [],
@@ -167,25 +149,12 @@ class ServerSession:
         else:
             self._buffer.append((opening, opening))
 
-    # -- read-only views -------------------------------------------------------------------
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    @property
-    def transport(self) -> str:
-        """The transport carrying the session: "polling" or "websocket"."""
-        return self._transport
-
-    @property
-    def close_reason(self) -> str:
-        return self._close_reason
+    # -- read-only views (and ``state``, ``transport``, ``close_reason``) -------------------
 
     @property
     def websocket_writable(self) -> bool:
         """True when a message may go straight to the WebSocket (the broadcast fast path)."""
-        return self._state is State.OPEN and self._transport == WEBSOCKET and self._ws_attached
+        return self._state is _OPEN and self._transport == WEBSOCKET and self._ws_attached
 
     @property
     def buffered_bytes(self) -> int:
@@ -203,16 +172,10 @@ class ServerSession:
             bool(self._buffer)
             or self._final is not None
             or self._transport == WEBSOCKET
-            or (self._state is State.UPGRADING and self._probed)
+            or (self._state is ServerSessionState.UPGRADING and self._probed)
         )
 
-    # -- outputs ---------------------------------------------------------------------------
-
-    def events_received(self) -> list[Event]:
-        events = self._events
-        if events:
-            self._events = []
-        return events
+    # -- outputs (and ``events_received``) --------------------------------------------------
 
     def data_to_send(self) -> list[str | bytes]:
         """WebSocket messages to write, in order (for the attached WebSocket)."""
@@ -246,15 +209,15 @@ class ServerSession:
         if final is None:
             return _NOOP
         self._final = None
-        if self._state is State.CLOSING:
+        if self._state is ServerSessionState.CLOSING:
             self._finish(self._close_reason)
         return final
 
     def next_deadline(self) -> float | None:
         state = self._state
-        if state is State.CLOSED:
+        if state is ServerSessionState.CLOSED:
             return None
-        if state is State.CLOSING:
+        if state is ServerSessionState.CLOSING:
             return self._close_due
         due = self._ping_due if self._pong_due is None else self._pong_due
         if self._upgrade_due is not None and self._upgrade_due < due:
@@ -266,12 +229,14 @@ class ServerSession:
     def send(self, data: str | bytes) -> None:
         """Queue a MESSAGE. Dropped once the session is closing, as Node does."""
         encoded = encode_message(data)
-        if self._state is State.OPEN or self._state is State.UPGRADING:
+        if self._state is ServerSessionState.OPEN or self._state is ServerSessionState.UPGRADING:
             self._queue(encoded)
 
     def send_encoded(self, items: Sequence[Encoded], nbytes: int) -> None:
         """Queue packets encoded once for many sessions; ``nbytes`` is their polling size."""
-        if not (self._state is State.OPEN or self._state is State.UPGRADING):
+        if not (
+            self._state is ServerSessionState.OPEN or self._state is ServerSessionState.UPGRADING
+        ):
             return
         if self.websocket_writable:
             self._out.extend([ws for ws, _ in items])
@@ -282,9 +247,9 @@ class ServerSession:
 
     def close(self, now: float, reason: str = "forced close") -> None:
         """Close from the server: what is buffered is still delivered, then "1"."""
-        if self._state is State.CLOSING or self._state is State.CLOSED:
+        if self._state is ServerSessionState.CLOSING or self._state is ServerSessionState.CLOSED:
             return
-        if self._state is State.UPGRADING:
+        if self._state is ServerSessionState.UPGRADING:
             self._abort_upgrade("session closed")
         if self._transport == WEBSOCKET:
             self._ws_close = self._ws_attached
@@ -294,7 +259,7 @@ class ServerSession:
         self._close_reason = reason
         self._final = _CLOSE
         self._close_due = now + self.config.ping_timeout
-        self._set_state(State.CLOSING)
+        self._set_state(ServerSessionState.CLOSING)
 
     def abort(self, reason: str, detail: str = "") -> None:
         """Close at once, dropping what is buffered (an error seen by the I/O layer)."""
@@ -305,7 +270,7 @@ class ServerSession:
     def receive_poll(self, now: float) -> str | RequestError | None:
         """A polling GET arrived: its body now, a refusal, or None to hold it until ``poll_ready``."""
         self._expire(now)
-        if self._state is State.CLOSED:
+        if self._state is ServerSessionState.CLOSED:
             return RequestError.of(ErrorCode.UNKNOWN_SID)
         if self._transport != POLLING:
             return RequestError.of(ErrorCode.BAD_REQUEST)
@@ -326,7 +291,7 @@ class ServerSession:
     def receive_post(self, body: bytes, now: float) -> RequestError | None:
         """A polling POST body: None to answer "ok", else the refusal."""
         self._expire(now)
-        if self._state is State.CLOSED:
+        if self._state is ServerSessionState.CLOSED:
             return RequestError.of(ErrorCode.UNKNOWN_SID)
         if self._transport != POLLING:
             return RequestError.of(ErrorCode.BAD_REQUEST)
@@ -344,7 +309,7 @@ class ServerSession:
     def start_upgrade(self, now: float) -> bool:
         """A WebSocket arrived for this session; False means close it, no upgrade possible."""
         if (
-            self._state is not State.OPEN
+            self._state is not ServerSessionState.OPEN
             or self._transport != POLLING
             or WEBSOCKET not in self.config.upgrades
         ):
@@ -354,7 +319,7 @@ class ServerSession:
         self._out.clear()
         self._probed = False
         self._upgrade_due = now + self.config.upgrade_timeout
-        self._set_state(State.UPGRADING)
+        self._set_state(ServerSessionState.UPGRADING)
         return True
 
     def receive_websocket(self, data: str | bytes, now: float) -> None:
@@ -362,7 +327,7 @@ class ServerSession:
         self._expire(now)
         if not self._ws_attached:
             return
-        upgrading = self._state is State.UPGRADING
+        upgrading = self._state is ServerSessionState.UPGRADING
         if len(data) > self.config.max_payload:
             if upgrading:
                 self._abort_upgrade("message too large")
@@ -392,9 +357,8 @@ class ServerSession:
         if (
             type(data) is str
             and data[:1] == "4"
-            and self._state is State.OPEN
+            and self._state is _OPEN
             and self._ws_attached
-            and self._upgrade_due is None
             and len(data) <= self.config.max_payload
             and now < (self._ping_due if self._pong_due is None else self._pong_due)
         ):
@@ -407,7 +371,7 @@ class ServerSession:
             return
         self._ws_attached = False
         self._ws_close = False
-        if self._state is State.UPGRADING:
+        if self._state is ServerSessionState.UPGRADING:
             self._abort_upgrade("probe transport closed")
         elif self._transport == WEBSOCKET:
             error = code in _ERROR_CLOSE_CODES
@@ -415,9 +379,9 @@ class ServerSession:
 
     def handle_timer(self, now: float) -> None:
         state = self._state
-        if state is State.CLOSED:
+        if state is ServerSessionState.CLOSED:
             return
-        if state is State.CLOSING:
+        if state is ServerSessionState.CLOSING:
             if self._close_due is not None and now >= self._close_due:
                 self._finish(self._close_reason, "close timeout")
             return
@@ -446,7 +410,9 @@ class ServerSession:
         if ptype is PacketType.CLOSE:
             self._fail("transport close", "closed by the client", final=_NOOP)
             return
-        if not (self._state is State.OPEN or self._state is State.UPGRADING):
+        if not (
+            self._state is ServerSessionState.OPEN or self._state is ServerSessionState.UPGRADING
+        ):
             return  # closing: Node ignores what arrives meanwhile
         if ptype is PacketType.MESSAGE:
             self._events.append(MessageReceived(packet.data))
@@ -460,7 +426,7 @@ class ServerSession:
 
     def _receive_upgrade_packet(self, packet: Packet) -> None:
         if packet.type is PacketType.PING and packet.data == "probe":
-            self._out.append(_PROBE_REPLY)
+            self._out.append(PROBE_REPLY)
             self._probed = True  # a held or next poll is answered with NOOP
         elif packet.type is PacketType.UPGRADE:
             self._transport = WEBSOCKET
@@ -469,7 +435,7 @@ class ServerSession:
             self._out.extend([ws for ws, _ in self._buffer])
             self._buffer.clear()
             self._buffered = 0
-            self._set_state(State.OPEN)
+            self._set_state(ServerSessionState.OPEN)
             self._events.append(Upgraded())
         else:
             self._abort_upgrade(f"unexpected packet {packet.type.name} during upgrade")
@@ -480,7 +446,7 @@ class ServerSession:
         self._out.clear()
         self._probed = False
         self._upgrade_due = None
-        self._set_state(State.OPEN)
+        self._set_state(ServerSessionState.OPEN)
         self._events.append(UpgradeFailed(detail))
 
     def _queue(self, encoded: Encoded) -> None:
@@ -497,9 +463,9 @@ class ServerSession:
 
     def _fail(self, reason: str, detail: str = "", *, final: str = _CLOSE) -> None:
         """Close at once on an error; a held poll gets ``final``."""
-        if self._state is State.CLOSED:
+        if self._state is ServerSessionState.CLOSED:
             return
-        if self._state is State.CLOSING:
+        if self._state is ServerSessionState.CLOSING:
             self._finish(self._close_reason, detail)  # the server's reason stands
             return
         if self._ws_attached:
@@ -516,10 +482,9 @@ class ServerSession:
             self._final = None
         self._close_reason = reason
         self._close_due = self._pong_due = self._upgrade_due = None
-        self._set_state(State.CLOSED)
+        self._set_state(ServerSessionState.CLOSED)
         self._events.append(Closed(reason, detail))
 
-    def _set_state(self, new: State) -> None:
-        if new not in _TRANSITIONS[self._state]:
-            raise RuntimeError(f"invalid transition {self._state.name} -> {new.name}")
-        self._state = new
+
+#: The old name of ``ServerSessionState``, still imported by a few; not in ``__all__``.
+State = ServerSessionState

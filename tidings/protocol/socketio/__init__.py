@@ -14,9 +14,15 @@ from tidings.protocol.socketio.binary import (
     placeholder,
 )
 from tidings.protocol.socketio.decoder import Decoder, DecoderLimits
-from tidings.protocol.socketio.encoder import MAX_ACK_ID, encode
+from tidings.protocol.socketio.encoder import encode
 from tidings.protocol.socketio.errors import DecodeError
-from tidings.protocol.socketio.packets import RESERVED_EVENTS, EncodedPacket, Packet, PacketType
+from tidings.protocol.socketio.packets import (
+    MAX_ACK_ID,
+    RESERVED_EVENTS,
+    EncodedPacket,
+    Packet,
+    PacketType,
+)
 from tidings.serializers import JsonSerializer, OrjsonSerializer, Serializer, default_serializer
 
 __all__ = [

@@ -16,18 +16,22 @@ from tidings.protocol.socketio.binary import (
     find_placeholders,
 )
 from tidings.protocol.socketio.errors import DecodeError
-from tidings.protocol.socketio.packets import RESERVED_EVENTS, Packet, PacketType
+from tidings.protocol.socketio.packets import (
+    ACK,
+    BINARY_ACK,
+    BINARY_EVENT,
+    CONNECT,
+    CONNECT_ERROR,
+    DISCONNECT,
+    EVENT,
+    MAX_ACK_ID,
+    RESERVED_EVENTS,
+    Packet,
+    PacketType,
+)
 from tidings.serializers import Serializer
 
 __all__ = ["DecodeError", "Decoder", "DecoderLimits"]
-
-_CONNECT = PacketType.CONNECT
-_DISCONNECT = PacketType.DISCONNECT
-_EVENT = PacketType.EVENT
-_ACK = PacketType.ACK
-_CONNECT_ERROR = PacketType.CONNECT_ERROR
-_BINARY_EVENT = PacketType.BINARY_EVENT
-_BINARY_ACK = PacketType.BINARY_ACK
 
 _TYPES = {str(int(t)): t for t in PacketType}
 _DIGITS = frozenset("0123456789")
@@ -46,7 +50,7 @@ class DecoderLimits:
     """
 
     max_attachments: int = 10
-    max_ack_id: int = 2**53 - 1
+    max_ack_id: int = MAX_ACK_ID
     max_depth: int = 32
     max_namespace_length: int = 256
 
@@ -149,10 +153,22 @@ class Decoder:
         ``TypeError``.
         """
         if type(data) is str:
-            if self._partial is not None:
-                self.reset()
-                raise DecodeError("text message while binary attachments are pending")
-            return self._decode_text(data)
+            if data[:1] == "2" and self._partial is None:
+                # The commonest packet, an EVENT on "/" (``2`` [ack id] ``[...]``), in few
+                # steps; anything else about it (a namespace, a bad id) takes the general path.
+                start = data.find("[", 1, 2 + self._id_digits)
+                if start > 0:
+                    head = data[1:start]
+                    if not head or (head.isdigit() and head.isascii()):
+                        ack_id = int(head) if head else None
+                        if ack_id is None or ack_id <= self._limits.max_ack_id:
+                            try:
+                                args = self._loads(data[start:])
+                            except (ValueError, RecursionError):
+                                raise DecodeError("payload is not valid JSON") from None
+                            _check_event(args)
+                            return Packet(EVENT, "/", args, ack_id)
+            return self.receive_text(data)
         if isinstance(data, BINARY_TYPES):
             partial = self._partial
             if partial is None:
@@ -166,22 +182,15 @@ class Decoder:
             return partial
         raise TypeError(f"expected str or bytes, not {type(data).__name__}")
 
-    def _decode_text(self, text: str) -> Packet | None:
-        if text[:1] == "2":
-            # The commonest packet, an EVENT on "/" (``2`` [ack id] ``[...]``), in few steps;
-            # anything else about it (a namespace, a bad id) takes the general path below.
-            start = text.find("[", 1, 2 + self._id_digits)
-            if start > 0:
-                head = text[1:start]
-                if not head or (head.isdigit() and head.isascii()):
-                    ack_id = int(head) if head else None
-                    if ack_id is None or ack_id <= self._limits.max_ack_id:
-                        try:
-                            args = self._loads(text[start:])
-                        except (ValueError, RecursionError):
-                            raise DecodeError("payload is not valid JSON") from None
-                        _check_event(args)
-                        return Packet(_EVENT, "/", args, ack_id)
+    def receive_text(self, text: str) -> Packet | None:
+        """A text message by the general path, which takes every packet type.
+
+        ``receive`` tries a short path for an EVENT on "/" first; a property test
+        holds the two equal. Called by ``receive``, and by that test.
+        """
+        if self._partial is not None:
+            self.reset()
+            raise DecodeError("text message while binary attachments are pending")
         end = len(text)
         if not end:
             raise DecodeError("empty packet")
@@ -190,7 +199,7 @@ class Decoder:
             raise DecodeError("unknown packet type")
         i = 1
         attachments = 0
-        if ptype == _BINARY_EVENT or ptype == _BINARY_ACK:
+        if ptype == BINARY_EVENT or ptype == BINARY_ACK:
             dash = text.find("-", 1, 2 + self._count_digits)
             count = text[1:dash]
             if dash < 0 or not count.isdigit() or not count.isascii():
@@ -226,7 +235,7 @@ class Decoder:
             i = j
 
         if i < end:
-            if ptype == _DISCONNECT:
+            if ptype == DISCONNECT:
                 raise DecodeError("DISCONNECT with a payload")
             # Every valid payload is an object, array or string. Anything else
             # (whitespace included, which the reference reads as ack id 0) is refused.
@@ -238,25 +247,25 @@ class Decoder:
                 raise DecodeError("payload is not valid JSON") from None
         else:
             payload = None
-            if ptype != _CONNECT and ptype != _DISCONNECT:
+            if ptype != CONNECT and ptype != DISCONNECT:
                 raise DecodeError(f"{ptype.name} without a payload")
 
-        if ptype == _EVENT or ptype == _BINARY_EVENT:
+        if ptype == EVENT or ptype == BINARY_EVENT:
             _check_event(payload)
-            plain = _EVENT
-        elif ptype == _ACK or ptype == _BINARY_ACK:
+            plain = EVENT
+        elif ptype == ACK or ptype == BINARY_ACK:
             if type(payload) is not list:
                 raise DecodeError("ACK payload must be an array")
             if ack_id is None:
                 raise DecodeError("ACK without an id")
-            plain = _ACK
+            plain = ACK
         else:
             if ack_id is not None:
                 raise DecodeError(f"{ptype.name} with an ack id")
             kind = type(payload)
-            if ptype == _CONNECT and payload is not None and kind is not dict:
+            if ptype == CONNECT and payload is not None and kind is not dict:
                 raise DecodeError("CONNECT payload must be an object")
-            if ptype == _CONNECT_ERROR and kind is not dict and kind is not str:
+            if ptype == CONNECT_ERROR and kind is not dict and kind is not str:
                 raise DecodeError("CONNECT_ERROR payload must be an object or a string")
             return Packet(ptype, namespace, payload)
 

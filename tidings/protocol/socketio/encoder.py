@@ -12,21 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 from tidings.protocol.socketio.binary import deconstruct
-from tidings.protocol.socketio.packets import RESERVED_EVENTS, EncodedPacket, Packet, PacketType
+from tidings.protocol.socketio.packets import (
+    ACK,
+    BINARY_ACK,
+    BINARY_EVENT,
+    CONNECT,
+    CONNECT_ERROR,
+    DISCONNECT,
+    EVENT,
+    MAX_ACK_ID,
+    RESERVED_EVENTS,
+    EncodedPacket,
+    Packet,
+    PacketType,
+)
 from tidings.serializers import Serializer
 
-__all__ = ["MAX_ACK_ID", "encode"]
-
-# The largest id a JavaScript peer reads back exactly (Number.MAX_SAFE_INTEGER).
-MAX_ACK_ID = 2**53 - 1
-
-_CONNECT = PacketType.CONNECT
-_DISCONNECT = PacketType.DISCONNECT
-_EVENT = PacketType.EVENT
-_ACK = PacketType.ACK
-_CONNECT_ERROR = PacketType.CONNECT_ERROR
-_BINARY_EVENT = PacketType.BINARY_EVENT
-_BINARY_ACK = PacketType.BINARY_ACK
+__all__ = ["encode"]
 
 
 def encode(packet: Packet, serializer: Serializer) -> EncodedPacket:
@@ -43,7 +45,7 @@ def encode(packet: Packet, serializer: Serializer) -> EncodedPacket:
     data = packet.data
     ack_id = packet.id
 
-    if ptype == _EVENT or ptype == _BINARY_EVENT:
+    if ptype == EVENT or ptype == BINARY_EVENT:
         if (type(data) is not list and type(data) is not tuple) or not data:
             raise TypeError("an EVENT needs a non-empty list: the event name, then its arguments")
         name = data[0]
@@ -54,12 +56,12 @@ def encode(packet: Packet, serializer: Serializer) -> EncodedPacket:
         try:
             body = serializer.dumps(data)
         except TypeError as exc:
-            return _encode_binary(_BINARY_EVENT, nsp, ack_id, data, serializer, exc)
+            return _encode_binary(BINARY_EVENT, nsp, ack_id, data, serializer, exc)
         if nsp == "/" and ack_id is None:
             return EncodedPacket("2" + body)
         return EncodedPacket("2" + _head(nsp, ack_id) + body)
 
-    if ptype == _ACK or ptype == _BINARY_ACK:
+    if ptype == ACK or ptype == BINARY_ACK:
         if type(data) is not list and type(data) is not tuple:
             raise TypeError("an ACK needs a list of arguments (possibly empty)")
         if ack_id is None:
@@ -67,23 +69,23 @@ def encode(packet: Packet, serializer: Serializer) -> EncodedPacket:
         try:
             body = serializer.dumps(data)
         except TypeError as exc:
-            return _encode_binary(_BINARY_ACK, nsp, ack_id, data, serializer, exc)
+            return _encode_binary(BINARY_ACK, nsp, ack_id, data, serializer, exc)
         return EncodedPacket("3" + _head(nsp, ack_id) + body)
 
     if ack_id is not None:
         raise ValueError(f"only EVENT and ACK packets carry an id, not {ptype!r}")
     prefix = _namespace(nsp)
-    if ptype == _CONNECT:
+    if ptype == CONNECT:
         if data is None:
             return EncodedPacket("0" + prefix)
         if type(data) is not dict:
             raise TypeError("CONNECT data must be a dict (or None)")
         return EncodedPacket("0" + prefix + serializer.dumps(data))
-    if ptype == _DISCONNECT:
+    if ptype == DISCONNECT:
         if data is not None:
             raise TypeError("a DISCONNECT carries no data")
         return EncodedPacket("1" + prefix)
-    if ptype == _CONNECT_ERROR:
+    if ptype == CONNECT_ERROR:
         if type(data) is not dict and type(data) is not str:
             raise TypeError('CONNECT_ERROR data must be a dict such as {"message": ...} (or a str)')
         return EncodedPacket("4" + prefix + serializer.dumps(data))

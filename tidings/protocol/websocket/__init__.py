@@ -9,8 +9,8 @@ from tidings.protocol.websocket.connection import (
     Pong,
     ProtocolError,
     ServerConnection,
-    State,
     TextMessage,
+    WebSocketState,
 )
 from tidings.protocol.websocket.frames import (
     CloseCode,
@@ -41,8 +41,8 @@ __all__ = [
     "Pong",
     "ProtocolError",
     "ServerConnection",
-    "State",
     "TextMessage",
+    "WebSocketState",
     "accept_key",
     "accept_response",
     "apply_mask",
@@ -53,3 +53,6 @@ __all__ = [
     "py_apply_mask",
     "validate_upgrade",
 ]
+
+#: The old name of ``WebSocketState``, still read by a few importers; not part of ``__all__``.
+State = WebSocketState

@@ -36,12 +36,14 @@ __all__ = [
     "Pong",
     "ProtocolError",
     "ServerConnection",
-    "State",
     "TextMessage",
+    "WebSocketState",
 ]
 
 
-class State(enum.Enum):
+class WebSocketState(enum.Enum):
+    """Where an RFC 6455 connection is in its life (``ServerConnection.state``)."""
+
     OPEN = 1
     CLOSING = 2  # we sent a close frame and wait for the peer's
     CLOSED = 3  # the close handshake is over or the connection failed: close TCP
@@ -106,9 +108,9 @@ class InvalidState(RuntimeError):
 _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
-_OPEN = State.OPEN
-_CLOSING = State.CLOSING
-_CLOSED = State.CLOSED
+_OPEN = WebSocketState.OPEN
+_CLOSING = WebSocketState.CLOSING
+_CLOSED = WebSocketState.CLOSED
 _KNOWN_OPCODES = frozenset(int(op) for op in Opcode)
 
 
@@ -198,17 +200,14 @@ class ServerConnection:
     def send_text(self, data: str) -> None:
         if self.state is not _OPEN:
             self._check_open()
-        payload = data.encode("utf-8")
-        n = len(payload)
-        frame = bytes((0x81, n)) + payload if n < 126 else encode_frame(1, payload)
+        frame = encode_frame(1, data.encode("utf-8"))
         self._out.append(frame)
-        self._out_size += n + 2 if n < 126 else len(frame)
+        self._out_size += len(frame)
 
     def send_bytes(self, data: bytes) -> None:
         if self.state is not _OPEN:
             self._check_open()
-        n = len(data)
-        frame = bytes((0x82, n)) + data if n < 126 else encode_frame(2, data)
+        frame = encode_frame(2, data)
         self._out.append(frame)
         self._out_size += len(frame)
 
@@ -389,7 +388,9 @@ class ServerConnection:
                 if opcode:
                     self._msg_opcode = opcode
                     self._msg_parts = []
-                    if opcode == 1:
+                    if opcode == 1 and self.state is _OPEN:
+                        # After our close frame a message is dropped unread, as a whole
+                        # one is above: no UTF-8 check.
                         self._decoder = _utf8_decoder()
                 self._msg_size = size
                 self._frame_remaining = remaining = length
@@ -434,15 +435,14 @@ class ServerConnection:
         self._msg_parts = None
         self._decoder = None
         assert parts is not None
-        if opcode == 1:
-            assert decoder is not None
+        if opcode == 1 and decoder is not None:
             try:
                 tail = decoder.decode(b"", True)
             except UnicodeDecodeError:
                 raise ProtocolError(CloseCode.INVALID_DATA, "invalid UTF-8") from None
             if self.state is _OPEN:
                 self._events.append(TextMessage("".join(parts) + tail))  # type: ignore[arg-type]
-        elif self.state is _OPEN:
+        elif opcode == 2 and self.state is _OPEN:
             self._events.append(BinaryMessage(b"".join(parts)))  # type: ignore[arg-type]
 
     def _control(self, opcode: int, payload: bytes) -> None:
