@@ -30,7 +30,7 @@ from tidings.engine.handshake import KeptRequest
 from tidings.engine.io import HttpRequest, WebSocketListener, WebSocketTransport
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
 from tidings.protocol.engineio.requests import RequestError
-from tidings.protocol.engineio.session import ServerSession, State
+from tidings.protocol.engineio.session import ServerSession, ServerSessionState
 from tidings.protocol.prepared import PreparedMessage
 
 __all__ = ["CHECK_EVERY", "IGNORED", "WS_WRITABLE_HIGH_WATER", "EngineSocket"]
@@ -128,7 +128,7 @@ class EngineSocket:
 
     @property
     def closed(self) -> bool:
-        return self._core.state is State.CLOSED
+        return self._core.state is ServerSessionState.CLOSED
 
     @property
     def buffered_amount(self) -> int:
@@ -144,7 +144,7 @@ class EngineSocket:
         if ws is not None:
             return ws.buffered_amount < WS_WRITABLE_HIGH_WATER
         core = self._core
-        return core.state is State.OPEN and core.poll_held
+        return core.state is ServerSessionState.OPEN and core.poll_held
 
     def send(self, data: str | bytes) -> None:
         """Send one Engine.IO MESSAGE (str: text, bytes: binary). Never blocks."""

@@ -28,8 +28,8 @@ from tidings.protocol.websocket import (
     Opcode,
     Pong,
     ServerConnection,
-    State,
     TextMessage,
+    WebSocketState,
 )
 from tidings.protocol.websocket.frames import encode_frame
 from tidings.standalone.app import RouteListener
@@ -38,9 +38,9 @@ from tidings.standalone.speedups import masker
 
 logger = logging.getLogger("tidings.standalone")
 
-_OPEN = State.OPEN
-_CLOSING = State.CLOSING
-_CLOSED = State.CLOSED
+_OPEN = WebSocketState.OPEN
+_CLOSING = WebSocketState.CLOSING
+_CLOSED = WebSocketState.CLOSED
 _TEXT = int(Opcode.TEXT)
 _BINARY = int(Opcode.BINARY)
 
