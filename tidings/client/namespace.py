@@ -69,6 +69,7 @@ class ClientNamespace:
         return self.state is not NamespaceState.CLOSED
 
     def set_state(self, new: NamespaceState) -> None:
+        """The one way to change ``state``; an invalid transition is a bug and raises."""
         if new is self.state:
             return
         if new not in _TRANSITIONS[self.state]:
@@ -101,4 +102,10 @@ class ClientNamespace:
             self.offset = args[-1]
 
     def buffered_ack_ids(self) -> set[int]:
+        """Ack ids of the emits still in the offline buffer; called by the multiplexer."""
         return {ack_id for _, ack_id in self.buffer if ack_id is not None}
+
+    def unbuffer(self, ack_id: int) -> None:
+        """Drop the buffered emit waiting for ``ack_id`` (its caller gave up on it)."""
+        if self.buffer and any(a == ack_id for _, a in self.buffer):
+            self.buffer = deque(item for item in self.buffer if item[1] != ack_id)
