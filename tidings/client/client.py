@@ -5,6 +5,11 @@ its own after losing it (exponential backoff with jitter, as socket.io-client's
 Manager does, and with the same event names), queues emits made meanwhile in a
 bounded offline buffer, and offers the server its connection-state-recovery
 position on each new CONNECT.
+
+This module holds the public API and the connection's lifecycle (open, lose,
+reconnect, shut down). The namespaces and their packets are the multiplexer's
+(``multiplexer.py``), the attempts after a loss the reconnector's
+(``reconnection.py``), the handlers the dispatcher's (``dispatch.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any, Self, TypeVar, overload
 import aiohttp
 
 from tidings.client.dispatch import MANAGER_EVENTS
-from tidings.client.engine import EngineConnection, engine_target
+from tidings.client.engine import EngineConnection, EngineTarget, engine_target
 from tidings.client.errors import ConnectError, DisconnectedError
 from tidings.client.multiplexer import Auth, NamespaceMultiplexer
 from tidings.client.namespace import ClientNamespace, NamespaceState
@@ -36,11 +41,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ClientState(enum.Enum):
+    """Where the client's connection is; every transition is made by ``Client``."""
+
     IDLE = "idle"  # not connected; connect() may be called
     CONNECTING = "connecting"  # connect() in progress
     CONNECTED = "connected"  # an Engine.IO connection is open
     RECONNECTING = "reconnecting"  # lost it; backing off and trying again
     CLOSING = "closing"  # disconnect() in progress
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Endpoint:
+    """Where and how ``connect()`` was asked to connect; every reconnection goes the same way."""
+
+    target: EngineTarget
+    headers: dict[str, str]
+    transports: tuple[str, ...]
 
 
 class Client:
@@ -112,7 +128,7 @@ class Client:
             gave_up=self._on_reconnect_failed,
         )
         self._http: aiohttp.ClientSession | None = None
-        self._connect_args: dict[str, Any] = {}
+        self._endpoint: _Endpoint | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._done.set()
@@ -170,6 +186,7 @@ class Client:
 
     @property
     def state(self) -> ClientState:
+        """Where the connection is: idle, connecting, connected, reconnecting or closing."""
         return self._state
 
     @property
@@ -183,6 +200,7 @@ class Client:
         return self.get_sid(self._first_namespace)
 
     def get_sid(self, namespace: str = "/") -> str | None:
+        """The session id of ``namespace`` while it is connected."""
         ns = self._namespaces.get(namespace)
         return ns.sid if ns is not None and ns.state is NamespaceState.CONNECTED else None
 
@@ -192,6 +210,7 @@ class Client:
         return self.is_recovered(self._first_namespace)
 
     def is_recovered(self, namespace: str = "/") -> bool:
+        """Whether the server restored ``namespace``'s session on the last (re)connection."""
         ns = self._namespaces.get(namespace)
         return ns is not None and ns.recovered
 
@@ -244,11 +263,7 @@ class Client:
 
         self._namespaces.want(names, auth)
         self._first_namespace = names[0]
-        self._connect_args = {
-            "target": target,
-            "headers": dict(headers or {}),
-            "transports": transports,
-        }
+        self._endpoint = _Endpoint(target, dict(headers or {}), transports)
         self._state = ClientState.CONNECTING
         self._done.clear()
         self._dispatcher.start(concurrent=self.options.concurrent_events)
@@ -280,13 +295,13 @@ class Client:
             raise error from None
 
     async def _open_engine(self) -> None:
-        args = self._connect_args
-        assert self._http is not None
+        endpoint = self._endpoint
+        assert self._http is not None and endpoint is not None
         engine = EngineConnection(
             self._http,
-            args["target"],
-            transports=args["transports"],
-            headers=args["headers"],
+            endpoint.target,
+            transports=endpoint.transports,
+            headers=endpoint.headers,
             timeout=self.options.timeout,
             max_size=self.options.max_message_size,
             on_message=self._namespaces.receive,

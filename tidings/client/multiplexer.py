@@ -160,7 +160,7 @@ class NamespaceMultiplexer:
                 self.dispatcher.fire(ns.name, "disconnect", reason)
 
     def fail_waiters(self, reason: str) -> None:
-        """Fail the CONNECTs still unanswered; called by the client losing ``connect()``'s connection."""
+        """Fail the CONNECTs unanswered; called by the client losing ``connect()``'s connection."""
         for ns in self._namespaces.values():
             if ns.waiter is not None and not ns.waiter.done():
                 ns.waiter.set_exception(ConnectError(reason))
@@ -184,10 +184,19 @@ class NamespaceMultiplexer:
 
     # -- sending ---------------------------------------------------------------------
 
-    def emit(self, ns: ClientNamespace, event: str, args: tuple[Any, ...]) -> None:
+    def emit(
+        self, ns: ClientNamespace, event: str, args: tuple[Any, ...], ack_id: int | None = None
+    ) -> None:
         """Send an event, or buffer it until ``ns`` connects; called by ``Client.emit``."""
-        packet = Packet(PacketType.EVENT, ns.name, [event, *args])
-        self._send_or_buffer(ns, encode(packet, self._serializer), None)
+        packet = Packet(PacketType.EVENT, ns.name, [event, *args], ack_id)
+        encoded = encode(packet, self._serializer)
+        if ns.state is NamespaceState.CONNECTED and self._engine is not None:
+            self._write(encoded)
+            return
+        limit = self._options.max_offline_packets
+        if len(ns.buffer) >= limit:
+            raise OfflineBufferFullError(f"offline buffer of {ns.name} is full ({limit} packets)")
+        ns.buffer.append((encoded, ack_id))
 
     async def emit_with_ack(
         self, ns: ClientNamespace, event: str, args: tuple[Any, ...], timeout: float
@@ -195,8 +204,7 @@ class NamespaceMultiplexer:
         """Send an event and return its ack's value; called by ``Client.emit_with_ack``."""
         ack_id, future = self._acks.create(ns.name)
         try:
-            packet = Packet(PacketType.EVENT, ns.name, [event, *args], ack_id)
-            self._send_or_buffer(ns, encode(packet, self._serializer), ack_id)
+            self.emit(ns, event, args, ack_id)
             async with asyncio.timeout(timeout):
                 reply = await future
         except TimeoutError:
@@ -205,17 +213,6 @@ class NamespaceMultiplexer:
             self._acks.discard(ack_id)
             ns.unbuffer(ack_id)
         return ack_value(reply)
-
-    def _send_or_buffer(
-        self, ns: ClientNamespace, encoded: EncodedPacket, ack_id: int | None
-    ) -> None:
-        if ns.state is NamespaceState.CONNECTED and self._engine is not None:
-            self._write(encoded)
-            return
-        limit = self._options.max_offline_packets
-        if len(ns.buffer) >= limit:
-            raise OfflineBufferFullError(f"offline buffer of {ns.name} is full ({limit} packets)")
-        ns.buffer.append((encoded, ack_id))
 
     def _write(self, encoded: EncodedPacket) -> None:
         """The one way out: the packet's text, then each attachment as a binary message."""
@@ -344,7 +341,7 @@ class NamespaceMultiplexer:
         self.dispatcher.event(ns.name, event, args, packet.id)
 
     def _close(self, ns: ClientNamespace, reason: str | None) -> None:
-        """Gone for good: fail its acks and buffered emits; announce ``disconnect`` if ``reason``."""
+        """Gone for good: fail its acks and buffered emits; ``disconnect`` handler if ``reason``."""
         ns.set_state(NamespaceState.CLOSED)
         for _packet, ack_id in ns.buffer:
             if ack_id is not None:
@@ -358,6 +355,6 @@ class NamespaceMultiplexer:
 
 
 def _retrieve(future: asyncio.Future[None]) -> None:
-    """Mark a waiter's exception as seen: nobody may await it (a namespace connecting later)."""
+    """Mark a waiter's exception seen: nobody may await it (a reconnection's CONNECT)."""
     if not future.cancelled():
         future.exception()

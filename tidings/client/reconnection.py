@@ -66,7 +66,7 @@ class Reconnector:
         self._random = random.Random()
 
     def start(self) -> None:
-        """Called by the client on losing its connection; a loop already running sees that itself."""
+        """Called by the client on losing its connection; a running loop sees that itself."""
         if self._task is None:
             self._task = self._spawn(self._run())
 
