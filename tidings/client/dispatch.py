@@ -30,6 +30,8 @@ _Job = tuple[Handler, tuple[Any, ...], str | None, int | None]
 
 
 class Dispatcher:
+    """The handlers of one client, and the queue (or tasks) that runs them."""
+
     __slots__ = (
         "_any",
         "_concurrent",
@@ -54,33 +56,36 @@ class Dispatcher:
     # -- registry --------------------------------------------------------------------
 
     def register(self, namespace: str, event: str, fn: Callable[..., Any]) -> None:
+        """Make ``fn`` the handler of ``event`` (of any namespace if a Manager event); by ``on``."""
         if event in MANAGER_EVENTS:
             self._manager[event] = Handler(fn)
         else:
             self._handlers[(namespace, event)] = Handler(fn)
 
     def add_any(self, namespace: str, fn: Callable[..., Any]) -> None:
+        """Add a listener of every event of ``namespace``; called by ``Client.on_any``."""
         self._any.setdefault(namespace, []).append(Handler(fn))
 
     def namespaces(self) -> set[str]:
-        """Namespaces something was registered for."""
+        """Namespaces something was registered for; called by ``Client.connect``."""
         return {name for name, _ in self._handlers} | set(self._any)
 
     # -- firing ----------------------------------------------------------------------
 
     def fire(self, namespace: str, event: str, *args: Any) -> None:
-        """A lifecycle event of a namespace (``connect``, ``disconnect``, ``connect_error``)."""
+        """A namespace's ``connect``/``disconnect``/``connect_error``; called by the multiplexer."""
         handler = self._handlers.get((namespace, event))
         if handler is not None:
             self._enqueue((handler, args, None, None))
 
     def fire_manager(self, event: str, *args: Any) -> None:
+        """One of ``MANAGER_EVENTS``; called by the reconnector."""
         handler = self._manager.get(event)
         if handler is not None:
             self._enqueue((handler, args, None, None))
 
     def event(self, namespace: str, event: str, args: tuple[Any, ...], ack_id: int | None) -> None:
-        """An event from the server: its listeners, then its handler or the catch-all."""
+        """A server event: listeners, then handler or catch-all; called by the multiplexer."""
         for listener in self._any.get(namespace, ()):
             self._enqueue((listener, (event, list(args)), None, None))
         handler = self._handlers.get((namespace, event))
@@ -95,13 +100,14 @@ class Dispatcher:
     # -- running ---------------------------------------------------------------------
 
     def start(self, *, concurrent: bool) -> None:
+        """Start running callbacks (again); called by ``Client.connect``."""
         self._concurrent = concurrent
         if self._task is None or self._task.done():
             self._queue = asyncio.Queue()
             self._task = asyncio.get_running_loop().create_task(self._drain(self._queue))
 
     async def stop(self, timeout: float) -> None:
-        """Let the callbacks already queued (``disconnect`` among them) run, then stop."""
+        """Let queued callbacks (``disconnect`` among them) run, then stop; called by the client."""
         task, queue = self._task, self._queue
         self._task = None
         self._queue = None
@@ -118,7 +124,7 @@ class Dispatcher:
             task.cancel()
 
     def in_handler(self) -> bool:
-        """Whether the caller is a callback run by this dispatcher."""
+        """Whether the caller is a callback run here; called by ``Client.disconnect``."""
         current = asyncio.current_task()
         return current is not None and (current is self._task or current in self._tasks)
 

@@ -49,10 +49,11 @@ class EngineTarget:
 
 
 def engine_target(url: str, path: str = "socket.io") -> EngineTarget:
-    """Split a user's URL (``http``, ``https``, ``ws`` or ``wss``) into the endpoint's parts.
+    """Split a user's URL into the endpoint's parts; called by ``Client.connect``.
 
-    As with the JavaScript client, the URL's path names a namespace and its
-    query string travels with every request.
+    The scheme is ``http``, ``https``, ``ws`` or ``wss``. As with the JavaScript
+    client, the URL's path names a namespace and its query string travels with
+    every request.
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -149,21 +150,16 @@ class EngineConnection:
 
     @property
     def sid(self) -> str | None:
+        """The Engine.IO session id once open; read by the client for its log lines."""
         return self._session.sid if self._session is not None else None
 
     @property
     def transport(self) -> str | None:
+        """``"polling"`` or ``"websocket"``; read by ``Client.transport``."""
         return self._session.transport if self._session is not None else None
 
-    @property
-    def is_open(self) -> bool:
-        return self._session is not None and self._session.state not in (
-            State.OPENING,
-            State.CLOSED,
-        )
-
     async def open(self) -> Opened:
-        """Handshake; ``ConnectError`` if it fails or times out."""
+        """Handshake; ``ConnectError`` if it fails or times out. Called by the client."""
         if self._session is not None:
             raise RuntimeError("an EngineConnection opens once")
         first = self._transports[0]
@@ -183,7 +179,7 @@ class EngineConnection:
             raise
 
     def send(self, data: str | bytes) -> None:
-        """Queue one message; dropped if the session has just closed."""
+        """Queue one message (dropped if the session has just closed); called by the multiplexer."""
         session = self._session
         if session is None or session.state is State.CLOSED:
             return
@@ -191,7 +187,7 @@ class EngineConnection:
         self._pump()
 
     def close(self) -> None:
-        """Close from this side; queued messages and a CLOSE packet are flushed first."""
+        """Close from this side, queued messages and a CLOSE flushed first; called by the client."""
         session = self._session
         if session is None or session.state is State.CLOSED:
             return
@@ -199,7 +195,7 @@ class EngineConnection:
         self._pump()
 
     async def wait_closed(self) -> None:
-        """Until every request and socket of this connection is finished."""
+        """Until every request and socket of this connection is done; awaited by the client."""
         await self._closed.wait()
 
     # -- the pump --------------------------------------------------------------------

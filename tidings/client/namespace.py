@@ -69,6 +69,7 @@ class ClientNamespace:
         return self.state is not NamespaceState.CLOSED
 
     def set_state(self, new: NamespaceState) -> None:
+        """The one way to change ``state`` (a bad transition raises); called by the multiplexer."""
         if new is self.state:
             return
         if new not in _TRANSITIONS[self.state]:
@@ -78,7 +79,7 @@ class ClientNamespace:
         self.state = new
 
     def connect_payload(self, auth: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The CONNECT data: ``auth``, with the recovery position merged in under it."""
+        """The CONNECT data: ``auth`` over the recovery position; called by the multiplexer."""
         if self.pid is None:
             return auth
         payload: dict[str, Any] = {"pid": self.pid}
@@ -89,16 +90,22 @@ class ClientNamespace:
         return payload
 
     def on_connected(self, sid: str, pid: str | None) -> None:
-        """The server accepted us; a recovered session keeps its pid (and says so by it)."""
+        """The server accepted us (a recovered session keeps its pid); called by the multiplexer."""
         self.sid = sid
         self.recovered = pid is not None and pid == self.pid
         self.pid = pid
         self.set_state(NamespaceState.CONNECTED)
 
     def track_offset(self, args: list[Any]) -> None:
-        """Remember the offset a recovering server appends as an event's last argument."""
+        """Keep the offset a recovering server appends to an event; called by the multiplexer."""
         if self.pid is not None and args and type(args[-1]) is str:
             self.offset = args[-1]
 
     def buffered_ack_ids(self) -> set[int]:
+        """Ack ids of the emits still in the offline buffer; called by the multiplexer."""
         return {ack_id for _, ack_id in self.buffer if ack_id is not None}
+
+    def unbuffer(self, ack_id: int) -> None:
+        """Drop the buffered emit awaiting ``ack_id`` (given up); called by the multiplexer."""
+        if self.buffer and any(a == ack_id for _, a in self.buffer):
+            self.buffer = deque(item for item in self.buffer if item[1] != ack_id)

@@ -13,7 +13,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Self, TypeVar
 
-from tidings.client.client import Auth, Client
+from tidings.client.client import Client
+from tidings.client.multiplexer import Auth
 
 __all__ = ["SyncClient"]
 
