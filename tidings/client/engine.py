@@ -24,8 +24,8 @@ from tidings.protocol.engineio.client_session import (
     POLLING,
     WEBSOCKET,
     ClientSession,
+    ClientSessionState,
     Opened,
-    State,
 )
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
 
@@ -181,7 +181,7 @@ class EngineConnection:
     def send(self, data: str | bytes) -> None:
         """Queue one message (dropped if the session has just closed); called by the multiplexer."""
         session = self._session
-        if session is None or session.state is State.CLOSED:
+        if session is None or session.state is ClientSessionState.CLOSED:
             return
         session.send(data)
         self._pump()
@@ -189,7 +189,7 @@ class EngineConnection:
     def close(self) -> None:
         """Close from this side, queued messages and a CLOSE flushed first; called by the client."""
         session = self._session
-        if session is None or session.state is State.CLOSED:
+        if session is None or session.state is ClientSessionState.CLOSED:
             return
         session.close()
         self._pump()
@@ -395,7 +395,7 @@ class EngineConnection:
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._timeout),
                 autoping=True,
             )
-            if session.state is State.CLOSED:
+            if session.state is ClientSessionState.CLOSED:
                 return
             self._ws = ws
             writer = self._spawn(self._ws_writer(ws))
@@ -408,7 +408,7 @@ class EngineConnection:
                     reason, detail = "transport error", _describe(ws.exception())
                     break
                 self._pump()
-                if probe and session.transport == POLLING and session.state is State.OPEN:
+                if probe and session.transport == POLLING and session.state is ClientSessionState.OPEN:
                     return  # the upgrade was abandoned; polling carries on
             else:
                 detail = f"closed with code {ws.close_code}"
@@ -417,9 +417,9 @@ class EngineConnection:
         except Exception as exc:
             reason, detail = "transport error", _describe(exc)
         finally:
-            if writer is not None and session.state is not State.CLOSED:
+            if writer is not None and session.state is not ClientSessionState.CLOSED:
                 writer.cancel()
-            if ws is not None and session.state is not State.CLOSED:
+            if ws is not None and session.state is not ClientSessionState.CLOSED:
                 with contextlib.suppress(Exception):
                     await ws.close()
         session.transport_failed(WEBSOCKET, self._loop.time(), reason=reason, detail=detail)
@@ -441,7 +441,7 @@ class EngineConnection:
                             await ws.send_str(data)
                         else:
                             await ws.send_bytes(data)
-                if session.state is State.CLOSED:
+                if session.state is ClientSessionState.CLOSED:
                     await ws.close()
                     return
         except asyncio.CancelledError:

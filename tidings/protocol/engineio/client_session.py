@@ -409,6 +409,3 @@ class ClientSession(SessionBase[ClientSessionState, ClientEvent]):
         self._set_state(ClientSessionState.CLOSED)
         self._events.append(Closed(reason, detail))
 
-
-#: The old name of ``ClientSessionState``, still imported by a few; not in ``__all__``.
-State = ClientSessionState

@@ -485,6 +485,3 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         self._set_state(ServerSessionState.CLOSED)
         self._events.append(Closed(reason, detail))
 
-
-#: The old name of ``ServerSessionState``, still imported by a few; not in ``__all__``.
-State = ServerSessionState

@@ -53,6 +53,3 @@ __all__ = [
     "py_apply_mask",
     "validate_upgrade",
 ]
-
-#: The old name of ``WebSocketState``, still read by a few importers; not part of ``__all__``.
-State = WebSocketState
