@@ -13,7 +13,7 @@ from tidings.server import (
     Server,
     Socket,
 )
-from tidings.websocket import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
 
 if TYPE_CHECKING:
     from tidings.client import Client

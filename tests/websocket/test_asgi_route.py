@@ -12,7 +12,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tidings.asgi import request_from_scope, route_path, serve_route
-from tidings.websocket import WebSocket, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketRoutes
 
 
 def make_app(routes: WebSocketRoutes) -> Any:

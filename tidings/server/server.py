@@ -19,7 +19,7 @@ from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespac
 from tidings.server.operators import BroadcastOperator
 from tidings.server.options import ServerOptions
 from tidings.server.socket import Socket
-from tidings.websocket import WebSocketRoutes
+from tidings.websocket_routes import WebSocketRoutes
 
 logger = logging.getLogger("tidings.server")
 
