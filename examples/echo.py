@@ -14,7 +14,7 @@ import argparse
 import logging
 
 from tidings.standalone import run
-from tidings.websocket import WebSocket, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketRoutes
 
 routes = WebSocketRoutes()
 

@@ -14,7 +14,7 @@ from tidings.server import (
     Socket,
     SocketHandle,
 )
-from tidings.websocket import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
 
 if TYPE_CHECKING:
     from tidings.client import Client

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import tidings
 from tidings.asgi import ASGIApp, ASGIWebSocket, route_path
 from tidings.engine import EngineServer
 
@@ -289,6 +290,30 @@ async def test_routing_mounts_and_other_app() -> None:
                             "headers": []}, [{"type": "websocket.connect"}])
     await asyncio.wait_for(lone.task, 2)
     assert [m["type"] for m in lone.sent] == ["websocket.close"]
+
+
+async def test_routes_of_the_server_beside_the_engine() -> None:
+    """``@sio.websocket`` routes are served by the same accept and receive loop as the engine."""
+    sio = tidings.Server()
+
+    @sio.websocket("/echo")
+    async def echo(ws: tidings.WebSocket) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    app = ASGIApp(sio)
+    ws = Exchange(app, {"type": "websocket", "path": "/echo", "query_string": b"",
+                        "headers": []}, [{"type": "websocket.connect"}])
+    await ws.next_sent("websocket.accept")
+    ws.inbox.put_nowait({"type": "websocket.receive", "text": "hello"})
+    ws.inbox.put_nowait({"type": "websocket.receive", "bytes": b"\x00raw"})
+    assert (await ws.next_sent("websocket.send"))["text"] == "hello"
+    assert (await ws.next_sent("websocket.send"))["bytes"] == b"\x00raw"
+    (route_ws,) = sio.websocket_routes.sockets
+    ws.inbox.put_nowait({"type": "websocket.disconnect", "code": 4000, "reason": "bye"})
+    await asyncio.wait_for(ws.task, 2)
+    await asyncio.wait_for(route_ws.wait_closed(), 2)
+    assert (route_ws.close_code, route_ws.close_reason) == (4000, "bye")
 
 
 @pytest.mark.parametrize(("path", "root", "expected"), [

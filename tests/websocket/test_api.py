@@ -8,7 +8,7 @@ import pytest
 import websockets
 
 from tidings.standalone import serve
-from tidings.websocket import WebSocket, WebSocketOptions, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketOptions, WebSocketRoutes
 
 
 async def handler(ws: WebSocket) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 import uvicorn
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from tidings.asgi import request_from_scope, route_path, serve_route
-from tidings.websocket import WebSocket, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketRoutes
 
 
 def make_app(routes: WebSocketRoutes) -> Any:
@@ -23,7 +24,10 @@ def make_app(routes: WebSocketRoutes) -> Any:
             path = route_path(scope)
             route = routes.match(path)
             if route is not None:
-                await serve_route(route, request_from_scope(scope, path), receive, send)
+                request = request_from_scope(scope, path)
+                await serve_route(
+                    route, request, receive, send, extensions=scope.get("extensions")
+                )
                 return
             await send({"type": "websocket.close", "code": 1000})
         elif scope["type"] == "lifespan":
@@ -120,3 +124,46 @@ async def test_send_waits_for_the_asgi_writer(port: int, routes: WebSocketRoutes
             total += len(message)
     assert total == 10_000_000
     assert len(after_send) == 20 and max(after_send) <= 100_000
+
+
+async def test_refusal_is_the_routes_own_response(port: int, routes: WebSocketRoutes) -> None:
+    @routes.route("/private", allowed_origins=["https://good.example"])
+    async def private(ws: WebSocket) -> None:
+        await ws.send("welcome")
+
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/private", origin=Origin("https://evil.example")
+        ):
+            pass
+    # uvicorn takes "websocket.http.response": the body is the route's, not the server's 403.
+    assert info.value.response.status_code == 403
+    assert info.value.response.body == b"origin not allowed\n"
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/private", origin=Origin("https://good.example")
+    ) as client:
+        assert await client.recv() == "welcome"
+
+
+async def test_a_cancelled_scope_closes_the_websocket(routes: WebSocketRoutes) -> None:
+    """An ASGI server may cancel the app instead of reporting the disconnect."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    inbox.put_nowait({"type": "websocket.connect"})
+    accepted = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        if message["type"] == "websocket.accept":
+            accepted.set()
+
+    scope = {"type": "websocket", "path": "/echo", "headers": [], "query_string": b""}
+    request = request_from_scope(scope, "/echo")
+    route = routes.match("/echo")
+    assert route is not None
+    task = asyncio.ensure_future(serve_route(route, request, inbox.get, send))
+    await accepted.wait()
+    (ws,) = routes.sockets
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(ws.wait_closed(), 2)
+    assert ws.close_code == 1006

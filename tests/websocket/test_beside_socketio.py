@@ -11,7 +11,7 @@ import tidings
 from tests.standalone.standalone_helpers import request
 from tidings.client import Client
 from tidings.standalone import serve
-from tidings.websocket import WebSocket, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketRoutes
 
 
 @pytest.mark.parametrize("transports", [("websocket",), ("polling", "websocket")])

@@ -21,7 +21,7 @@ from tests.standalone.standalone_helpers import (
 )
 from tidings.protocol.websocket import Opcode
 from tidings.standalone import HttpServer, serve
-from tidings.websocket import WebSocket, WebSocketClosed, WebSocketRoutes
+from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketRoutes
 
 
 @pytest.fixture

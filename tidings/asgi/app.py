@@ -21,21 +21,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from tidings.asgi.scope import (
-    ASGIApplication,
-    Message,
-    Receive,
-    Scope,
-    Send,
-    headers_of,
-    raw_headers,
-    request_from_scope,
-    route_path,
-    send_response,
-)
-from tidings.asgi.transport import ASGIWebSocket
+from tidings.asgi.conversions import headers_of, request_from_scope, route_path, send_response
+from tidings.asgi.types import ASGIApplication, Message, Receive, Scope, Send
+from tidings.asgi.websocket_scope import ASGIWebSocket, serve_route, serve_websocket
 from tidings.engine import EngineServer
-from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener
+from tidings.engine.io import HttpRequest, HttpResponse
 
 if TYPE_CHECKING:
     from tidings.engine.static import StaticFiles
@@ -129,9 +119,8 @@ class ASGIApp:
             routes = getattr(self.app, "websocket_routes", None)
             route = routes.match(path) if routes is not None else None
             if route is not None:
-                from tidings.asgi.routes import serve_route
-
-                await serve_route(route, request_from_scope(scope, path), receive, send)
+                request = request_from_scope(scope, path)
+                await serve_route(route, request, receive, send, extensions=scope.get("extensions"))
                 return
         if kind == "http" and self.static is not None and self.static.match(path) is not None:
             response = await self.static.handle(scope.get("method", "GET"), path, headers_of(scope))
@@ -250,38 +239,11 @@ class ASGIApp:
     # -- websocket ---------------------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        message = await receive()
-        if message["type"] != "websocket.connect":
-            return
-        request = request_from_scope(scope, path)
-        rejection = self.engine.check_websocket(request)
-        if rejection is not None:
-            if "websocket.http.response" in (scope.get("extensions") or {}):
-                await send({
-                    "type": "websocket.http.response.start",
-                    "status": rejection.status,
-                    "headers": raw_headers(rejection),
-                })
-                await send({"type": "websocket.http.response.body", "body": rejection.body})
-            else:
-                await send({"type": "websocket.close", "code": 1008})  # the server answers 403
-            return
-        await send({"type": "websocket.accept"})
         transport = ASGIWebSocket(send, self.engine.options.max_payload)
-        listener = self.engine.open_websocket(request, transport)
-        writer = asyncio.ensure_future(transport.run())
-        peer_gone = True
-        try:
-            peer_gone = await _pump(receive, listener, transport)
-        except BaseException:
-            # Cancelled, or a server that raises instead of reporting the disconnect:
-            # the session must still learn that its WebSocket is gone.
-            listener.on_close(1006, "")
-            raise
-        finally:
-            if peer_gone:
-                transport.finish()
-            await writer
+        request = request_from_scope(scope, path)
+        await serve_websocket(
+            self.engine, request, transport, receive, send, extensions=scope.get("extensions")
+        )
 
 
 async def _call(hook: Hook | None) -> None:
@@ -294,24 +256,3 @@ async def _call(hook: Hook | None) -> None:
 async def _disconnected(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _pump(receive: Receive, listener: WebSocketListener, transport: ASGIWebSocket) -> bool:
-    """Feed the listener until the peer leaves (True) or we close on it (False)."""
-    while True:
-        message = await receive()
-        kind = message["type"]
-        if kind == "websocket.receive":
-            text = message.get("text")
-            data: str | bytes | None = text if text is not None else message.get("bytes")
-            if data is None:
-                continue
-            if len(data) > transport.max_message:
-                # What the built-in server's framing does: 1009, and the session ends.
-                transport.close(1009, "message too big")
-                listener.on_close(1009, "message too big")
-                return False
-            listener.on_message(data)
-        elif kind == "websocket.disconnect":
-            listener.on_close(message.get("code", 1005), message.get("reason", "") or "")
-            return True

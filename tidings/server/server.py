@@ -18,7 +18,7 @@ from tidings.server.journal import Journal, RecoveryOptions
 from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespace
 from tidings.server.operators import Broadcaster, BroadcastOperator
 from tidings.server.options import ServerOptions
-from tidings.websocket import WebSocketRoutes
+from tidings.websocket_routes import WebSocketRoutes
 
 logger = logging.getLogger("tidings.server")
 

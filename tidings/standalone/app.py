@@ -3,7 +3,7 @@
 Structural types only, so this package depends on ``tidings.engine.io`` and
 nothing else of the engine: an ``EngineServer``, a ``tidings.Server`` (which has
 ``.engine``) or a test's own small class all fit. An app may also carry raw
-WebSocket routes (``.websocket_routes``, e.g. ``tidings.websocket.WebSocketRoutes``);
+WebSocket routes (``.websocket_routes``, e.g. ``tidings.websocket_routes.WebSocketRoutes``);
 an app with routes and no engine is served with an engine that matches nothing.
 """
 
@@ -59,7 +59,7 @@ class WebSocketRouteLike(Protocol):
 
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None: ...
 
-    # The transport is a ``tidings.websocket.RouteTransport``.
+    # The transport is a ``tidings.websocket_routes.RouteTransport``.
     def open_websocket(self, request: HttpRequest, transport: Any) -> RouteListener: ...
 
 

@@ -378,7 +378,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
 class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
     """The WebSocket of a raw route: what the engine's needs, plus pings, pongs and flow
-    control both ways (``tidings.websocket.RouteTransport``)."""
+    control both ways (``tidings.websocket_routes.RouteTransport``)."""
 
     __slots__ = ()
 

@@ -224,14 +224,15 @@ class WebSocket:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the close handshake and wait until it is over (or timed out by the server)."""
+        self.start_close(code, reason)
+        await asyncio.shield(self._closed)
+
+    def start_close(self, code: int = 1000, reason: str = "") -> None:
+        """``close`` without the wait: called by ``WebSocketRoutes`` at shutdown."""
         if not _is_sendable_code(code):
             raise ValueError(f"close code {code} may not be sent")
         if len(reason.encode("utf-8")) > 123:
             raise ValueError("a close reason is at most 123 UTF-8 bytes")
-        self._begin_close(code, reason)
-        await asyncio.shield(self._closed)
-
-    def _begin_close(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self._transport.close(code, reason)
             if self._reading_paused:  # the peer's close frame must get through
@@ -318,8 +319,10 @@ class WebSocketRoute:
         return None
 
     def open_websocket(self, request: HttpRequest, transport: RouteTransport) -> WebSocket:
-        """Called once the 101 is written: starts the handler's task."""
-        return self.routes._open(self, request, transport)
+        """Called by the I/O layer once the 101 is written: starts the handler's task."""
+        ws = WebSocket(request, transport, self.options)
+        self.routes.run_handler(self, ws)
+        return ws
 
 
 def _normalize(path: str) -> str:
@@ -415,18 +418,15 @@ class WebSocketRoutes:
         """The connections whose handler is still running."""
         return list(self._tasks.values())
 
-    def _open(
-        self, route: WebSocketRoute, request: HttpRequest, transport: RouteTransport
-    ) -> WebSocket:
-        ws = WebSocket(request, transport, route.options)
+    def run_handler(self, route: WebSocketRoute, ws: WebSocket) -> None:
+        """Called by ``WebSocketRoute.open_websocket``: the handler's task, tracked for shutdown."""
         if self._closing:
-            transport.close(1001, "server shutting down")
-            return ws
-        logger.debug("websocket %s: open on %s from %s", ws.id, route.path, request.client)
+            ws.start_close(1001, "server shutting down")
+            return
+        logger.debug("websocket %s: open on %s from %s", ws.id, route.path, ws.request.client)
         task = asyncio.get_running_loop().create_task(self._run(route, ws))
         self._tasks[task] = ws
         task.add_done_callback(self._tasks.pop)
-        return ws
 
     async def _run(self, route: WebSocketRoute, ws: WebSocket) -> None:
         code, reason = 1000, ""
@@ -435,7 +435,7 @@ class WebSocketRoutes:
         except WebSocketClosed:
             pass  # a send after the peer left: the handler's normal way out
         except asyncio.CancelledError:
-            ws._begin_close(1001, "server shutting down")
+            ws.start_close(1001, "server shutting down")
             raise
         except Exception:
             logger.exception("websocket %s: handler for %s raised", ws.id, route.path)
@@ -456,7 +456,7 @@ class WebSocketRoutes:
         if inner is not None:
             await inner(timeout)
         for ws in list(self._tasks.values()):
-            ws._begin_close(1001, "server shutting down")
+            ws.start_close(1001, "server shutting down")
         tasks = list(self._tasks)
         if not tasks:
             return

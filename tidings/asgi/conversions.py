@@ -1,18 +1,11 @@
-"""ASGI scopes and messages, and our ``HttpRequest``/``HttpResponse``: the conversions."""
+"""ASGI scopes and messages to and from the engine's ``HttpRequest`` and ``HttpResponse``."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 from urllib.parse import parse_qsl
 
+from tidings.asgi.types import Scope, Send
 from tidings.engine.io import HttpRequest, HttpResponse, join_headers
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApplication = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def route_path(scope: Scope) -> str:
@@ -24,28 +17,29 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The scope's headers as ``HttpRequest.headers`` has them."""
+    return join_headers(scope.get("headers", ()))
+
+
 def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpRequest:
     """The engine's view of an http or websocket scope (headers joined as the contract says)."""
     query_string = scope.get("query_string", b"").decode("latin-1")
-    headers = join_headers(scope.get("headers", ()))
     client = scope.get("client")
     return HttpRequest(
         method=scope.get("method", "GET"),
         path=path,
         query_string=query_string,
         query=dict(parse_qsl(query_string, keep_blank_values=True)),
-        headers=headers,
+        headers=headers_of(scope),
         body=body,
         client=(str(client[0]), int(client[1])) if client else None,
         scheme=scope.get("scheme", "http"),
     )
 
 
-def headers_of(scope: Scope) -> dict[str, str]:
-    return join_headers(scope.get("headers", ()))
-
-
 def raw_headers(response: HttpResponse) -> list[tuple[bytes, bytes]]:
+    """ASGI's header pairs, with a ``content-length`` if the response has none."""
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
     if not any(k == b"content-length" for k, _ in headers):
         headers.append((b"content-length", str(len(response.body)).encode()))
