@@ -36,3 +36,11 @@ class AckTimeoutError(TimeoutError):
 
 class DisconnectedError(ConnectionError):
     """An emit waiting for an ack whose socket went away."""
+
+
+class ClusterError(ConnectionError):
+    """An operation could not reach the other servers of the cluster (e.g. Redis is down).
+
+    Raised instead of reporting as done what the other servers never got; what this
+    server's own sockets were to receive was delivered.
+    """

@@ -121,6 +121,13 @@ class LocalNamespace(Protocol):
     @property
     def serializer(self) -> Serializer: ...
 
+    def receive_server_side_emit(
+        self, data: list[Any], ack: Callable[[Any], None] | None
+    ) -> None:
+        """Another server's ``server_side_emit`` (``[event, *args]``) reached this one; with
+        ``ack``, call it once with the handler's answer."""
+        ...
+
 
 class Adapter(Protocol):
     """Rooms and broadcasts of one namespace; ``adapter_factory(namespace)`` makes one.
@@ -187,15 +194,25 @@ class Adapter(Protocol):
         """The sockets ``opts`` selects, local ones as they are, remote ones as handles."""
         ...
 
-    async def server_side_emit(
-        self, args: list[Any], ack: Callable[[list[Any]], None] | None = None
-    ) -> int:
-        """Send ``[event, *args]`` to the other servers of the cluster; returns how many
-        servers will get it. With ``ack``, it is called with the replies once all came."""
+    async def server_side_emit(self, data: list[Any]) -> None:
+        """Send ``data`` (``[event, *args]``) to the other servers' namespace of this name."""
+        ...
+
+    async def server_side_emit_with_ack(self, data: list[Any], timeout: float | None) -> list[Any]:
+        """The same, and return one answer from each other server (none in a single
+        process). Raises ``AckTimeoutError`` carrying the answers that came in time."""
         ...
 
     async def server_count(self) -> int:
         """How many servers the cluster has, this one included."""
         ...
 
-    async def close(self) -> None: ...
+    async def open(self) -> None:
+        """Join the cluster (subscribe); the server awaits it at startup, and for a namespace
+        made later it runs before that namespace is used. Raises ``ClusterError`` when the
+        cluster cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Leave the cluster; the server awaits it at shutdown."""
+        ...

@@ -227,16 +227,18 @@ class InMemoryAdapter:
 
     # -- the cluster: this process alone ------------------------------------------------
 
-    async def server_side_emit(
-        self, args: list[Any], ack: Callable[[list[Any]], None] | None = None
-    ) -> int:
-        """No other server hears it; an ack is answered at once with no replies."""
-        if ack is not None:
-            ack([])
-        return 0
+    async def server_side_emit(self, data: list[Any]) -> None:
+        """No other server to hear it."""
+
+    async def server_side_emit_with_ack(self, data: list[Any], timeout: float | None) -> list[Any]:
+        """No other server: no answers, at once."""
+        return []
 
     async def server_count(self) -> int:
         return 1
+
+    async def open(self) -> None:
+        """Nothing to join: one process."""
 
     async def close(self) -> None:
         self._rooms.clear()

@@ -10,39 +10,42 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tidings.errors import ConnectionRefusedError
 from tidings.handlers import call_maybe_async
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType
+from tidings.server.context import ServerContext
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import write_packet
 from tidings.server.socket import Socket, SocketState
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
-    from tidings.server.context import ServerContext
     from tidings.server.journal import Journal
 
-NamespaceLookup = Callable[[str, Any], "Namespace | None"]
 
 logger = logging.getLogger("tidings.server")
+
+
+class ConnectionServer(ServerContext, Protocol):
+    """What a connection needs of the server: its parts' view, and finding namespaces."""
+
+    def namespace_for(self, name: str, auth: Any) -> Namespace | None:
+        """The namespace a client asks to join (made now if a dynamic parent accepts it)."""
+        ...
 
 
 class Connection:
     """Made by the server for each Engine.IO connection; the sockets' ``connection``."""
 
-    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer", "_namespace_for")
+    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer")
 
-    def __init__(
-        self, server: ServerContext, conn: EngineSocket, namespace_for: NamespaceLookup
-    ) -> None:
+    def __init__(self, server: ConnectionServer, conn: EngineSocket) -> None:
         self.server = server
         self.conn = conn
-        self._namespace_for = namespace_for
         # Text packets go through the server's shared decoder; a connection has its own only
         # while a binary packet awaits its attachments: an idle connection holds none.
         self.decoder: Decoder | None = None
@@ -106,7 +109,7 @@ class Connection:
         self.close("parse error")
 
     def _connect(self, name: str, auth: Any) -> None:
-        nsp = self._namespace_for(name, auth)
+        nsp = self.server.namespace_for(name, auth)
         if nsp is None:
             self._send(Packet(PacketType.CONNECT_ERROR, name, {"message": "Invalid namespace"}))
             return

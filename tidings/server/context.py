@@ -46,6 +46,10 @@ class ServerContext(Protocol):
         """Run ``coro`` as a task that shutdown waits for (see ``Server.spawn``)."""
         ...
 
+    def adapter_made(self, adapter: Adapter) -> None:
+        """A namespace got its adapter: a running server opens it (joins the cluster)."""
+        ...
+
     def task_done(self, task: asyncio.Task[Any] | None) -> None:
         """A task spawned with ``discard=False`` is over: forget it."""
         ...

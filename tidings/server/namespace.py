@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tidings.handlers import Handler
+from tidings.handlers import Handler, call_maybe_async
 from tidings.ids import Sid
+from tidings.protocol.socketio import ack_args
 from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import Broadcaster, BroadcastOperator
 
@@ -40,6 +41,7 @@ class Namespace(Broadcaster):
         self.middlewares: list[Handler] = []
         self.any_listeners: list[Handler] = []
         self.any_outgoing_listeners: list[Handler] = []
+        self.server_event_handlers: dict[str, Handler] = {}
         self.sockets: dict[Sid, LocalSocket] = {}
         """Connected sockets by id (``tidings.Socket`` objects)."""
         self._server: ServerContext | None = None
@@ -65,6 +67,7 @@ class Namespace(Broadcaster):
             raise RuntimeError(f"namespace {self.name!r} already belongs to another server")
         self._server = server
         self._adapter = server.adapter_factory(self)
+        server.adapter_made(self._adapter)
 
     @property
     def server(self) -> ServerContext:
@@ -142,6 +145,50 @@ class Namespace(Broadcaster):
         self.any_outgoing_listeners.append(Handler(listener))
         return listener
 
+    def on_server_event(self, event: str) -> Callable[[F], F]:
+        """Register ``handler(*args)`` for what other servers send with ``server_side_emit``;
+        its return value answers ``server_side_emit_with_ack`` (Node: ``io.on(event)``)."""
+
+        def register(fn: F) -> F:
+            self.server_event_handlers[event] = Handler(fn)
+            return fn
+
+        return register
+
+    async def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send an event to this namespace on the other servers of the cluster."""
+        await self.adapter.server_side_emit([event, *args])
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = 5.0
+    ) -> list[Any]:
+        """Send an event to the other servers and return one answer from each; raises
+        ``AckTimeoutError`` (with the answers that came) when some did not answer in time."""
+        return await self.adapter.server_side_emit_with_ack([event, *args], timeout)
+
+    def receive_server_side_emit(self, data: list[Any], ack: Callable[[Any], None] | None) -> None:
+        """Another server's event: run its handler (called by the adapter)."""
+        if not data or not isinstance(data[0], str):
+            logger.warning("server-side event without a name dropped")
+            return
+        handler = self.server_event_handlers.get(data[0])
+        if handler is None:
+            logger.debug("no handler for server-side event %r", data[0])
+            return
+        self.server.spawn(self._run_server_event(handler, data[0], data[1:], ack))
+
+    async def _run_server_event(
+        self, handler: Handler, event: str, args: list[Any], ack: Callable[[Any], None] | None
+    ) -> None:
+        try:
+            result = await call_maybe_async(handler, *args)
+        except Exception:
+            logger.exception("server-side event handler for %r failed", event)
+            return
+        if ack is not None:
+            answer = ack_args(result)
+            ack(answer[0] if answer else None)
+
     def notify_outgoing(self, socket: Any, event: str, args: tuple[Any, ...]) -> None:
         """Tell the ``on_any_outgoing`` listeners (called by sockets and operators)."""
         for listener in self.any_outgoing_listeners:
@@ -190,6 +237,7 @@ class ParentNamespace(Namespace):
         child.middlewares = self.middlewares
         child.any_listeners = self.any_listeners
         child.any_outgoing_listeners = self.any_outgoing_listeners
+        child.server_event_handlers = self.server_event_handlers
         child.bind(self.server)
         self.children[name] = child
         return child

@@ -78,6 +78,7 @@ class Server(Broadcaster):
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._connections: dict[str, Connection] = {}
+        self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.decoder = Decoder(self.serializer, self.options.decoder_limits)
         """Decodes every connection's text packets (they leave no state behind; see Connection)."""
@@ -161,9 +162,19 @@ class Server(Broadcaster):
         """Broadcasts from the server reach the main namespace ``/`` (the rest: ``sio.of``)."""
         return self._nsps["/"].operator()
 
-    async def server_side_emit(self, event: str, *args: Any) -> int:
-        """Send an event to the other servers of the cluster; returns how many will get it."""
-        return await self._nsps["/"].adapter.server_side_emit([event, *args])
+    def on_server_event(self, event: str) -> Callable[[F], F]:
+        """Handle what other servers send with ``server_side_emit`` (see ``Namespace``)."""
+        return self._nsps["/"].on_server_event(event)
+
+    async def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send an event to the other servers of the cluster (main namespace)."""
+        await self._nsps["/"].server_side_emit(event, *args)
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = 5.0
+    ) -> list[Any]:
+        """Send an event to the other servers and return one answer from each."""
+        return await self._nsps["/"].server_side_emit_with_ack(event, *args, timeout=timeout)
 
     async def server_count(self) -> int:
         """How many servers the cluster has, this one included."""
@@ -172,7 +183,7 @@ class Server(Broadcaster):
     # -- the engine's handler: Engine.IO connections come and go ----------------------------
 
     def connection_opened(self, socket: EngineSocket) -> None:
-        self._connections[socket.sid] = Connection(self, socket, self.namespace_for)
+        self._connections[socket.sid] = Connection(self, socket)
 
     def message_received(self, socket: EngineSocket, data: str | bytes) -> None:
         connection = self._connections.get(socket.sid)
@@ -211,6 +222,27 @@ class Server(Broadcaster):
         await self.engine.startup()
         if self.journal is not None:
             await self.journal.open()
+        for nsp in self._namespaces():
+            await nsp.adapter.open()
+        self._started = True
+
+    def adapter_made(self, adapter: Adapter) -> None:
+        """Open the adapter of a namespace made while the server runs (called by ``Namespace``)."""
+        if self._started:
+            self.spawn(self._open_adapter(adapter))
+
+    async def _open_adapter(self, adapter: Adapter) -> None:
+        try:
+            await adapter.open()
+        except Exception:
+            logger.exception("a namespace made at run time could not join the cluster")
+
+    def _namespaces(self) -> list[Namespace]:
+        """Every namespace with an adapter: static ones and dynamic children."""
+        found = list(self._nsps.values())
+        for parent in self._parents:
+            found.extend(parent.children.values())
+        return found
 
     async def shutdown(self, timeout: float = 10.0) -> None:
         """Tell every client the server is going away and let running handlers finish within ``timeout``."""
@@ -226,5 +258,11 @@ class Server(Broadcaster):
         await self.engine.shutdown(timeout)
         if self._tasks:  # sessions being saved as their sockets left
             await asyncio.wait(set(self._tasks), timeout=timeout)
+        self._started = False
+        for nsp in self._namespaces():
+            try:
+                await nsp.adapter.close()
+            except Exception:
+                logger.exception("namespace %s: its adapter failed to close", nsp.name)
         if self.journal is not None:
             await self.journal.close()

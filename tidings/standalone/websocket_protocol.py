@@ -69,7 +69,6 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         "_conn",
         "_context",
         "_dirty",
-        "_flusher",
         "_listener",
         "_open",
         "_paused",
@@ -93,7 +92,6 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         self._conn = ServerConnection(max_message_size, masker=masker)
         self._listener: ListenerT | None = None
         # Read per message: kept here, one attribute away.
-        self._flusher = context.flusher
         self._waiting = context.flusher.waiting
         # ``self._conn.state is OPEN``, kept here so the hot path reads one object, not two.
         self._open = True
@@ -137,7 +135,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
                     self._dirty = _DATA
                     waiting = self._waiting  # Flusher.add, inlined
                     if not waiting:
-                        self._flusher.schedule()
+                        self._context.flusher.schedule()
                     waiting.append(self)
             elif isinstance(pending, bytes):
                 frames = prepared.ws_frames
@@ -157,7 +155,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
                 self._dirty = _DATA
                 waiting = self._waiting  # Flusher.add, inlined
                 if not waiting:
-                    self._flusher.schedule()
+                    self._context.flusher.schedule()
                 waiting.append(self)
         elif isinstance(pending, bytes):
             self._pending = [pending, frame]
@@ -289,7 +287,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
     def _mark_dirty(self) -> None:
         """Something beyond data frames waits (a pong, a close frame, a state change)."""
         if not self._dirty:
-            self._flusher.add(self)
+            self._context.flusher.add(self)
         self._dirty = _FULL
 
     # -- internals -------------------------------------------------------------
