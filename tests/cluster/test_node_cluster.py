@@ -1,0 +1,23 @@
+"""The test bed proven on Node alone: two socket.io 4.8 servers with the official adapters.
+
+If these fail, the bed is wrong (not tidings): they pin what the official adapters do,
+which the mixed clusters must then match.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .scenarios import ClassicScenarios, ClusterScenarios
+
+
+class TestNodeCluster(ClusterScenarios):
+    @pytest.fixture
+    def kinds(self) -> tuple[str, ...]:
+        return ("node", "node")
+
+
+class TestNodeClassicCluster(ClassicScenarios):
+    @pytest.fixture
+    def kinds(self) -> tuple[str, ...]:
+        return ("node", "node")
