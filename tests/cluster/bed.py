@@ -12,13 +12,21 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tests.e2e.harness import ClientSocket, NodeClient
 
 from .harness import ClusterNode, until
 
 CLIENT_OPTS = {"transports": ["websocket"], "reconnectionDelay": 100, "reconnectionDelayMax": 200}
+
+
+class Origin(Protocol):
+    """Whatever broadcasts in the tests: a node of either kind or an emitter."""
+
+    name: str
+
+    async def emit(self, event: str, *args: Any) -> None: ...
 
 
 @dataclass
@@ -110,7 +118,7 @@ class Cluster:
     def names(self, members: Iterable[Member]) -> list[str]:
         return sorted(m.name for m in members)
 
-    async def sentinel(self, origin: ClusterNode) -> None:
+    async def sentinel(self, origin: Origin) -> None:
         """Broadcast a marker from ``origin`` to everyone and wait for it at every client:
         whatever ``origin`` broadcast before it has arrived by then, or never will."""
         event = self.step("sentinel")
@@ -119,7 +127,7 @@ class Cluster:
             await member.socket.event(event)
 
     async def check_delivery(
-        self, origin: ClusterNode, event: str, args: list[Any], recipients: Iterable[Member]
+        self, origin: Origin, event: str, args: list[Any], recipients: Iterable[Member]
     ) -> None:
         """``event(*args)`` reached exactly ``recipients``, each once."""
         wanted = {m.name for m in recipients}

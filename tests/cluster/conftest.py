@@ -24,7 +24,9 @@ from tests.e2e.conftest import node, start_node
 from tests.e2e.harness import NodeClient
 
 from .bed import Cluster
-from .harness import FORMATS, ClusterNode, NodeServer, TidingsNode
+from .emitters import ClusterEmitter, NodeEmitter, TidingsEmitter
+from .harness import FORMATS, ClusterNode, NodeServer
+from .tidings_node import TidingsNode
 
 __all__ = ["node", "start_node"]
 
@@ -126,6 +128,21 @@ async def cluster(
     await bed.formed()
     await bed.connect_all()
     return bed
+
+
+@pytest.fixture
+async def emitter(
+    emitter_kind: str, node_bin: str, redis_url: str, key_prefix: str
+) -> AsyncIterator[ClusterEmitter]:
+    """The official Redis emitter ("node") or ``tidings.Emitter`` ("tidings") on this
+    test's prefix."""
+    made: ClusterEmitter
+    if emitter_kind == "node":
+        made = await NodeEmitter.start(node_bin, key_prefix, redis_url)
+    else:
+        made = await TidingsEmitter.start(key_prefix, redis_url)
+    yield made
+    await made.stop()
 
 
 def free_port() -> int:

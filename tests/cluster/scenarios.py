@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .bed import Cluster, Member
+from .emitters import ClusterEmitter
 from .harness import ClusterAckTimeout, ClusterNode, until
 
 BINARY_ARGS: list[Any] = [b"\x00\x01\xfe\xff", {"nested": [b"\x02", "text"], "n": 1.5, "none": None}]
@@ -253,3 +254,60 @@ class ClassicScenarios:
                 return await origin.all_rooms() == rooms
 
             await until(complete, f"{origin}.all_rooms() == {rooms}")
+
+
+class EmitterScenarios:
+    """An emitter (not a server) driving a classic cluster; a subclass provides ``kinds``
+    and ``emitter_kind``."""
+
+    @pytest.fixture
+    def fmt(self) -> str:
+        return "classic"
+
+    async def test_emitter_broadcasts(self, cluster: Cluster, emitter: ClusterEmitter) -> None:
+        members = cluster.members
+        for options, recipients in (
+            ({}, members),
+            ({"rooms": ["group-a"], "except_": ["node-0"]}, [m for m in members if m.group == "a" and m.node != 0]),
+            ({"rooms": [members[-1].sid]}, [members[-1]]),
+            ({"rooms": ["node-1", "group-b"]}, [m for m in members if m.node == 1 or m.group == "b"]),
+        ):
+            event = cluster.step("emitted")
+            await emitter.emit(event, *BINARY_ARGS, **options)
+            await cluster.check_delivery(emitter, event, BINARY_ARGS, recipients)
+
+    async def test_emitter_joins_leaves_and_disconnects(
+        self, cluster: Cluster, emitter: ClusterEmitter
+    ) -> None:
+        room = cluster.step("emitter-room")
+        group_b = cluster.where(group="b")
+        await emitter.sockets_join(room, rooms=["group-b"])
+        for m in group_b:
+            m.extra_rooms.add(room)
+        for node in cluster.nodes:
+            await cluster.until_fetched(node, group_b, [room])
+
+        await emitter.sockets_leave(room, rooms=["node-1"])
+        staying = [m for m in group_b if m.node != 1]
+        for m in group_b:
+            if m.node == 1:
+                m.extra_rooms.discard(room)
+        for node in cluster.nodes:
+            await cluster.until_fetched(node, staying, [room])
+        event = cluster.step("to-emitter-room")
+        await emitter.emit(event, rooms=[room])
+        await cluster.check_delivery(emitter, event, [], staying)
+
+        gone = cluster.members[-1]
+        await emitter.disconnect_sockets(rooms=[f"client-{gone.name}"])
+        assert await gone.socket.disconnected() == "io server disconnect"
+        for node in cluster.nodes:
+            await cluster.until_fetched(node, [m for m in cluster.members if m is not gone])
+
+    async def test_emitter_server_side_emit_reaches_every_node(
+        self, cluster: Cluster, emitter: ClusterEmitter
+    ) -> None:
+        tag = cluster.step("emitter-note")
+        await emitter.server_side_emit("ss-note", tag, {"n": 1})
+        for node in cluster.nodes:
+            await node.events.get("server_event", event="ss-note", args=[tag, {"n": 1}])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from .scenarios import ClassicScenarios, ClusterScenarios
+from .scenarios import ClassicScenarios, ClusterScenarios, EmitterScenarios
 
 
 class TestNodeCluster(ClusterScenarios):
@@ -21,3 +21,13 @@ class TestNodeClassicCluster(ClassicScenarios):
     @pytest.fixture
     def kinds(self) -> tuple[str, ...]:
         return ("node", "node")
+
+
+class TestNodeClusterWithOfficialEmitter(EmitterScenarios):
+    @pytest.fixture
+    def kinds(self) -> tuple[str, ...]:
+        return ("node", "node")
+
+    @pytest.fixture
+    def emitter_kind(self) -> str:
+        return "node"
