@@ -74,12 +74,16 @@ class Cluster:
         return f"{what}-{next(self._steps)}"
 
     async def formed(self) -> None:
-        """Every node counts every node: their subscriptions are all in place."""
+        """Every node counts every node: their subscriptions are all in place (also after
+        Redis came back: a node may fail to count while it reconnects)."""
         want = len(self.nodes)
         for node in self.nodes:
 
             async def counted(node: ClusterNode = node) -> bool:
-                return await node.server_count() == want
+                try:
+                    return await node.server_count() == want
+                except Exception:
+                    return False
 
             await until(counted, f"{node} counts {want} servers", timeout=10)
 

@@ -7,10 +7,8 @@ start their own ``redis-server`` on a free port (:func:`private_redis`).
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,22 +24,12 @@ from tests.e2e.harness import NodeClient
 from .bed import Cluster
 from .emitters import ClusterEmitter, NodeEmitter, TidingsEmitter
 from .harness import FORMATS, ClusterNode, NodeServer
+from .redis_server import REDIS_HOST, PrivateRedis, free_port, redis_command
 from .tidings_node import TidingsNode
 
 __all__ = ["node", "start_node"]
 
-REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
-
-
-def redis_command(port: int, *words: str, timeout: float = 2.0) -> bytes:
-    """One RESP command to the Redis on 127.0.0.1:``port``; returns the raw reply line."""
-    request = f"*{len(words)}\r\n".encode() + b"".join(
-        f"${len(w.encode())}\r\n{w}\r\n".encode() for w in words
-    )
-    with socket.create_connection((REDIS_HOST, port), timeout=timeout) as conn:
-        conn.sendall(request)
-        return conn.recv(65536)
 
 
 @pytest.fixture(scope="session")
@@ -78,14 +66,21 @@ NodeFactory = Callable[[str], Awaitable[ClusterNode]]
 
 
 @pytest.fixture
+def cluster_redis_url(redis_url: str) -> str:
+    """The Redis the cluster's nodes use: the shared one, unless a test class overrides
+    this with ``private_redis.url`` to break it on purpose."""
+    return redis_url
+
+
+@pytest.fixture
 async def start_node_server(
-    node_bin: str, redis_url: str, key_prefix: str, fmt: str
+    node_bin: str, cluster_redis_url: str, key_prefix: str, fmt: str
 ) -> AsyncIterator[NodeFactory]:
     """Start Node socket.io servers with the official adapter in ``fmt``; stopped by the test."""
     started: list[NodeServer] = []
 
     async def start(name: str) -> ClusterNode:
-        server = await NodeServer.start(node_bin, name, fmt, key_prefix, redis_url)
+        server = await NodeServer.start(node_bin, name, fmt, key_prefix, cluster_redis_url)
         started.append(server)
         return server
 
@@ -96,13 +91,13 @@ async def start_node_server(
 
 @pytest.fixture
 async def start_tidings_node(
-    redis_url: str, key_prefix: str, fmt: str
+    cluster_redis_url: str, key_prefix: str, fmt: str
 ) -> AsyncIterator[NodeFactory]:
     """Start tidings servers with ``RedisAdapter(format=fmt)`` in this test's loop."""
     started: list[TidingsNode] = []
 
     async def start(name: str) -> ClusterNode:
-        server = await TidingsNode.start(name, fmt, key_prefix, redis_url)
+        server = await TidingsNode.start(name, fmt, key_prefix, cluster_redis_url)
         started.append(server)
         return server
 
@@ -143,63 +138,6 @@ async def emitter(
         made = await TidingsEmitter.start(key_prefix, redis_url)
     yield made
     await made.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((REDIS_HOST, 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """A ``redis-server`` of the test's own, on a free port, without persistence."""
-
-    def __init__(self, binary: str, port: int, workdir: Path) -> None:
-        self.binary = binary
-        self.port = port
-        self.workdir = workdir
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{REDIS_HOST}:{self.port}/0"
-
-    async def start(self) -> None:
-        """Start it (again, on the same port) and wait until it answers PING."""
-        assert self.proc is None, "already running"
-        self.proc = await asyncio.create_subprocess_exec(
-            self.binary,
-            "--port", str(self.port),
-            "--bind", REDIS_HOST,
-            "--save", "",
-            "--appendonly", "no",
-            "--dir", str(self.workdir),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while True:
-            try:
-                if redis_command(self.port, "PING", timeout=0.5).startswith(b"+PONG"):
-                    return
-            except OSError:
-                pass
-            if self.proc.returncode is not None or loop.time() > deadline:
-                raise AssertionError(f"redis-server on port {self.port} did not come up")
-            await asyncio.sleep(0.05)
-
-    async def stop(self) -> None:
-        """Kill it (by its PID): clients see their connections drop, as in a crash."""
-        if self.proc is not None:
-            if self.proc.returncode is None:
-                self.proc.kill()
-            await self.proc.wait()
-            self.proc = None
-
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from .bed import Cluster, Member
 from .emitters import ClusterEmitter
 from .harness import ClusterAckTimeout, ClusterNode, until
+from .redis_server import PrivateRedis
 
 BINARY_ARGS: list[Any] = [b"\x00\x01\xfe\xff", {"nested": [b"\x02", "text"], "n": 1.5, "none": None}]
 
@@ -311,3 +312,25 @@ class EmitterScenarios:
         await emitter.server_side_emit("ss-note", tag, {"n": 1})
         for node in cluster.nodes:
             await node.events.get("server_event", event="ss-note", args=[tag, {"n": 1}])
+
+
+class RedisRestartScenarios:
+    """The nodes run on a Redis of the test's own, which the test restarts; a subclass
+    provides ``kinds``."""
+
+    @pytest.fixture
+    def cluster_redis_url(self, private_redis: PrivateRedis) -> str:
+        return private_redis.url
+
+    async def test_cluster_reforms_after_redis_restarts(
+        self, cluster: Cluster, private_redis: PrivateRedis
+    ) -> None:
+        await private_redis.restart()
+        # Counting needs each node's connections and subscriptions back.
+        await cluster.formed()
+        for origin in cluster.nodes:
+            event = cluster.step("after-restart")
+            await origin.emit(event, origin.name, rooms=["group-a"])
+            await cluster.check_delivery(origin, event, [origin.name], cluster.where(group="a"))
+        for origin in cluster.nodes:
+            assert await origin.fetch_sockets() == cluster.expected(cluster.members), origin

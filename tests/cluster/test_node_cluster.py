@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from .scenarios import ClassicScenarios, ClusterScenarios, EmitterScenarios
+from .scenarios import (
+    ClassicScenarios,
+    ClusterScenarios,
+    EmitterScenarios,
+    RedisRestartScenarios,
+)
 
 
 class TestNodeCluster(ClusterScenarios):
@@ -31,3 +36,9 @@ class TestNodeClusterWithOfficialEmitter(EmitterScenarios):
     @pytest.fixture
     def emitter_kind(self) -> str:
         return "node"
+
+
+class TestNodeClusterSurvivesRedisRestart(RedisRestartScenarios):
+    @pytest.fixture
+    def kinds(self) -> tuple[str, ...]:
+        return ("node", "node")
