@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 from tidings.asgi import ASGIApp
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
 from tidings.server import (
+    Ack,
     BroadcastOperator,
     Handshake,
     HistoryItem,
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ASGIApp",
+    "Ack",
     "AckTimeoutError",
     "BroadcastOperator",
     "Client",

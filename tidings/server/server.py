@@ -201,6 +201,8 @@ class Server(Broadcaster):
         """Run ``coro`` as a task that shutdown waits for. ``discard=False``: the coroutine
         calls ``task_done`` itself when it ends (see ``Socket._drain``)."""
         task = asyncio.get_running_loop().create_task(coro)
+        if task.done():  # an eager task factory ran it to its end already: nothing to track
+            return task
         self._tasks.add(task)
         if discard:
             task.add_done_callback(self._tasks.discard)
