@@ -20,6 +20,7 @@ import logging
 from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
+from tidings.hosting import RouteListener
 from tidings.protocol.websocket import (
     BinaryMessage,
     CloseCode,
@@ -32,7 +33,6 @@ from tidings.protocol.websocket import (
     WebSocketState,
 )
 from tidings.protocol.websocket.frames import encode_frame
-from tidings.standalone.app import RouteListener
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.speedups import masker
 
