@@ -258,7 +258,7 @@ class HttpProtocol(asyncio.Protocol):
                 found = None
                 if context.static is not None:
                     found = await context.static.handle(request.method, path, request.headers)
-                response = found if found is not None else text_response(404, "not found")
+                response = found if found is not None else text_response(404)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -128,11 +128,15 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
             self._queue_frame(encode_frame(_BINARY, data))
 
     def send_prepared(self, prepared: PreparedFrames) -> None:
-        """The broadcast hot path: the same framed bytes for every recipient."""
+        """The broadcast hot path: the same framed bytes for every recipient.
+
+        Its body is ``_queue_frame``'s, inlined, so a broadcast makes no call per
+        recipient (``test_standalone_frames`` checks that both queue alike)."""
         if self._open:
+            frame = prepared.ws_frames
             pending = self._pending
             if pending is None:
-                self._pending = prepared.ws_frames
+                self._pending = frame
                 if not self._dirty:
                     self._dirty = _DATA
                     waiting = self._waiting  # Flusher.add, inlined
@@ -140,16 +144,15 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
                         self._flusher.schedule()
                     waiting.append(self)
             elif isinstance(pending, bytes):
-                frames = prepared.ws_frames
-                self._pending = [pending, frames]
-                self._pending_size = len(pending) + len(frames)
+                self._pending = [pending, frame]
+                self._pending_size = len(pending) + len(frame)
             else:
-                frames = prepared.ws_frames
-                pending.append(frames)
-                self._pending_size += len(frames)
+                pending.append(frame)
+                self._pending_size += len(frame)
 
     def _queue_frame(self, frame: bytes) -> None:
         # One frame is kept as is (no list: nothing for the garbage collector to track).
+        # ``send_prepared`` holds a copy of this body: change both.
         pending = self._pending
         if pending is None:
             self._pending = frame
