@@ -216,7 +216,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _run(self) -> None:
         if self._task is None and self._queue:
-            self._task = self._context.loop.create_task(self._serve_queue())
+            task = self._context.loop.create_task(self._serve_queue())
+            if not task.done():  # an eager task factory may have served the queue already
+                self._task = task
 
     async def _serve_queue(self) -> None:
         transport = self._transport
