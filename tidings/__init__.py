@@ -18,6 +18,7 @@ from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketOption
 
 if TYPE_CHECKING:
     from tidings.client import Client
+    from tidings.emitter import Emitter
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "Client",
     "ConnectionRefusedError",
     "DisconnectedError",
+    "Emitter",
     "Handshake",
     "HistoryItem",
     "Namespace",
@@ -49,4 +51,8 @@ def __getattr__(name: str) -> Any:
         from tidings.client import Client
 
         return Client
+    if name == "Emitter":  # needs the optional redis client
+        from tidings.emitter import Emitter
+
+        return Emitter
     raise AttributeError(f"module 'tidings' has no attribute {name!r}")
