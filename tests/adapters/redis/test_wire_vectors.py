@@ -7,10 +7,6 @@ from typing import Any
 
 import pytest
 
-from tidings.adapters.redis.messages import Outgoing
-from tidings.adapters.redis.streams import StreamsFormat
-from tidings.adapters.redis.values import from_msgpack
-
 from tests.adapters.redis.vectors import (
     FORMATS,
     VECTORS,
@@ -19,6 +15,9 @@ from tests.adapters.redis.vectors import (
     typed_value,
     vector_id,
 )
+from tidings.adapters.redis.messages import Outgoing
+from tidings.adapters.redis.streams import StreamsFormat
+from tidings.adapters.redis.values import from_msgpack
 
 PUBLISHED = [v for v in VECTORS if v["command"] != "XADD"]
 ENTRIES = [v for v in VECTORS if v["command"] == "XADD"]

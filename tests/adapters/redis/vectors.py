@@ -39,7 +39,7 @@ def vector_id(vector: dict[str, Any]) -> str:
 def _iso_to_timestamp(iso: str) -> msgpack.Timestamp:
     from datetime import datetime
 
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(iso)
     ms = round(moment.timestamp() * 1000)
     return msgpack.Timestamp(ms // 1000, (ms % 1000) * 1_000_000)
 

@@ -19,6 +19,7 @@ from tidings.adapters.redis.messages import Room, Target, WireError
 
 __all__ = [
     "MAX_MESSAGE_SIZE",
+    "as_node_reads",
     "event_field",
     "from_json",
     "from_msgpack",
@@ -129,15 +130,17 @@ def _iso_from_timestamp(ts: Any) -> str | None:
     return iso_from_epoch_ms(ms if total_ns >= 0 else -ms)
 
 
-def _as_node_reads(value: Any) -> Any:
-    # Timestamps to ISO strings, NaN/Infinity to None; containers rewritten in place.
+def as_node_reads(value: Any) -> Any:
+    """Unpacked MessagePack as a Node node hands it on: timestamps to ISO strings, NaN and
+    Infinity to None; containers rewritten in place. The general path ``from_msgpack`` skips
+    when the bytes cannot hold either."""
     if isinstance(value, list):
         for i, item in enumerate(value):
-            value[i] = _as_node_reads(item)
+            value[i] = as_node_reads(item)
         return value
     if isinstance(value, dict):
         for key, item in value.items():
-            value[key] = _as_node_reads(item)
+            value[key] = as_node_reads(item)
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -163,7 +166,7 @@ def from_msgpack(data: bytes, max_size: int = MAX_MESSAGE_SIZE) -> Any:
             max_ext_len=max_size,
         )
         if _NEEDS_WALK.search(data) is not None:
-            value = _as_node_reads(value)
+            value = as_node_reads(value)
     except (ValueError, TypeError, OverflowError, RecursionError, msgpack.UnpackException) as exc:
         raise WireError(f"malformed MessagePack: {exc}") from exc
     return value
