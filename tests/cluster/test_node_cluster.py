@@ -28,14 +28,15 @@ class TestNodeClassicCluster(ClassicScenarios):
         return ("node", "node")
 
 
-class TestNodeClusterWithOfficialEmitter(EmitterScenarios):
+class TestEmittersDriveNodeCluster(EmitterScenarios):
     @pytest.fixture
     def kinds(self) -> tuple[str, ...]:
         return ("node", "node")
 
-    @pytest.fixture
-    def emitter_kind(self) -> str:
-        return "node"
+    @pytest.fixture(params=["node", "tidings"])
+    def emitter_kind(self, request: pytest.FixtureRequest) -> str:
+        """The official ``@socket.io/redis-emitter`` or ``tidings.Emitter``."""
+        return str(request.param)
 
 
 class TestNodeClusterSurvivesRedisRestart(RedisRestartScenarios):
