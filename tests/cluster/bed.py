@@ -9,6 +9,7 @@ same node is awaited at every client, since one connection keeps order.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -129,6 +130,23 @@ class Cluster:
         await origin.emit(event)
         for member in self.members:
             await member.socket.event(event)
+
+    async def until_delivering(self, origin: Origin, timeout: float = 10.0) -> None:
+        """Wait until a broadcast from ``origin`` reaches every client: after Redis came back,
+        a node's stream reader may resume later than its subscriptions (a broadcast sent
+        before then may be lost: at-most-once). Probes with fresh events until one arrives."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = self.step("probe")
+            await origin.emit(event)
+            try:
+                for member in self.members:
+                    await member.socket.event(event, timeout=1.0)
+                return
+            except AssertionError:
+                if loop.time() > deadline:
+                    raise
 
     async def check_delivery(
         self, origin: Origin, event: str, args: list[Any], recipients: Iterable[Member]

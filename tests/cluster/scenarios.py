@@ -329,6 +329,7 @@ class RedisRestartScenarios:
         # Counting needs each node's connections and subscriptions back.
         await cluster.formed()
         for origin in cluster.nodes:
+            await cluster.until_delivering(origin)
             event = cluster.step("after-restart")
             await origin.emit(event, origin.name, rooms=["group-a"])
             await cluster.check_delivery(origin, event, [origin.name], cluster.where(group="a"))
