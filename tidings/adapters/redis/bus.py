@@ -76,7 +76,8 @@ class RedisBus:
         self._connected = asyncio.Event()
         self._confirmations: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._streams: dict[str, asyncio.Task[None]] = {}
-        self._closed = False
+        self._epoch = 0
+        """Bumped by ``close``: loops of an earlier epoch stop."""
 
     # -- publishing and counting --------------------------------------------------------
 
@@ -171,7 +172,8 @@ class RedisBus:
         """The one pub/sub loop: (re)connect, (re)subscribe everything, dispatch messages."""
         delay = RETRY_FIRST
         lost = False
-        while not self._closed:
+        epoch = self._epoch
+        while not self._stopping(epoch):
             pubsub: Any = self.client.pubsub() if self.cluster else self._listen_client.pubsub()  # type: ignore[union-attr]
             try:
                 await self._send_subscriptions(pubsub, sorted(self._channels), sorted(self._patterns), False)
@@ -182,10 +184,12 @@ class RedisBus:
                     logger.warning("Redis pub/sub connection is back; subscriptions sent again")
                     lost = False
                 delay = RETRY_FIRST
-                await self._read(pubsub)
+                await self._read(pubsub, epoch)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if self._stopping(epoch):
+                    return
                 self._connected.clear()
                 self._pubsub = None
                 if not lost:
@@ -193,16 +197,16 @@ class RedisBus:
                     lost = True
                     self.receiver.connection_lost(exc)
             finally:
-                if self._pubsub is None or self._closed:
+                if self._pubsub is None or self._stopping(epoch):
                     with contextlib.suppress(Exception):
                         await pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
-    async def _read(self, pubsub: Any) -> None:
+    async def _read(self, pubsub: Any, epoch: int) -> None:
         received = self.receiver.message_received
         confirmations = self._confirmations
-        while True:
+        while not self._stopping(epoch):
             if self.cluster:
                 msg = await pubsub.get_sharded_message(timeout=1.0)
                 if msg is None and not self._shard_channels:
@@ -220,6 +224,11 @@ class RedisBus:
                 future = confirmations.pop((kind, name.decode() if isinstance(name, bytes) else name), None)
                 if future is not None and not future.done():
                     future.set_result(None)
+
+    def _stopping(self, epoch: int) -> bool:
+        """Whether a loop started in ``epoch`` must end (redis-py may absorb a cancellation)."""
+        task = asyncio.current_task()
+        return epoch != self._epoch or (task is not None and task.cancelling() > 0)
 
     # -- streams --------------------------------------------------------------------------
 
@@ -240,13 +249,16 @@ class RedisBus:
     async def _read_stream(self, key: str, last_id: str) -> None:
         client: Any = self.client if self.cluster else self._listen_client
         delay = RETRY_FIRST
-        while True:
+        epoch = self._epoch
+        while not self._stopping(epoch):
             try:
                 reply = await client.xread({key: last_id}, count=STREAM_COUNT, block=STREAM_BLOCK_MS)
                 delay = RETRY_FIRST
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                if self._stopping(epoch):
+                    return
                 logger.warning("reading stream %s failed (%r); retrying", key, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
@@ -260,13 +272,13 @@ class RedisBus:
 
     async def close(self) -> None:
         """Cancel the listener and readers and drop the connections (called by ``RedisAdapter``)."""
-        self._closed = True
+        self._epoch += 1
         tasks = [t for t in (self._listener, *self._streams.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # redis-py may absorb a cancellation mid-read; the loops then see the new epoch.
+            await asyncio.wait(tasks, timeout=STREAM_BLOCK_MS / 1000 + 1)
         self._listener = None
         self._streams.clear()
         if self._pubsub is not None:
@@ -278,4 +290,3 @@ class RedisBus:
                 await self._listen_client.connection_pool.disconnect()
         self._connected.clear()
         self._confirmations.clear()
-        self._closed = False  # a namespace made later may subscribe again
