@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 from tidings.asgi import ASGIApp
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
 from tidings.server import (
+    Ack,
     BroadcastOperator,
     Handshake,
     HistoryItem,
@@ -18,16 +19,19 @@ from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketOption
 
 if TYPE_CHECKING:
     from tidings.client import Client
+    from tidings.emitter import Emitter
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ASGIApp",
+    "Ack",
     "AckTimeoutError",
     "BroadcastOperator",
     "Client",
     "ConnectionRefusedError",
     "DisconnectedError",
+    "Emitter",
     "Handshake",
     "HistoryItem",
     "Namespace",
@@ -49,4 +53,8 @@ def __getattr__(name: str) -> Any:
         from tidings.client import Client
 
         return Client
+    if name == "Emitter":  # needs the optional redis client
+        from tidings.emitter import Emitter
+
+        return Emitter
     raise AttributeError(f"module 'tidings' has no attribute {name!r}")

@@ -20,7 +20,7 @@ AnyCallable = Callable[..., Any]
 
 
 class Handler:
-    __slots__ = ("fn", "inline", "is_coroutine", "max_args")
+    __slots__ = ("fn", "inline", "is_coroutine", "max_args", "takes_ack")
 
     def __init__(self, fn: AnyCallable) -> None:
         if not callable(fn):
@@ -33,6 +33,9 @@ class Handler:
         # ``async def`` with no await in it (its coroutine ends at the first ``send``).
         self.inline = not self.is_coroutine or never_suspends(fn)
         self.max_args: int | None = _max_positional(fn)
+        # A keyword-only ``ack`` parameter: the handler answers (or not) when it decides,
+        # instead of its return value being the ack.
+        self.takes_ack = _has_keyword_only(fn, "ack")
 
     def call(self, *args: Any) -> Any:
         """Call with ``args`` fitted to the handler's positional parameters."""
@@ -40,6 +43,13 @@ class Handler:
         if n is not None and len(args) != n:
             args = args[:n] if len(args) > n else args + (None,) * (n - len(args))
         return self.fn(*args)
+
+    def call_with_ack(self, ack: Any, *args: Any) -> Any:
+        """``call`` for a handler that ``takes_ack``: ``ack`` goes as the keyword argument."""
+        n = self.max_args
+        if n is not None and len(args) != n:
+            args = args[:n] if len(args) > n else args + (None,) * (n - len(args))
+        return self.fn(*args, ack=ack)
 
     def __repr__(self) -> str:
         return f"Handler({getattr(self.fn, '__qualname__', self.fn)!r})"
@@ -108,6 +118,14 @@ def _continue(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, An
 async def resume(suspended: Suspended) -> Any:
     """Run a coroutine that ``run_inline`` left suspended to its end, in the awaiting task."""
     return await _continue(suspended.coro, suspended.yielded)
+
+
+def _has_keyword_only(fn: AnyCallable, name: str) -> bool:
+    try:
+        param = inspect.signature(fn).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is param.KEYWORD_ONLY
 
 
 def _max_positional(fn: AnyCallable) -> int | None:

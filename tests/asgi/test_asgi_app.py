@@ -15,6 +15,8 @@ import tidings
 from tidings.asgi import ASGIApp, ASGIWebSocket, route_path
 from tidings.engine import EngineServer
 
+from .hosted_apps import HANDSHAKE, EngineSite, echo_routes
+
 Message = MutableMapping[str, Any]
 
 
@@ -360,3 +362,74 @@ async def test_writer_stops_queueing_once_the_peer_is_gone() -> None:
 def test_needs_an_engine() -> None:
     with pytest.raises(TypeError):
         ASGIApp(object())
+
+
+async def test_lifespan_falls_back_to_the_engines_startup_and_shutdown(tmp_path: Path) -> None:
+    """An app with an ``.engine`` and no ``startup``/``shutdown`` of its own, as the
+    built-in server hosts it: shutdown refuses new sessions, startup accepts them again."""
+    app = ASGIApp(EngineSite(tmp_path), shutdown_timeout=0.1)
+    life = Exchange(app, {"type": "lifespan"}, [{"type": "lifespan.startup"}])
+    await life.next_sent("lifespan.startup.complete")
+    life.inbox.put_nowait({"type": "lifespan.shutdown"})
+    await life.next_sent("lifespan.shutdown.complete")
+    await asyncio.wait_for(life.task, 2)
+    status, _, _ = await http(app, "/engine.io/", HANDSHAKE)
+    assert status == 503
+
+    again = Exchange(app, {"type": "lifespan"}, [{"type": "lifespan.startup"}])
+    await again.next_sent("lifespan.startup.complete")
+    status, _, _ = await http(app, "/engine.io/", HANDSHAKE)
+    assert status == 200
+    again.inbox.put_nowait({"type": "lifespan.shutdown"})
+    await again.next_sent("lifespan.shutdown.complete")
+
+
+async def test_lifespan_shutdown_is_bounded() -> None:
+    """An app whose shutdown overruns its timeout by a second is given up on, as the
+    built-in server does: the ASGI server hears of a failed shutdown."""
+    stopping = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    class Stuck:
+        engine = engine()
+
+        async def shutdown(self, timeout: float) -> None:
+            stopping.set()
+            try:
+                await asyncio.Event().wait()  # never set
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    app = ASGIApp(Stuck(), shutdown_timeout=0.01)
+    life = Exchange(app, {"type": "lifespan"}, [{"type": "lifespan.shutdown"}])
+    failed = await life.next_sent("lifespan.shutdown.failed")
+    assert stopping.is_set() and cancelled.is_set()
+    assert "TimeoutError" in failed["message"]
+    await asyncio.wait_for(life.task, 2)
+
+
+async def test_the_apps_static_files_and_the_argument(tmp_path: Path) -> None:
+    """The app's own ``static_files`` are served; ``static_files=`` wins for the same URL."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.txt").write_text("site a")
+    (site / "b.txt").write_text("site b")
+    (tmp_path / "other.txt").write_text("argument b")
+    app = ASGIApp(EngineSite(site), static_files={"/b.txt": tmp_path / "other.txt"})
+    assert (await http(app, "/a.txt"))[2] == b"site a"
+    assert (await http(app, "/b.txt"))[2] == b"argument b"
+
+
+async def test_websocket_routes_alone() -> None:
+    """No engine: nothing answers at the Engine.IO path, the routes still do."""
+    app = ASGIApp(echo_routes())
+    status, _, body = await http(app, "/socket.io/", HANDSHAKE)
+    assert (status, body) == (404, b"Not Found\n")
+    ws = Exchange(app, {"type": "websocket", "path": "/echo", "query_string": b"",
+                        "headers": []}, [{"type": "websocket.connect"}])
+    await ws.next_sent("websocket.accept")
+    ws.inbox.put_nowait({"type": "websocket.receive", "text": "hello"})
+    assert (await ws.next_sent("websocket.send"))["text"] == "hello"
+    ws.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    await asyncio.wait_for(ws.task, 2)

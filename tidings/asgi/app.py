@@ -17,18 +17,14 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from os import PathLike
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tidings.asgi.conversions import headers_of, request_from_scope, route_path, send_response
 from tidings.asgi.types import ASGIApplication, Message, Receive, Scope, Send
 from tidings.asgi.websocket_scope import ASGIWebSocket, serve_route, serve_websocket
-from tidings.engine import EngineServer
-from tidings.engine.io import HttpRequest, HttpResponse
-
-if TYPE_CHECKING:
-    from tidings.engine.static import StaticFiles
+from tidings.engine.io import HttpRequest, HttpResponse, text_response
+from tidings.hosting import HostedApp, StaticFilesMap
 
 __all__ = ["ASGIApp"]
 
@@ -37,30 +33,19 @@ logger = logging.getLogger("tidings.asgi")
 #: ``on_startup`` / ``on_shutdown``: plain functions or coroutine functions.
 Hook = Callable[[], Awaitable[None] | None]
 
-_TEXT = ("content-type", "text/plain; charset=utf-8")
-_NOT_FOUND = HttpResponse(404, [_TEXT], b"Not Found")
-_TOO_LARGE = HttpResponse(413, [_TEXT], b"Payload Too Large")
-
-
-def _engine_of(app: Any) -> EngineServer:
-    if isinstance(app, EngineServer):
-        return app
-    engine = getattr(app, "engine", None)
-    if not isinstance(engine, EngineServer):
-        raise TypeError("ASGIApp needs a tidings Server or EngineServer")
-    return engine
-
 
 def _normalize_prefix(path: str) -> str:
     return "/" + path.strip("/") + "/" if path.strip("/") else "/"
 
 
 class ASGIApp:
-    """Mount a tidings ``Server`` (or a bare ``EngineServer``) in any ASGI server.
+    """Mount a tidings ``Server`` (or a bare ``EngineServer``, or ``WebSocketRoutes``) in
+    any ASGI server; it is read as the built-in server reads it (``tidings.hosting``).
 
     ``socketio_path`` is where Engine.IO answers, relative to where this app is
     mounted; by default the Server's own ``path`` ("/socket.io/"). ``static_files``
-    maps URL paths to files or directories, served before ``other_app`` is asked.
+    maps URL paths to files or directories, added to the app's own ``static_files``
+    and served before ``other_app`` is asked.
     """
 
     def __init__(
@@ -69,33 +54,32 @@ class ASGIApp:
         other_app: ASGIApplication | None = None,
         *,
         socketio_path: str | None = None,
-        static_files: Mapping[str, str | PathLike[str]] | None = None,
+        static_files: StaticFilesMap | None = None,
         on_startup: Hook | None = None,
         on_shutdown: Hook | None = None,
         shutdown_timeout: float = 10.0,
     ) -> None:
         self.app = app
-        self.engine = _engine_of(app)
+        hosted = self._hosted = HostedApp(app)
+        self.engine = hosted.engine
         engine_path = self.engine.options.path
         self.socketio_path = (
             engine_path if socketio_path is None else _normalize_prefix(socketio_path)
         )
         # Requests are handed to the engine under its own path whatever the mount.
         self._rewrite = self.socketio_path != engine_path
+        self._has_engine = hosted.has_engine
+        self._routes = hosted.routes
         self.other_app = other_app
-        self.static: StaticFiles | None = None
-        if static_files:
-            # The built-in server's resolver, the same rules for both; loaded only when used.
-            from tidings.engine.static import StaticFiles
-
-            self.static = StaticFiles(static_files)
+        # The built-in server's resolver and mounts: the same rules for both.
+        self.static = hosted.static(static_files)
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.shutdown_timeout = shutdown_timeout
 
     def _engine_path(self, path: str) -> str | None:
         prefix = self.socketio_path
-        if path.startswith(prefix) or path == prefix[:-1]:
+        if self._has_engine and (path.startswith(prefix) or path == prefix[:-1]):
             if self._rewrite:
                 return self.engine.options.path + path[len(prefix):]
             return path
@@ -116,7 +100,7 @@ class ASGIApp:
                 await self._websocket(scope, receive, send, engine_path)
                 return
         if kind == "websocket":
-            routes = getattr(self.app, "websocket_routes", None)
+            routes = self._routes
             route = routes.match(path) if routes is not None else None
             if route is not None:
                 request = request_from_scope(scope, path)
@@ -131,7 +115,7 @@ class ASGIApp:
             await self.other_app(scope, receive, send)
             return
         if kind == "http":
-            await send_response(send, _NOT_FOUND)
+            await send_response(send, text_response(404))
         elif kind == "websocket":
             await send({"type": "websocket.close", "code": 1000})  # before accept: a 403
 
@@ -172,15 +156,11 @@ class ASGIApp:
                 return
 
     async def _startup(self) -> None:
-        startup = getattr(self.app, "startup", None)
-        if startup is not None:
-            await startup()
+        await self._hosted.startup()
         await _call(self.on_startup)
 
     async def _shutdown(self) -> None:
-        shutdown = getattr(self.app, "shutdown", None)
-        if shutdown is not None:
-            await shutdown(self.shutdown_timeout)
+        await self._hosted.shutdown(self.shutdown_timeout)
         await _call(self.on_shutdown)
 
     # -- http --------------------------------------------------------------------------------
@@ -191,7 +171,7 @@ class ASGIApp:
             (v for k, v in scope.get("headers", ()) if k.lower() == b"content-length"), None
         )
         if length is not None and length.isdigit() and int(length) > limit:
-            await send_response(send, _TOO_LARGE)
+            await send_response(send, text_response(413))
             return
         chunks: list[bytes] = []
         size = 0
@@ -202,7 +182,7 @@ class ASGIApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await send_response(send, _TOO_LARGE)
+                await send_response(send, text_response(413))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

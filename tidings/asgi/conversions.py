@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from tidings.asgi.types import Scope, Send
-from tidings.engine.io import HttpRequest, HttpResponse, join_headers
+from tidings.engine.io import HttpRequest, HttpResponse, join_headers, parse_query
 
 
 def route_path(scope: Scope) -> str:
@@ -30,7 +28,7 @@ def request_from_scope(scope: Scope, path: str, body: bytes = b"") -> HttpReques
         method=scope.get("method", "GET"),
         path=path,
         query_string=query_string,
-        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+        query=parse_query(query_string),
         headers=headers_of(scope),
         body=body,
         client=(str(client[0]), int(client[1])) if client else None,

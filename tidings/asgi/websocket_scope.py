@@ -15,30 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from tidings.asgi.conversions import raw_headers
 from tidings.asgi.types import Message, Receive, Send
-from tidings.engine.io import HttpRequest, HttpResponse, PreparedFrames, WebSocketListener
-from tidings.websocket_routes import WebSocketRoute
+from tidings.engine.io import HttpRequest, PreparedFrames, WebSocketListener, WebSocketTarget
+from tidings.hosting import RouteListener, WebSocketRouteLike
 
-__all__ = ["ASGIWebSocket", "WebSocketTarget", "serve_route", "serve_websocket"]
-
-
-class WebSocketTarget(Protocol):
-    """What answers an upgrade: the ``EngineServer``, or a raw route's ``WebSocketRoute``."""
-
-    def check_websocket(self, request: HttpRequest) -> HttpResponse | None: ...
-
-    def open_websocket(
-        self, request: HttpRequest, transport: ASGIWebSocket
-    ) -> WebSocketListener: ...
-
-
-class _DrainListener(WebSocketListener, Protocol):
-    """A raw route's ``WebSocket``, told when the writes fall back under ``write_limit``."""
-
-    def on_drain(self) -> None: ...
+__all__ = ["ASGIWebSocket", "serve_route", "serve_websocket"]
 
 
 class ASGIWebSocket:
@@ -131,7 +115,7 @@ class ASGIWebSocket:
     async def serve(self, receive: Receive, listener: WebSocketListener) -> None:
         """Called by ``serve_websocket`` once accepted: write and read until the connection ends."""
         if self.write_limit is not None:
-            self._on_drain = cast(_DrainListener, listener).on_drain
+            self._on_drain = cast(RouteListener, listener).on_drain
         writer = asyncio.ensure_future(self.run())
         peer_gone = True
         try:
@@ -207,7 +191,7 @@ class ASGIWebSocket:
 
 
 async def serve_websocket(
-    target: WebSocketTarget,
+    target: WebSocketTarget[ASGIWebSocket, WebSocketListener],
     request: HttpRequest,
     transport: ASGIWebSocket,
     receive: Receive,
@@ -240,7 +224,7 @@ async def serve_websocket(
 
 
 async def serve_route(
-    route: WebSocketRoute,
+    route: WebSocketRouteLike,
     request: HttpRequest,
     receive: Receive,
     send: Send,

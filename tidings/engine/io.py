@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from http import HTTPStatus
+from typing import Protocol, TypeVar
+from urllib.parse import parse_qsl
 
 
 @dataclass(slots=True)
@@ -77,6 +79,24 @@ class WebSocketListener(Protocol):
     def on_close(self, code: int, reason: str) -> None: ...
 
 
+TransportT_contra = TypeVar("TransportT_contra", contravariant=True)
+ListenerT_co = TypeVar("ListenerT_co", bound=WebSocketListener, covariant=True)
+
+
+class WebSocketTarget(Protocol[TransportT_contra, ListenerT_co]):
+    """What answers a WebSocket upgrade: the engine, or a raw route of the application.
+
+    Both I/O layers upgrade through this one shape: ``check_websocket`` before
+    the 101 (a response refuses), ``open_websocket`` after it, with the
+    transport the target needs (the engine's ``WebSocketTransport``, a route's
+    ``RouteTransport``); the listener it returns is told what arrives.
+    """
+
+    def check_websocket(self, request: HttpRequest) -> HttpResponse | None: ...
+
+    def open_websocket(self, request: HttpRequest, transport: TransportT_contra) -> ListenerT_co: ...
+
+
 def join_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """Raw header pairs as ``HttpRequest.headers``: names lower-cased, repeats joined with ", "."""
     headers: dict[str, str] = {}
@@ -85,3 +105,23 @@ def join_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         value = raw_value.decode("latin-1")
         headers[name] = headers[name] + ", " + value if name in headers else value
     return headers
+
+
+def parse_query(query_string: str) -> dict[str, str]:
+    """A query string as ``HttpRequest.query``: blank values kept, the last repeat wins."""
+    return dict(parse_qsl(query_string, keep_blank_values=True))
+
+
+def status_phrase(status: int) -> str:
+    """The reason phrase of ``status`` ("" for a code HTTP does not name)."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def text_response(status: int, message: str = "") -> HttpResponse:
+    """The I/O layers' own short plain-text answers (404, 413, 503...): the status
+    phrase unless ``message`` says more, so both layers refuse alike."""
+    body = (message or status_phrase(status)).encode("utf-8", "replace") + b"\n"
+    return HttpResponse(status, [("Content-Type", "text/plain; charset=utf-8")], body)

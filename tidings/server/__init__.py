@@ -6,14 +6,17 @@ from tidings.server.handshake import Handshake
 from tidings.server.journal import HistoryItem, RecoveryOptions
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
+from tidings.server.outgoing import Ack, EmitModifiers
 from tidings.server.server import Server
 from tidings.server.socket import Socket
 
 __all__ = [
+    "Ack",
     "AckTimeoutError",
     "BroadcastOperator",
     "ConnectionRefusedError",
     "DisconnectedError",
+    "EmitModifiers",
     "Handshake",
     "HistoryItem",
     "Namespace",

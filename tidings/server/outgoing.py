@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
 
+from tidings.errors import AckTimeoutError
 from tidings.protocol.socketio import Packet, encode
 
 if TYPE_CHECKING:
@@ -11,7 +13,9 @@ if TYPE_CHECKING:
     from tidings.protocol.prepared import PreparedMessage
     from tidings.serializers import Serializer
 
-__all__ = ["HeldConnection", "write_packet"]
+logger = logging.getLogger("tidings.server")
+
+__all__ = ["Ack", "EmitModifiers", "HeldConnection", "write_packet"]
 
 
 def write_packet(writer: LocalConnection, packet: Packet, serializer: Serializer) -> None:
@@ -46,3 +50,75 @@ class HeldConnection:
                 conn.send(item)
             else:
                 conn.send_prepared(item)
+
+
+class ModifiedTarget(Protocol):
+    """The socket an ``EmitModifiers`` sends to (``tidings.Socket``)."""
+
+    @property
+    def writer(self) -> LocalConnection: ...
+
+    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None: ...
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any: ...
+
+
+class EmitModifiers:
+    """Flags for an emit to one socket: ``socket.volatile`` and ``socket.timeout(s)``,
+    which in Node act on that socket (a broadcast starts with ``socket.broadcast``)."""
+
+    __slots__ = ("_socket", "_timeout", "_volatile")
+
+    def __init__(
+        self, socket: ModifiedTarget, *, volatile: bool = False, timeout: float | None = None
+    ) -> None:
+        self._socket = socket
+        self._volatile = volatile
+        self._timeout = timeout
+
+    @property
+    def volatile(self) -> EmitModifiers:
+        return EmitModifiers(self._socket, volatile=True, timeout=self._timeout)
+
+    def timeout(self, seconds: float) -> EmitModifiers:
+        return EmitModifiers(self._socket, volatile=self._volatile, timeout=seconds)
+
+    async def emit(self, event: str, *args: Any) -> None:
+        await self._socket.emit(event, *args, volatile=self._volatile)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        """The client's ack; ``AckTimeoutError`` after the timeout, or at once when volatile
+        and the client cannot take the event now (it is dropped, so no ack can come)."""
+        if self._volatile and not self._socket.writer.writable:
+            raise AckTimeoutError("volatile event dropped: the client could not take it")
+        return await self._socket.emit_with_ack(event, *args, timeout=self._timeout)
+
+
+class AckTarget(Protocol):
+    def send_ack(self, ack_id: int, args: list[Any]) -> None: ...
+
+
+class Ack:
+    """Given to a handler that declares a keyword-only ``ack`` parameter: it acknowledges
+    the client's event when called (once, from anywhere), or never, as a Node handler
+    does with its callback. Its return value is then not an ack."""
+
+    __slots__ = ("_ack_id", "_socket", "called")
+
+    def __init__(self, socket: AckTarget, ack_id: int | None) -> None:
+        self._socket = socket
+        self._ack_id = ack_id
+        self.called = False
+
+    @property
+    def expected(self) -> bool:
+        """Whether the client asked for an acknowledgement at all."""
+        return self._ack_id is not None
+
+    def __call__(self, *args: Any) -> None:
+        if self.called:
+            logger.warning("ack %s called again: ignored", self._ack_id)
+            return
+        self.called = True
+        if self._ack_id is not None:
+            self._socket.send_ack(self._ack_id, list(args))

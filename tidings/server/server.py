@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
 from tidings.adapters.base import Adapter, LocalNamespace
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
+from tidings.engine.options import CorsOrigins
 from tidings.history import HistoryStore, MemoryHistory
 from tidings.protocol.socketio import Decoder, DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
@@ -32,8 +33,9 @@ class Server(Broadcaster):
     ``sio.of(name).history``; ``connection_state_recovery`` also logs every event so a client
     that was away (or a server that restarted) replays what was missed, in order, once.
 
-    Engine options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``,
-    ``cors_allowed_origins``, ``cors_credentials``, ``transports``, ``path``...) are passed through.
+    The Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``: the
+    largest message or request body, ``cors_allowed_origins``, ``transports``...) are typed
+    keyword arguments, validated once (``tidings.engine.EngineOptions``).
     """
 
     def __init__(
@@ -45,10 +47,18 @@ class Server(Broadcaster):
         connect_timeout: float = 45.0,
         concurrent_events: bool = False,
         decoder_limits: DecoderLimits | None = None,
-        max_http_buffer_size: int | None = None,
+        max_http_buffer_size: int = 1_000_000,
         history: HistoryStore | None = None,
         connection_state_recovery: bool | RecoveryOptions = False,
-        **engine_options: Any,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        transports: Sequence[str] = ("polling", "websocket"),
+        allow_upgrades: bool = True,
+        upgrade_timeout: float = 10.0,
+        max_connections: int = 10_000,
+        cors_allowed_origins: CorsOrigins = None,
+        cors_credentials: bool = False,
+        max_buffered_bytes: int = 10_000_000,
     ) -> None:
         self.options = ServerOptions(
             connect_timeout=connect_timeout,
@@ -72,9 +82,19 @@ class Server(Broadcaster):
             path = "/" + path
         if not path.endswith("/"):
             path += "/"
-        if max_http_buffer_size is not None:
-            engine_options["max_payload"] = max_http_buffer_size
-        self.engine = EngineServer(self, EngineOptions(path=path, **engine_options))
+        self.engine = EngineServer(self, EngineOptions(
+            path=path,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            max_payload=max_http_buffer_size,
+            transports=tuple(transports),
+            allow_upgrades=allow_upgrades,
+            upgrade_timeout=upgrade_timeout,
+            max_connections=max_connections,
+            cors_allowed_origins=cors_allowed_origins,
+            cors_credentials=cors_credentials,
+            max_buffered_bytes=max_buffered_bytes,
+        ))
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         self._connections: dict[str, Connection] = {}
@@ -201,6 +221,8 @@ class Server(Broadcaster):
         """Run ``coro`` as a task that shutdown waits for. ``discard=False``: the coroutine
         calls ``task_done`` itself when it ends (see ``Socket._drain``)."""
         task = asyncio.get_running_loop().create_task(coro)
+        if task.done():  # an eager task factory ran it to its end already: nothing to track
+            return task
         self._tasks.add(task)
         if discard:
             task.add_done_callback(self._tasks.discard)

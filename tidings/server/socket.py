@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 import logging
 import time
 import types
@@ -19,7 +20,7 @@ from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_a
 from tidings.server.handshake import Handshake
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
-from tidings.server.outgoing import HeldConnection, write_packet
+from tidings.server.outgoing import Ack, EmitModifiers, HeldConnection, write_packet
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
@@ -168,14 +169,19 @@ class Socket:
 
     # -- sending -----------------------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any) -> None:
-        """Send an event to this client. Never blocks: it is queued on the connection."""
+    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None:
+        """Send an event to this client. Never blocks: it is queued on the connection.
+
+        ``volatile``: dropped if the client cannot take it at once, never stored for
+        recovery (``socket.volatile.emit`` in Node)."""
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
+        if volatile and not self._writer.writable:
+            return
         self.nsp.notify_outgoing(self, event, args)
         packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
         journal = self.nsp.journal
-        if journal is not None and journal.recovery is not None:
+        if journal is not None and journal.recovery is not None and not volatile:
             # Stored before it is sent; its offset travels as the last argument.
             packet = await journal.record(packet, (self.id,), ())
             self.send_packet(packet)
@@ -245,12 +251,16 @@ class Socket:
     def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
         return self._operator().except_(room)
 
-    @property
-    def volatile(self) -> BroadcastOperator:
-        return self._operator().volatile
+    # -- modifiers of the next emit to this socket (as Node's socket.volatile / timeout) --
 
-    def timeout(self, seconds: float) -> BroadcastOperator:
-        return self._operator().timeout(seconds)
+    @property
+    def volatile(self) -> EmitModifiers:
+        """``await socket.volatile.emit(...)``: to this client, dropped if it cannot take it now."""
+        return EmitModifiers(self, volatile=True)
+
+    def timeout(self, seconds: float) -> EmitModifiers:
+        """``await socket.timeout(5).emit_with_ack(...)``: ask this client, wait ``seconds``."""
+        return EmitModifiers(self, timeout=seconds)
 
     # -- leaving -------------------------------------------------------------------------
 
@@ -312,6 +322,10 @@ class Socket:
             if catch_all is None:
                 return
             handler, args = catch_all, [event, *args]
+        if handler.takes_ack:
+            ack = Ack(self, packet.id)
+            self._schedule(lambda: self._run_with_ack(handler, event, args, ack))
+            return
         if handler.inline and self._queue is None:
             # Fast path: a plain function, or a coroutine that cannot suspend, runs here.
             self._run_sync(handler, event, args, packet.id)
@@ -334,7 +348,7 @@ class Socket:
             self._schedule(lambda: self._finish_ack(result, event, ack_id))
             return
         if ack_id is not None:
-            self._send_ack(ack_id, result)
+            self.send_ack(ack_id, ack_args(result))
 
     async def _finish_ack(self, awaitable: Any, event: str, ack_id: int | None) -> None:
         try:
@@ -343,7 +357,17 @@ class Socket:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
         if ack_id is not None:
-            self._send_ack(ack_id, result)
+            self.send_ack(ack_id, ack_args(result))
+
+    async def _run_with_ack(self, handler: Handler, event: str, args: list[Any], ack: Ack) -> None:
+        if self.state is SocketState.REFUSED:
+            return
+        try:
+            result = handler.call_with_ack(ack, self, *args)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("sid=%s handler for %r failed", self.id, event)
 
     async def _run_event(self, handler: Handler, event: str, args: list[Any], ack_id: int | None) -> None:
         # Events that arrived before a disconnect still run (as in Node); a refused client's don't.
@@ -355,10 +379,10 @@ class Socket:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
         if ack_id is not None:
-            self._send_ack(ack_id, result)
+            self.send_ack(ack_id, ack_args(result))
 
-    def _send_ack(self, ack_id: int, result: Any) -> None:
-        data = ack_args(result)
+    def send_ack(self, ack_id: int, data: list[Any]) -> None:
+        """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too)."""
         nsp = self.nsp
         if nsp.name == "/" and self.state is SocketState.CONNECTED:
             text = short_ack(ack_id, data, nsp.serializer)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from tidings.engine.static import StaticFiles
-from tidings.standalone.app import EngineLike, WebSocketRoutesLike
+from tidings.hosting import EngineLike, WebSocketRoutesLike
 from tidings.standalone.options import HttpOptions
 
 logger = logging.getLogger("tidings.standalone")

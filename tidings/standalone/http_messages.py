@@ -8,12 +8,11 @@ one write per response.
 
 from __future__ import annotations
 
-from http import HTTPStatus
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 import httptools
 
-from tidings.engine.io import HttpRequest, HttpResponse, join_headers
+from tidings.engine.io import HttpRequest, HttpResponse, join_headers, parse_query, status_phrase
 
 _NO_BODY_STATUS = frozenset((204, 304))
 
@@ -29,23 +28,10 @@ class RequestRejected(Exception):
         self.status = status
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
-def error_response(status: int, message: str = "") -> HttpResponse:
-    """A short plain-text answer: the status phrase unless ``message`` says more."""
-    body = (message or _phrase(status)).encode("utf-8", "replace") + b"\n"
-    return HttpResponse(status, [("Content-Type", "text/plain; charset=utf-8")], body)
-
-
 def encode_response(response: HttpResponse, *, keep_alive: bool, head: bool = False) -> bytes:
     """Status line, headers and body in one buffer: one write per response."""
     status = response.status
-    lines = [f"HTTP/1.1 {status} {_phrase(status)}"]
+    lines = [f"HTTP/1.1 {status} {status_phrase(status)}"]
     has_length = False
     for name, value in response.headers:
         lname = name.lower()
@@ -99,7 +85,7 @@ def build_request(
         method=method.decode("ascii"),
         path=unquote((parsed.path or b"/").decode("latin-1"), errors="replace"),
         query_string=query_string,
-        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+        query=parse_query(query_string),
         headers=join_headers(headers),
         body=b"".join(body),
         client=client,

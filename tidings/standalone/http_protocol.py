@@ -22,7 +22,8 @@ from typing import Any, cast
 
 import httptools
 
-from tidings.engine.io import HttpRequest, HttpResponse
+from tidings.engine.io import HttpRequest, HttpResponse, text_response
+from tidings.hosting import EngineLike, WebSocketRouteLike
 from tidings.protocol.websocket import (
     CloseCode,
     HandshakeError,
@@ -31,7 +32,6 @@ from tidings.protocol.websocket import (
     is_upgrade_request,
     validate_upgrade,
 )
-from tidings.standalone.app import EngineLike, WebSocketRouteLike
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.http_messages import (
     CONTINUE,
@@ -39,7 +39,6 @@ from tidings.standalone.http_messages import (
     body_expected,
     build_request,
     encode_response,
-    error_response,
 )
 from tidings.standalone.options import HttpOptions
 from tidings.standalone.websocket_protocol import RouteWebSocketProtocol, WebSocketProtocol
@@ -217,7 +216,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _run(self) -> None:
         if self._task is None and self._queue:
-            self._task = self._context.loop.create_task(self._serve_queue())
+            task = self._context.loop.create_task(self._serve_queue())
+            if not task.done():  # an eager task factory may have served the queue already
+                self._task = task
 
     async def _serve_queue(self) -> None:
         transport = self._transport
@@ -241,7 +242,7 @@ class HttpProtocol(asyncio.Protocol):
         """Answer one request; False when the connection is done with HTTP."""
         request, keep_alive, upgrade, error, message = item
         if request is None:
-            self._respond(transport, error_response(error, message), keep_alive=False)
+            self._respond(transport, text_response(error, message), keep_alive=False)
             return False
         if upgrade and self._parser is None:
             keep_alive = False  # llhttp stopped at the upgrade: nothing more to read as HTTP
@@ -259,12 +260,12 @@ class HttpProtocol(asyncio.Protocol):
                 found = None
                 if context.static is not None:
                     found = await context.static.handle(request.method, path, request.headers)
-                response = found if found is not None else error_response(404, "not found")
+                response = found if found is not None else text_response(404)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("http %s: error handling %s %s", self._peer, request.method, path)
-            response = error_response(500, "internal error")
+            response = text_response(500, "internal error")
             keep_alive = False
         keep_alive = keep_alive and not (self.draining or context.closing)
         self._respond(transport, response, keep_alive=keep_alive, head=request.method == "HEAD")
@@ -305,7 +306,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             key = validate_upgrade(request.method, request.headers)
         except HandshakeError as exc:
-            response = error_response(exc.status, str(exc))
+            response = text_response(exc.status, str(exc))
             if exc.status == 426:
                 response.headers.append(("Sec-WebSocket-Version", "13"))
             logger.info("http %s: websocket handshake refused: %s", self._peer, exc)
@@ -316,7 +317,7 @@ class HttpProtocol(asyncio.Protocol):
             self._respond(transport, rejection, keep_alive=False)
             return False
         if context.closing:
-            self._respond(transport, error_response(503, "shutting down"), keep_alive=False)
+            self._respond(transport, text_response(503, "shutting down"), keep_alive=False)
             return False
         transport.write(accept_response(key))
         self._cancel_timer()
@@ -389,7 +390,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._receiving and self._task is None and not self._queue:
             logger.info("http %s: request not received in time", self._peer)
             self._parser = None
-            transport.write(encode_response(error_response(408), keep_alive=False))
+            transport.write(encode_response(text_response(408), keep_alive=False))
         transport.close()
 
     def abort(self) -> None:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Mapping
-from os import PathLike
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
-from tidings.engine.static import StaticFiles
+from tidings.hosting import AppLike, EngineLike, HostedApp, StaticFilesMap
 from tidings.protocol.websocket import CloseCode
-from tidings.standalone.app import AppLike, EngineLike, engine_of, routes_of, static_files_of
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.http_protocol import HttpProtocol
 from tidings.standalone.options import HttpOptions
@@ -36,18 +34,18 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
-        static_files: Mapping[str, str | PathLike[str]] | None = None,
+        static_files: StaticFilesMap | None = None,
         backlog: int = 2048,
         options: HttpOptions | None = None,
     ) -> None:
         self.app = app
-        self.engine = engine_of(app)
+        self._hosted = HostedApp(app)
+        self.engine = self._hosted.engine
         self.host = host
         self.port = port
         self.backlog = backlog
         self.options = options or HttpOptions()
-        mounts = {**static_files_of(app), **(static_files or {})}
-        self._static = StaticFiles(mounts) if mounts else None
+        self._static = self._hosted.static(static_files)
         self._context: ConnectionContext | None = None
         self._server: asyncio.Server | None = None
         self._closed: asyncio.Event | None = None
@@ -63,14 +61,12 @@ class HttpServer:
             raise RuntimeError("server already started")
         loop = asyncio.get_running_loop()
         # The app opens what it needs (a history store) and accepts sessions before we listen.
-        startup = getattr(self.app, "startup", None) or getattr(self.engine, "startup", None)
-        if startup is not None:
-            await startup()
+        await self._hosted.startup()
         context = self._context = ConnectionContext(
             loop=loop,
             options=self.options,
             engine=self.engine,
-            routes=routes_of(self.app),
+            routes=self._hosted.routes,
             static=self._static,
             flush_batch=WebSocketProtocol.flush_batch,
         )
@@ -119,12 +115,10 @@ class HttpServer:
         deadline = loop.time() + timeout
         context.closing = True
         self._server.close()
-        shutdown = getattr(self.app, "shutdown", None) or getattr(self.engine, "shutdown", None)
-        if shutdown is not None:
-            try:
-                await asyncio.wait_for(shutdown(timeout), timeout + 1.0)
-            except Exception:
-                logger.exception("app.shutdown failed")
+        try:
+            await self._hosted.shutdown(timeout)
+        except Exception:
+            logger.exception("app.shutdown failed")
         for conn in list(context.connections):
             if isinstance(conn, HttpProtocol):
                 conn.close_if_idle()
@@ -156,7 +150,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
-    static_files: Mapping[str, str | PathLike[str]] | None = None,
+    static_files: StaticFilesMap | None = None,
     backlog: int = 2048,
     options: HttpOptions | None = None,
 ) -> HttpServer:
@@ -177,25 +171,19 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
-    static_files: Mapping[str, str | PathLike[str]] | None = None,
+    static_files: StaticFilesMap | None = None,
     shutdown_timeout: float = 10.0,
     options: HttpOptions | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything)."""
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_run(app, host, port, static_files, shutdown_timeout, options))
-
-
-async def _run(
-    app: EngineLike | AppLike,
-    host: str,
-    port: int,
-    static_files: Mapping[str, str | PathLike[str]] | None,
-    shutdown_timeout: float,
-    options: HttpOptions | None,
-) -> None:
     server = HttpServer(app, host, port, static_files=static_files, options=options)
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run(server, shutdown_timeout))
+
+
+async def _run(server: HttpServer, shutdown_timeout: float) -> None:
     await server.start()
+    host = server.host
     shown = f"[{host}]" if ":" in host else host
     logger.info("listening on http://%s:%d", shown, server.port)
     loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ import logging
 from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
+from tidings.hosting import RouteListener
 from tidings.protocol.websocket import (
     BinaryMessage,
     CloseCode,
@@ -32,7 +33,6 @@ from tidings.protocol.websocket import (
     WebSocketState,
 )
 from tidings.protocol.websocket.frames import encode_frame
-from tidings.standalone.app import RouteListener
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.speedups import masker
 
@@ -126,11 +126,15 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
             self._queue_frame(encode_frame(_BINARY, data))
 
     def send_prepared(self, prepared: PreparedFrames) -> None:
-        """The broadcast hot path: the same framed bytes for every recipient."""
+        """The broadcast hot path: the same framed bytes for every recipient.
+
+        Its body is ``_queue_frame``'s, inlined, so a broadcast makes no call per
+        recipient (``test_standalone_frames`` checks that both queue alike)."""
         if self._open:
+            frame = prepared.ws_frames
             pending = self._pending
             if pending is None:
-                self._pending = prepared.ws_frames
+                self._pending = frame
                 if not self._dirty:
                     self._dirty = _DATA
                     waiting = self._waiting  # Flusher.add, inlined
@@ -138,16 +142,15 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
                         self._context.flusher.schedule()
                     waiting.append(self)
             elif isinstance(pending, bytes):
-                frames = prepared.ws_frames
-                self._pending = [pending, frames]
-                self._pending_size = len(pending) + len(frames)
+                self._pending = [pending, frame]
+                self._pending_size = len(pending) + len(frame)
             else:
-                frames = prepared.ws_frames
-                pending.append(frames)
-                self._pending_size += len(frames)
+                pending.append(frame)
+                self._pending_size += len(frame)
 
     def _queue_frame(self, frame: bytes) -> None:
         # One frame is kept as is (no list: nothing for the garbage collector to track).
+        # ``send_prepared`` holds a copy of this body: change both.
         pending = self._pending
         if pending is None:
             self._pending = frame

@@ -1,0 +1,147 @@
+"""Node's semantics for what a handler does with one socket: ``socket.volatile`` and
+``socket.timeout`` act on that socket, and a handler may answer an ack later, or never."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import tidings
+
+
+async def _two_peers(peer_factory: Any) -> tuple[Any, Any]:
+    a, b = peer_factory(), peer_factory()
+    for p in (a, b):
+        await p.open()
+        await p.connect()
+    return a, b
+
+
+async def test_socket_volatile_emits_to_this_socket_only(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    sockets: list[tidings.Socket] = []
+
+    @sio.event
+    async def hello(socket: tidings.Socket) -> None:
+        sockets.append(socket)
+        # A poll is held below, so the client can take it now: sent to this socket.
+        await socket.volatile.emit("only-you", 1)
+        await sio.emit("sentinel")
+
+    a, b = await _two_peers(peer_factory)
+    poll = asyncio.ensure_future(a.next())
+    await asyncio.sleep(0)  # let the poll be held before the event is handled
+    await a.post('42["hello"]')
+    assert await poll == '42["only-you",1]'
+    assert await a.event() == ("", ["sentinel"])
+    assert await b.event() == ("", ["sentinel"])  # b never got "only-you"
+
+
+async def test_socket_volatile_drops_what_the_client_cannot_take(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    @sio.event
+    async def hello(socket: tidings.Socket) -> None:
+        await socket.volatile.emit("dropped")  # no poll held: dropped
+        await socket.emit("kept")
+
+    a, _ = await _two_peers(peer_factory)
+    await a.post('42["hello"]')
+    assert await a.event() == ("", ["kept"])
+
+
+async def test_socket_timeout_asks_this_socket(sio: tidings.Server, peer_factory: Any) -> None:
+    answers: list[Any] = []
+
+    @sio.event
+    async def start(socket: tidings.Socket) -> None:
+        answers.append(await socket.timeout(2).emit_with_ack("ask", "q"))
+
+    a, b = await _two_peers(peer_factory)
+    await a.post('42["start"]')
+    prefix, data = await a.event()
+    assert data == ["ask", "q"]
+    await a.post(f"43{prefix}[\"yes\"]")
+    await sio.emit("sentinel")
+    assert await b.event() == ("", ["sentinel"])  # b was never asked
+    for _ in range(100):
+        if answers:
+            break
+        await asyncio.sleep(0)
+    assert answers == ["yes"]
+
+
+async def test_socket_timeout_raises_when_this_socket_does_not_answer(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    outcome: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
+
+    @sio.event
+    async def start(socket: tidings.Socket) -> None:
+        try:
+            await socket.timeout(0.05).emit_with_ack("ask")
+        except tidings.AckTimeoutError as exc:
+            outcome.set_result(exc)
+
+    a, _ = await _two_peers(peer_factory)
+    await a.post('42["start"]')
+    assert (await a.event())[1] == ["ask"]
+    assert isinstance(await asyncio.wait_for(outcome, 2), tidings.AckTimeoutError)
+
+
+async def test_a_handler_with_an_ack_parameter_answers_later(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    kept: list[tidings.Ack] = []
+
+    @sio.event
+    def ask(socket: tidings.Socket, question: str, *, ack: tidings.Ack) -> str:
+        assert ack.expected
+        kept.append(ack)
+        return "not an ack"
+
+    @sio.event
+    def answer(socket: tidings.Socket) -> None:
+        kept[0]("later", 2)
+        kept[0]("twice")  # ignored, as Node ignores a second call
+
+    a, _ = await _two_peers(peer_factory)
+    await a.post('427["ask","?"]', '42["answer"]')
+    assert await a.next() == '437["later",2]'
+    await sio.emit("sentinel")
+    assert await a.event() == ("", ["sentinel"])  # no second ack, no ack from the return value
+
+
+async def test_a_handler_with_an_ack_parameter_may_decline(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    @sio.event
+    async def ask(socket: tidings.Socket, *, ack: tidings.Ack) -> None:
+        await asyncio.sleep(0)
+
+    a, _ = await _two_peers(peer_factory)
+    await a.post('421["ask"]')
+    await a.post('42["ask"]')  # no ack asked: the handler's ack does nothing
+    await sio.emit("sentinel")
+    assert await a.event() == ("", ["sentinel"])  # nothing before it: never acknowledged
+
+
+async def test_volatile_with_ack_fails_at_once_when_dropped(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    errors: list[BaseException] = []
+
+    @sio.event
+    async def start(socket: tidings.Socket) -> None:
+        with pytest.raises(tidings.AckTimeoutError) as caught:
+            await socket.volatile.timeout(5).emit_with_ack("ask")
+        errors.append(caught.value)
+        await socket.emit("done")
+
+    a, _ = await _two_peers(peer_factory)
+    await a.post('42["start"]')
+    assert await a.event() == ("", ["done"])
+    assert len(errors) == 1
