@@ -78,10 +78,10 @@ class Cluster:
             await inner.aclose()
             await factory.close()
 
-        node = Node(sio, factory, f"http://127.0.0.1:{srv.port}", stop)
+        made = Node(sio, factory, f"http://127.0.0.1:{srv.port}", stop)
         self.stack.push_async_callback(stop)
-        self.nodes.append(node)
-        return node
+        self.nodes.append(made)
+        return made
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ async def test_sockets_join_leave_and_disconnect_across_nodes(
 async def test_fetch_sockets_and_remote_handles(
     cluster: Cluster, node: NodeClient, wire_format: str
 ) -> None:
-    a, b, ca, cb = await two_nodes(cluster, node, wire_format)
+    a, _b, ca, cb = await two_nodes(cluster, node, wire_format)
     await cb.call("join", "x")
     found = {s.id: s for s in await a.sio.fetch_sockets()}
     assert set(found) == {ca.sid, cb.sid}
@@ -160,7 +160,7 @@ async def _ids(fetching: Awaitable[list[Any]], expected: set[str]) -> bool:
 async def test_broadcast_with_acks_across_nodes(
     cluster: Cluster, node: NodeClient, wire_format: str
 ) -> None:
-    a, b, ca, cb = await two_nodes(cluster, node, wire_format)
+    a, _b, ca, cb = await two_nodes(cluster, node, wire_format)
     await ca.reply("ask", "value", "from-a")
     await cb.reply("ask", "value", b"from-b")
     replies = await a.sio.timeout(3).emit_with_ack("ask", 1)
@@ -210,7 +210,7 @@ async def test_server_side_emit_with_and_without_acks(cluster: Cluster, wire_for
 
 
 async def test_all_rooms_classic(cluster: Cluster, node: NodeClient) -> None:
-    a, b, ca, cb = await two_nodes(cluster, node, "classic")
+    a, _b, ca, cb = await two_nodes(cluster, node, "classic")
     await cb.call("join", "kitchen")
     await ca.call("join", "hall")
     assert await a.adapter.all_rooms() == {"kitchen", "hall", ca.sid, cb.sid}

@@ -260,7 +260,12 @@ class ClusterAdapter(InMemoryAdapter):
     async def emit_to_remote_with_ack(self, sid: Sid, data: list[Any], timeout: float) -> Any:
         request_id = self.link.new_id()
         request = AnswersRequest(1)
-        self._requests.add(request_id, AckBroadcastRequest(1, 0, lambda n: None, lambda _s, a: request.answer(a[0] if a else None)))
+
+        def answered(_sid: Sid, args: list[Any] | None) -> None:
+            request.answer(args[0] if args else None)
+
+        # The owning node answers as for any broadcast with acks: a count, then the ack.
+        self._requests.add(request_id, AckBroadcastRequest(1, 0, lambda _count: None, answered))
         target = target_of(self._one(sid), expectSingleResponse=True, timeout=int(timeout * 1000))
         try:
             await self._publish(Broadcast(self.uid, self.nsp.name, data, target, request_id))

@@ -16,8 +16,11 @@ import redis.asyncio as aioredis
 from tidings.adapters.base import LocalNamespace
 from tidings.adapters.redis.adapter import ClusterAdapter
 from tidings.adapters.redis.bus import RedisBus, RedisClient
+from tidings.adapters.redis.classic import ClassicFormat
 from tidings.adapters.redis.messages import ClusterMessage, WireError
 from tidings.adapters.redis.rooms import RoomChannelsAdapter
+from tidings.adapters.redis.sharded import ShardedFormat, SubscriptionMode
+from tidings.adapters.redis.streams import StreamsFormat
 from tidings.adapters.redis.wire import WireFormat
 
 __all__ = ["RedisAdapter", "make_format"]
@@ -32,23 +35,18 @@ def make_format(
     name: str,
     *,
     key_prefix: str = "socket.io",
-    subscription_mode: str = "dynamic",
+    subscription_mode: SubscriptionMode = "dynamic",
     stream_name: str = "socket.io",
     max_len: int = 10_000,
     stream_count: int = 1,
 ) -> WireFormat:
     """The wire format called ``name``, with its options."""
     if name == "classic":
-        from tidings.adapters.redis.classic import ClassicFormat
-
-        return ClassicFormat(prefix=key_prefix)
+        # ClassicFormat has no stream entries, hence no ``decode_entry``: never called for it.
+        return ClassicFormat(prefix=key_prefix)  # type: ignore[return-value]
     if name == "sharded":
-        from tidings.adapters.redis.sharded import ShardedFormat
-
         return ShardedFormat(prefix=key_prefix, subscription_mode=subscription_mode)
     if name == "streams":
-        from tidings.adapters.redis.streams import StreamsFormat
-
         return StreamsFormat(
             prefix=key_prefix, stream_name=stream_name, max_len=max_len, stream_count=stream_count
         )
@@ -65,7 +63,7 @@ class RedisAdapter:
         format: str | WireFormat = "classic",
         key_prefix: str = "socket.io",
         requests_timeout: float = 5.0,
-        subscription_mode: str = "dynamic",
+        subscription_mode: SubscriptionMode = "dynamic",
         stream_name: str = "socket.io",
         max_len: int = 10_000,
         stream_count: int = 1,
