@@ -85,6 +85,12 @@ class SocketHandle(Protocol):
     @property
     def data(self) -> dict[str, Any]: ...
 
+    @property
+    def handshake(self) -> Any:
+        """What the client presented when it connected (a ``Handshake`` here, a dict of
+        Node's shape for a socket on another node)."""
+        ...
+
     async def emit(self, event: str, *args: Any) -> None: ...
 
     def join(self, rooms: str | Iterable[str]) -> None: ...
@@ -120,6 +126,10 @@ class LocalNamespace(Protocol):
 
     @property
     def serializer(self) -> Serializer: ...
+
+    def next_ack_id(self) -> int:
+        """A new ack id of this namespace, for a broadcast with acks from another node."""
+        ...
 
     def receive_server_side_emit(
         self, data: list[Any], ack: Callable[[Any], None] | None

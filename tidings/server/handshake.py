@@ -36,7 +36,9 @@ class Handshake:
             query=request.query,
             auth=auth if auth is not None else {},
             address=request.client[0] if request.client else None,
-            time=time.strftime("%a %b %d %Y %H:%M:%S GMT", time.gmtime(issued)),
+            # As Node's Date.toString() prints it on a server in UTC.
+            time=time.strftime("%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)",
+                               time.gmtime(issued)),
             issued=int(issued * 1000),
             url=url,
             secure=request.scheme in ("https", "wss"),

@@ -92,7 +92,7 @@ def options_of(target: Target) -> BroadcastOptions:
 class ClusterAdapter(InMemoryAdapter):
     """The ``Adapter`` of one namespace on a Redis cluster; made by ``RedisAdapter``."""
 
-    __slots__ = ("link", "uid", "_requests", "_next_ack_id", "_own_ack_id", "_tasks", "_opened")
+    __slots__ = ("link", "uid", "_requests", "_tasks", "_opened")
 
     def __init__(self, nsp: LocalNamespace, link: NodeLink) -> None:
         super().__init__(nsp)
@@ -100,8 +100,6 @@ class ClusterAdapter(InMemoryAdapter):
         self.uid = link.new_id()
         """This node's id for this namespace on the wire (every namespace has its own)."""
         self._requests = PendingRequests()
-        self._next_ack_id: Callable[[], int] | None = getattr(nsp, "next_ack_id", None)
-        self._own_ack_id = 1 << 40
         self._tasks: set[asyncio.Task[None]] = set()
         self._opened = False
 
@@ -382,7 +380,4 @@ class ClusterAdapter(InMemoryAdapter):
             counted.set_result(None)
 
     def _new_ack_id(self) -> int:
-        if self._next_ack_id is not None:
-            return self._next_ack_id()
-        self._own_ack_id += 1
-        return self._own_ack_id
+        return self.nsp.next_ack_id()

@@ -198,6 +198,9 @@ class ClassicFormat:
 
     # -- decoding
 
+    def decode_entry(self, stream: str, fields: dict[bytes, bytes]) -> ClusterMessage | None:
+        raise WireError("the classic format has no streams")
+
     def decode(self, channel: str, payload: bytes) -> ClusterMessage | None:
         if channel.startswith(self._request_prefix):
             return self._decode_request(_channel_nsp(channel, self._request_prefix), payload)

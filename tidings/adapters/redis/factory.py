@@ -42,8 +42,7 @@ def make_format(
 ) -> WireFormat:
     """The wire format called ``name``, with its options."""
     if name == "classic":
-        # ClassicFormat has no stream entries, hence no ``decode_entry``: never called for it.
-        return ClassicFormat(prefix=key_prefix)  # type: ignore[return-value]
+        return ClassicFormat(prefix=key_prefix)
     if name == "sharded":
         return ShardedFormat(prefix=key_prefix, subscription_mode=subscription_mode)
     if name == "streams":

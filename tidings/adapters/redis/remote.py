@@ -104,7 +104,7 @@ def socket_details(socket: LocalSocket) -> dict[str, Any]:
     """``{id, handshake, rooms, data}`` of a local socket, as Node answers a fetch."""
     return {
         "id": socket.id,
-        "handshake": handshake_details(getattr(socket, "handshake", None)),
+        "handshake": handshake_details(socket.handshake),
         "rooms": sorted(socket.rooms, key=str),
         "data": socket.data,
     }
@@ -121,9 +121,6 @@ def handshake_details(handshake: Any) -> dict[str, Any]:
     else:
         return {}
     out = {key: fields[key] for key in HANDSHAKE_KEYS if key in fields}
-    time = out.get("time")
-    if isinstance(time, str) and time.endswith(" GMT"):
-        out["time"] = time + "+0000 (Coordinated Universal Time)"
     if isinstance(out.get("headers"), Mapping):
         out["headers"] = dict(out["headers"])
     if isinstance(out.get("query"), Mapping):
