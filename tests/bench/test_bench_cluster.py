@@ -3,13 +3,11 @@ stopped together, and a small run of two Node nodes on the machine's Redis."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from bench.scenarios import (
     REDIS_URL,
     SERVERS,
     SINGLE_SERVER,
+    Case,
     ServerSpec,
     baseline_spec,
     cases,
@@ -167,31 +166,20 @@ def test_redis_info_is_empty_when_nothing_answers() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_two_node_cluster_delivers_every_message_across_nodes(tmp_path: Path,
-                                                               node_bin: str) -> None:
+@pytest.mark.parametrize("name", ["node"])
+def test_two_node_cluster_delivers_every_message_across_nodes(tmp_path: Path, node_bin: str,
+                                                               name: str) -> None:
     """Node A gets the publisher, node B the receivers: every publish crosses Redis."""
-    info = procs.redis_info()
-    assert info, f"no Redis at {REDIS_URL}"
-    generator, why = procs.c_loadgen()
-    assert generator is not None, why
-    spec = SPECS["node"]
+    assert procs.redis_info(), f"no Redis at {REDIS_URL}"
+    spec = SPECS[name]
     assert spec.cluster_probe is not None and spec.cluster_probe() is None
-    ports = [procs.free_port(), procs.free_port()]
-    prefix = f"t-bench-{uuid.uuid4().hex[:10]}"
-    node_a, node_b = start_nodes([spec.node_argv(p, REDIS_URL, prefix) for p in ports], ports,
-                                 procs.cores()[0], tmp_path / "log")
-    try:
-        params = {"scenario": CLUSTER, "n": 20, "publishes": 5, "warmup": 2,
-                  "clk_tck": os.sysconf("SC_CLK_TCK")}
-        argv = _c_argv(generator, params, ports[1], node_b.pid,
-                       PublisherNode(ports[0], node_a.pid, procs.redis_pid(info)))
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    finally:
-        procs.stop(node_a)
-        procs.stop(node_b)
-    final = json.loads(done.stdout.splitlines()[-1])
-    assert final["type"] == "result", (final, done.stderr)
-    result = final["result"]
+    before = set(procs._started)
+    case = Case("cluster n=20", CLUSTER, {"n": 20, "publishes": 5, "warmup": 2}, deadline_s=60)
+    outcome = runner.run_cluster(spec, case, runner.Progress(), tmp_path, None)
+    assert set(procs._started) == before  # both nodes and the generator stopped
+    assert "error" not in outcome, outcome
+    assert outcome["server_cpus"] == outcome["server_cpus_a"] == sorted(procs.cores()[0])
+    result = outcome["result"]
     assert result["delivered"] == 100
     assert result["lost"] == 0
     assert result["out_of_order"] == 0
