@@ -19,6 +19,7 @@ from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketOption
 
 if TYPE_CHECKING:
     from tidings.client import Client
+    from tidings.emitter import Emitter
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "Client",
     "ConnectionRefusedError",
     "DisconnectedError",
+    "Emitter",
     "Handshake",
     "HistoryItem",
     "Namespace",
@@ -51,4 +53,8 @@ def __getattr__(name: str) -> Any:
         from tidings.client import Client
 
         return Client
+    if name == "Emitter":  # needs the optional redis client
+        from tidings.emitter import Emitter
+
+        return Emitter
     raise AttributeError(f"module 'tidings' has no attribute {name!r}")

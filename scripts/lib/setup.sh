@@ -89,7 +89,7 @@ setup_node() {
 # What the tests need from the machine itself, installed when missing:
 #   - Chromium for the browser tests: `need_apt_command chromium chromium`;
 #   - PostgreSQL for the history backends, started on 127.0.0.1 (setup_postgres);
-#   - (Redis for the adapter backends: same pattern.)
+#   - Redis for the cluster tests (setup_redis).
 # Add each as a function below and call it from setup_system.
 
 APT_UPDATED=0
@@ -178,7 +178,27 @@ setup_postgres() {
     fi
 }
 
+REDIS_HOST=127.0.0.1
+REDIS_PORT=6379
+
+redis_up() {
+    command -v redis-cli >/dev/null 2>&1 \
+        && [[ "$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" PING 2>/dev/null)" == PONG ]]
+}
+
+# Redis for the cluster tests (tests/cluster): the redis-server binary, which fault tests
+# start on ports of their own, and a Redis answering on 127.0.0.1:6379, which the other
+# cluster tests share (each under its own key prefix). Nothing here starts or stops that
+# one: it may be someone else's.
+setup_redis() {
+    need_apt_command redis-server redis-server
+    need_apt_command redis-cli redis-tools
+    redis_up || die "no Redis answers on $REDIS_HOST:$REDIS_PORT, which the cluster tests need:" \
+        "start one (service redis-server start, or: redis-server --port $REDIS_PORT --bind $REDIS_HOST --daemonize yes)"
+}
+
 setup_system() {
     need_apt_command chromium chromium # the browser tests (tests/demo), via playwright-core
     setup_postgres
+    setup_redis
 }
