@@ -166,7 +166,7 @@ def test_redis_info_is_empty_when_nothing_answers() -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("name", ["node"])
+@pytest.mark.parametrize("name", ["tidings", "node"])
 def test_two_node_cluster_delivers_every_message_across_nodes(tmp_path: Path, node_bin: str,
                                                                name: str) -> None:
     """Node A gets the publisher, node B the receivers: every publish crosses Redis."""
