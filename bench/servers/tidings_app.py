@@ -16,9 +16,12 @@ from typing import Any
 import tidings
 import tidings.standalone
 from bench.servers.floor import rss_bytes
+from tidings.adapters.base import Adapter, LocalNamespace
+
+AdapterFactory = Callable[[LocalNamespace], Adapter]
 
 
-def build(adapter_factory: Callable[..., Any] | None = None) -> tidings.Server:
+def build(adapter_factory: AdapterFactory | None = None) -> tidings.Server:
     """The app; ``adapter_factory`` None keeps the server's default (rooms in this process)."""
     # max_connections: the safe default (10,000) is below the largest fan-out plus its publisher.
     options: dict[str, Any] = {} if adapter_factory is None else {"adapter_factory": adapter_factory}
@@ -45,11 +48,11 @@ def build(adapter_factory: Callable[..., Any] | None = None) -> tidings.Server:
     return sio
 
 
-def redis_adapter(url: str, key_prefix: str) -> Callable[..., Any]:
+def redis_adapter(url: str, key_prefix: str) -> AdapterFactory:
+    """Imported here: the single-server cases need neither redis-py nor msgpack."""
     from tidings.adapters.redis import RedisAdapter
 
-    factory: Callable[..., Any] = RedisAdapter(url, format="classic", key_prefix=key_prefix)
-    return factory
+    return RedisAdapter(url, format="classic", key_prefix=key_prefix)
 
 
 async def serve(sio: tidings.Server, host: str, port: int) -> None:
