@@ -136,6 +136,44 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def redis_info(host: str = HOST, port: int = 6379, section: str = "server",
+               timeout: float = 2.0) -> dict[str, str]:
+    """``INFO <section>`` of a Redis over a bare socket (RESP), or {} when it does not answer."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(f"INFO {section}\r\n".encode())
+            data = b""
+            while b"\r\n" not in data or len(data) < _bulk_end(data):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return {}
+    if not data.startswith(b"$"):
+        return {}
+    body = data.split(b"\r\n", 1)[1].decode(errors="replace")
+    return dict(line.split(":", 1) for line in body.splitlines() if ":" in line)
+
+
+def _bulk_end(data: bytes) -> int:
+    head, _, _ = data.partition(b"\r\n")
+    try:
+        return len(head) + 2 + int(head[1:]) + 2
+    except ValueError:  # an error reply: ends with its first line
+        return len(head) + 2
+
+
+def redis_pid(info: dict[str, str]) -> int:
+    """The redis-server's PID when its /proc is readable here (same PID namespace), else 0."""
+    try:
+        pid = int(info.get("process_id", "0"))
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return 0
+    return pid if comm.startswith("redis-server") else 0
+
+
 C_LOADGEN_SOURCE = ROOT / "bench" / "loadgen" / "fanout.c"
 C_LOADGEN = ROOT / "bench" / "loadgen" / "build" / "fanout"
 

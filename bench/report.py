@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from bench.scenarios import BINARY, CONNECT, ECHO, FANOUT, OVERLOAD, POLLING
+from bench.scenarios import BINARY, CLUSTER, CONNECT, ECHO, FANOUT, OVERLOAD, POLLING
 
 Medians = dict[str, dict[str, dict[str, float]]]  # case key -> server -> metric -> median
 
@@ -31,6 +31,18 @@ _FAN = (Metric("deliveries_per_s", "deliveries/s", "higher", True), *_LAT,
         Metric("cpu_us_per_delivery", "server CPU us/delivery", "lower", True),
         Metric("user_us_per_delivery", "  of which user space (ticks)", ""),
         Metric("sys_us_per_delivery", "  of which kernel (ticks)", ""), *_GEN)
+_CLUSTER = (Metric("deliveries_per_s", "deliveries/s", "higher", True), *_LAT,
+            Metric("lost", "lost messages", "lower"),
+            Metric("cpu_us_per_delivery", "server CPU us/delivery, A+B", "lower", True),
+            Metric("cpu_us_per_delivery_a", "  node A (publisher)", "lower", True),
+            Metric("cpu_us_per_delivery_b", "  node B (receivers)", "lower", True),
+            Metric("user_us_per_delivery", "  A+B user space (ticks)", ""),
+            Metric("sys_us_per_delivery", "  A+B kernel (ticks)", ""),
+            Metric("redis_us_per_delivery", "Redis CPU us/delivery (unpinned)", ""),
+            Metric("redis_util", "Redis core use", ""),
+            Metric("loadgen_util", "load generator core use", ""),
+            Metric("server_util", "server core use (A+B)", ""),
+            Metric("other_load", "other load on machine (cores)", ""))
 METRICS: dict[str, tuple[Metric, ...]] = {
     FANOUT: _FAN,
     POLLING: _FAN,
@@ -43,6 +55,7 @@ METRICS: dict[str, tuple[Metric, ...]] = {
     CONNECT: (Metric("connections_per_s", "connections/s", "higher", True),
               Metric("bytes_per_idle_connection", "KB per idle connection", "lower", True, 1e-3),
               Metric("cpu_us_per_connection", "server CPU us/connection", "lower"), *_GEN),
+    CLUSTER: _CLUSTER,
 }
 
 
@@ -180,6 +193,24 @@ def goals(meds: Medians, subject: str = "tidings") -> list[Goal]:
     out.append(_check("binary echo: throughput >= 1.5 x psio", [(bt, ">=", _times(1.5, pbt))],
                       f"{_fmt(g('binary', subject, 'mib_per_s'))} vs psio "
                       f"{_fmt(g('binary', 'psio', 'mib_per_s'))} MiB/s"))
+    return out
+
+
+def cluster_goals(meds: Medians, subject: str = "tidings") -> list[Goal]:
+    """The cluster issue's target for each cross-node fan-out size: at least Node's
+    deliveries/s, at most 0.8 x its server CPU per delivery (nodes A and B summed),
+    nothing lost."""
+    out: list[Goal] = []
+    for c in sorted((k for k in meds if k.startswith(f"{CLUSTER} n=")),
+                    key=lambda k: int(k.split("=")[1])):
+        rate, cpu, lost = (_get(meds, c, subject, k)
+                           for k in ("deliveries_per_s", "cpu_us_per_delivery", "lost"))
+        nrate, ncpu = (_get(meds, c, "node", k) for k in ("deliveries_per_s", "cpu_us_per_delivery"))
+        out.append(_check(
+            f"{c}: deliveries/s >= node, CPU/delivery (A+B) <= 0.8 x node, nothing lost",
+            [(rate, ">=", nrate), (cpu, "<=", _times(0.8, ncpu)), (lost, "==", 0.0)],
+            f"{_fmt(rate)}/s {_fmt(cpu)} us lost {_fmt(lost)} vs node {_fmt(nrate)}/s "
+            f"{_fmt(ncpu)} us"))
     return out
 
 

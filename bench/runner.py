@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,11 @@ from typing import Any
 from bench import procs, report, setup_env
 from bench.scenarios import (
     ALL_SCENARIOS,
+    CLUSTER,
+    CLUSTER_NODES,
     FANOUT,
     OVERLOAD,
+    REDIS_URL,
     SERVERS,
     Case,
     ServerSpec,
@@ -78,20 +82,83 @@ def _affinity(pid: int) -> list[int]:
         return []
 
 
-def _c_argv(generator: Path, params: dict[str, Any], port: int, pid: int) -> list[str]:
-    """The C generator's command line for a fan-out or overload case (see fanout.c)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class PublisherNode:
+    """Where the C generator's publisher connects in a cluster case (node A), and the
+    redis-server whose CPU it also reads (pid 0: not readable here)."""
+
+    port: int
+    pid: int
+    redis_pid: int = 0
+
+
+def _c_argv(generator: Path, params: dict[str, Any], port: int, pid: int,
+            publisher: PublisherNode | None = None) -> list[str]:
+    """The C generator's command line for a fan-out, overload or cluster case (see fanout.c);
+    ``port``/``pid``: the receivers' server (node B in a cluster case)."""
     overload = params["scenario"] == OVERLOAD
     timeout = params.get("drain_timeout_ms", 60_000) if overload else params.get(
         "publish_timeout_ms", 10_000)
-    return [str(generator), params["scenario"], procs.HOST, str(port), str(pid), str(params["n"]),
+    argv = [str(generator), params["scenario"], procs.HOST, str(port), str(pid), str(params["n"]),
             str(params["publishes"]), str(params.get("warmup", 5)),
             str(params.get("concurrency", 200)), str(params.get("rate", 0)), str(timeout),
             str(params["clk_tck"]), str(params.get("pad", 32))]
+    if publisher is not None:
+        argv += [str(publisher.port), str(publisher.pid), str(publisher.redis_pid)]
+    return argv
+
+
+def start_nodes(argvs: list[list[str]], ports: list[int], cpus: frozenset[int],
+                log_path: Path) -> list[subprocess.Popen[bytes]]:
+    """Start one server process per argv, all pinned to ``cpus``, and wait until each
+    listens on its port; if one fails, the ones already started are stopped."""
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        with log_path.open("ab") as log:
+            for argv in argvs:
+                started.append(procs.start(argv, cpus, stdout=log, stderr=log))
+        for proc, port in zip(started, ports, strict=True):
+            procs.wait_listening(port, proc)
+    except BaseException:
+        for proc in started:
+            procs.stop(proc)
+        raise
+    return started
+
+
+def _drive(argv: list[str], case: Case, cpus: frozenset[int], progress: Progress,
+           logdir: Path) -> dict[str, Any]:
+    """Run the load generator to its end: its result, or the error it reported."""
+    with (logdir / "loadgen.log").open("ab") as err:
+        loadgen = procs.start(argv, cpus, stdout=subprocess.PIPE, stderr=err)
+    watchdog = threading.Timer(case.deadline_s + 30, lambda: procs.stop(loadgen, 1.0))
+    watchdog.start()
+    outcome: dict[str, Any] = {"error": "load generator ended without a result"}
+    try:
+        assert loadgen.stdout is not None
+        for raw in loadgen.stdout:
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                continue
+            if message.get("type") == "progress":
+                progress.show(message["text"])
+            elif message.get("type") == "result":
+                outcome = {"result": message["result"]}
+            elif message.get("type") == "error":
+                outcome = {"error": message["error"]}
+        loadgen.wait(10)
+    finally:
+        watchdog.cancel()
+        procs.stop(loadgen, 1.0)
+    return outcome
 
 
 def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
             logdir: Path, generator: Path | None = None) -> dict[str, Any]:
     """Start the server, run the load generator once against it, stop both."""
+    if case.scenario == CLUSTER:
+        return run_cluster(spec, case, progress, logdir, generator)
     server_cpus, loadgen_cpus = procs.cores()
     port = procs.free_port()
     log_path = logdir / f"{spec.name}.log"
@@ -104,33 +171,11 @@ def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
             "pid": server.pid, "client": client, "clk_tck": os.sysconf("SC_CLK_TCK"),
             "deadline_ms": int(case.deadline_s * 1000),
         }
-        loadgen_log = logdir / "loadgen.log"
         argv = ["node", LOADGEN, json.dumps(params)]
         if (generator is not None and client == "lean" and case.scenario in (FANOUT, OVERLOAD)
                 and params.get("transport", "websocket") == "websocket"):
             argv = _c_argv(generator, params, port, server.pid)
-        with loadgen_log.open("ab") as err:
-            loadgen = procs.start(argv, loadgen_cpus, stdout=subprocess.PIPE, stderr=err)
-        watchdog = threading.Timer(case.deadline_s + 30, lambda: procs.stop(loadgen, 1.0))
-        watchdog.start()
-        outcome: dict[str, Any] = {"error": "load generator ended without a result"}
-        try:
-            assert loadgen.stdout is not None
-            for raw in loadgen.stdout:
-                try:
-                    message = json.loads(raw)
-                except ValueError:
-                    continue
-                if message.get("type") == "progress":
-                    progress.show(message["text"])
-                elif message.get("type") == "result":
-                    outcome = {"result": message["result"]}
-                elif message.get("type") == "error":
-                    outcome = {"error": message["error"]}
-            loadgen.wait(10)
-        finally:
-            watchdog.cancel()
-            procs.stop(loadgen, 1.0)
+        outcome = _drive(argv, case, loadgen_cpus, progress, logdir)
         # What the kernel says, not what was asked: the report shows where each one ran.
         outcome["server_cpus"] = _affinity(server.pid)
         outcome["loadgen_cpus"] = sorted(loadgen_cpus)
@@ -146,6 +191,49 @@ def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
         procs.stop(server)
 
 
+def run_cluster(spec: ServerSpec, case: Case, progress: Progress, logdir: Path,
+                generator: Path | None) -> dict[str, Any]:
+    """Start two nodes of ``spec`` on one Redis (a key prefix of their own), both on the
+    server core; the C generator puts N receivers on node B and the publisher on node A."""
+    generator = generator or procs.c_loadgen()[0]  # with --generator node too
+    if generator is None:
+        return {"error": "the cluster case needs the C generator (gcc)"}
+    server_cpus, loadgen_cpus = procs.cores()
+    prefix = f"bench-{uuid.uuid4().hex[:12]}"
+    ports = [procs.free_port() for _ in range(CLUSTER_NODES)]
+    while len(set(ports)) < CLUSTER_NODES:
+        ports[-1] = procs.free_port()
+    redis_pid = procs.redis_pid(procs.redis_info())
+    try:
+        node_a, node_b = start_nodes([spec.node_argv(p, REDIS_URL, prefix) for p in ports], ports,
+                                     server_cpus, logdir / f"{spec.name}.log")
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    try:
+        params = {**case.params, "scenario": case.scenario,
+                  "clk_tck": os.sysconf("SC_CLK_TCK")}
+        argv = _c_argv(generator, params, ports[1], node_b.pid,
+                       PublisherNode(ports[0], node_a.pid, redis_pid))
+        outcome = _drive(argv, case, loadgen_cpus, progress, logdir)
+        outcome["server_cpus"] = _affinity(node_b.pid)
+        outcome["server_cpus_a"] = _affinity(node_a.pid)
+        outcome["loadgen_cpus"] = sorted(loadgen_cpus)
+        outcome["redis_measured"] = redis_pid != 0
+        for label, node in (("A", node_a), ("B", node_b)):
+            if node.poll() is not None:
+                outcome = {"error": f"node {label} exited with {node.returncode} during the run "
+                                    f"(see {spec.name}.log)", **outcome}
+        if "error" not in outcome:
+            outcome["server_rss_end"] = procs.rss_bytes(node_b.pid)
+            outcome["server_rss_end_a"] = procs.rss_bytes(node_a.pid)
+        return outcome
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        procs.stop(node_a)
+        procs.stop(node_b)
+
+
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "kernel": platform.release(),
            "cores": str(os.cpu_count())}
@@ -157,15 +245,36 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     for dist in ("tidings", "python-socketio", "python-engineio", "uvicorn", "uvloop",
-                 "websockets", "orjson"):
+                 "websockets", "orjson", "redis", "hiredis", "msgpack"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
             out[dist] = "missing"
-    for pkg in ("socket.io", "socket.io-client"):
+    for pkg in ("socket.io", "socket.io-client", "@socket.io/redis-adapter", "redis"):
         path = procs.ROOT / "node_modules" / pkg / "package.json"
-        out[pkg] = json.loads(path.read_text())["version"] if path.exists() else "missing"
+        out[f"npm:{pkg}" if pkg == "redis" else pkg] = (
+            json.loads(path.read_text())["version"] if path.exists() else "missing")
+    out["redis-server"] = procs.redis_info().get("redis_version", "not reachable")
     return out
+
+
+def _cluster_unavailable() -> str:
+    """Why the cluster cases cannot run on this machine, or ""."""
+    generator, why = procs.c_loadgen()
+    if generator is None:
+        return f"they need the C generator: {why}"
+    if not procs.redis_info():
+        return f"no Redis answers at {REDIS_URL}"
+    return ""
+
+
+def _without_cluster_unless_able(spec: ServerSpec) -> tuple[ServerSpec, str]:
+    """``spec`` as it is when it can run a cluster node here; else without the cluster
+    scenario, and why."""
+    reason = spec.cluster_probe() if spec.cluster_probe is not None else "no cluster mode"
+    if not reason:
+        return spec, ""
+    return dataclasses.replace(spec, scenarios=spec.scenarios - {CLUSTER}), reason
 
 
 def _with_args(argv: Callable[[int], list[str]], *extra: str) -> Callable[[int], list[str]]:
@@ -215,6 +324,15 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
     scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
     sizes = [int(n) for n in args.fanout_n.split(",")] if args.fanout_n else None
+    unknown = scenarios - set(ALL_SCENARIOS)
+    if unknown:
+        progress.log(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        return 2
+    if CLUSTER in scenarios:
+        why_not = _cluster_unavailable()
+        if why_not:
+            progress.log(f"skipping the cluster cases: {why_not}")
+            scenarios.discard(CLUSTER)
     all_cases = [c for c in cases(args.quick, sizes) if c.scenario in scenarios]
     rounds = args.rounds or (2 if args.quick else 3)
     biggest = max([c.params.get("n", 0) for c in all_cases] + [0])
@@ -240,8 +358,13 @@ def main(argv: list[str] | None = None) -> int:
         if reason:
             skipped[spec.name] = reason
             progress.log(f"skipping {spec.name}: {reason}")
-        else:
-            servers.append(spec)
+            continue
+        if CLUSTER in scenarios and CLUSTER in spec.scenarios:
+            spec, reason = _without_cluster_unless_able(spec)
+            if reason:
+                skipped[f"{spec.name} ({CLUSTER})"] = reason
+                progress.log(f"skipping {spec.name} in the cluster cases: {reason}")
+        servers.append(spec)
     if not servers:
         progress.log("no server can run")
         return 2
@@ -285,14 +408,20 @@ def main(argv: list[str] | None = None) -> int:
     names = [s.name for s in servers]
     case_order = [(c.key, c.scenario) for c in all_cases]
     goals = report.goals(meds)
+    ran_cluster = any(c.scenario == CLUSTER for c in all_cases)
+    cluster_goals = report.cluster_goals(meds) if ran_cluster else []
     out_path.write_text(json.dumps({
         "meta": {**meta, "interrupted": interrupted}, "runs": runs, "medians": meds,
-        "goals": [{"goal": g.text, "status": g.status, "detail": g.detail} for g in goals],
+        "goals": [{"goal": g.text, "status": g.status, "detail": g.detail}
+                  for g in goals + cluster_goals],
     }, indent=1))
     print(f"Medians over {rounds} round(s), client={args.client}; "
           f"server on core {sorted(server_cpus)}, load generator on {sorted(loadgen_cpus)}")
     print(report.table(runs, meds, names, case_order))
     print("\nGoals (issue 'Benchmarks side by side', tidings vs the others in this run):")
     print(report.goals_text(goals))
+    if cluster_goals:
+        print("\nGoals (cluster issue: cross-node fan-out, tidings+tidings vs Node+Node):")
+        print(report.goals_text(cluster_goals))
     print(f"\nJSON: {out_path.relative_to(procs.ROOT) if out_path.is_relative_to(procs.ROOT) else out_path}")
     return 130 if interrupted else 0

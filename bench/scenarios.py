@@ -10,9 +10,12 @@ from typing import Any
 
 from bench.procs import ROOT
 
-FANOUT, OVERLOAD, ECHO, CONNECT, BINARY, POLLING = (
-    "fanout", "overload", "echo", "connect", "binary", "polling")
-ALL_SCENARIOS = (FANOUT, OVERLOAD, ECHO, CONNECT, BINARY, POLLING)
+FANOUT, OVERLOAD, ECHO, CONNECT, BINARY, POLLING, CLUSTER = (
+    "fanout", "overload", "echo", "connect", "binary", "polling", "cluster")
+SINGLE_SERVER = (FANOUT, OVERLOAD, ECHO, CONNECT, BINARY, POLLING)
+ALL_SCENARIOS = (*SINGLE_SERVER, CLUSTER)
+CLUSTER_NODES = 2  # node A (the publisher's server) and node B (the receivers' server)
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +25,11 @@ class ServerSpec:
     scenarios: frozenset[str]
     probe: Callable[[], str | None]  # why it cannot run here, or None
     note: str = ""
+    cluster_probe: Callable[[], str | None] | None = None  # why no cluster case, or None
+
+    def node_argv(self, port: int, redis_url: str, key_prefix: str) -> list[str]:
+        """One cluster node: the same app with the Redis adapter (classic format)."""
+        return [*self.argv(port), "--redis", redis_url, "--redis-key", key_prefix]
 
 
 def _python_probe(code: str) -> Callable[[], str | None]:
@@ -35,10 +43,13 @@ def _python_probe(code: str) -> Callable[[], str | None]:
     return probe
 
 
-def _node_probe() -> str | None:
-    if not (ROOT / "node_modules" / "socket.io").is_dir():
-        return "node_modules/socket.io missing (npm ci at the repository root)"
-    return None
+def _node_probe(*packages: str) -> Callable[[], str | None]:
+    def probe() -> str | None:
+        for package in ("socket.io", *packages):
+            if not (ROOT / "node_modules" / package).is_dir():
+                return f"node_modules/{package} missing (npm ci at the repository root)"
+        return None
+    return probe
 
 
 def _py(module: str, *extra: str) -> Callable[[int], list[str]]:
@@ -50,12 +61,14 @@ SERVERS: tuple[ServerSpec, ...] = (
         "tidings", _py("bench.servers.tidings_app"), frozenset(ALL_SCENARIOS),
         _python_probe("import tidings, tidings.standalone, uvloop; "
                       "tidings.Server; tidings.standalone.serve"),
-        "built-in server, uvloop"),
+        "built-in server, uvloop",
+        _python_probe("from tidings.adapters.redis import RedisAdapter")),
     ServerSpec(
         "node", lambda port: ["node", "bench/servers/node_app.cjs", "--port", str(port)],
-        frozenset(ALL_SCENARIOS), _node_probe, "socket.io 4.8 on Node"),
+        frozenset(ALL_SCENARIOS), _node_probe(), "socket.io 4.8 on Node",
+        _node_probe("@socket.io/redis-adapter", "redis")),
     ServerSpec(
-        "psio", _py("bench.servers.psio_app"), frozenset(ALL_SCENARIOS),
+        "psio", _py("bench.servers.psio_app"), frozenset(SINGLE_SERVER),
         _python_probe("import socketio, uvicorn, uvloop, websockets"),
         "python-socketio 5.18 on uvicorn, uvloop"),
     ServerSpec(
@@ -76,7 +89,7 @@ def baseline_spec(checkout: str) -> ServerSpec:
              f"assert tidings.__file__.startswith({checkout!r}), tidings.__file__")
     return ServerSpec(
         "tidings-base", lambda port: [sys.executable, "-c", boot, "--port", str(port)],
-        frozenset(ALL_SCENARIOS), _python_probe(check), "the same app on the baseline checkout")
+        frozenset(SINGLE_SERVER), _python_probe(check), "the same app on the baseline checkout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +102,21 @@ class Case:
     deadline_s: float = 300.0
 
 
+def cluster_cases(quick: bool, sizes: list[int] | None = None) -> list[Case]:
+    """Fan-out across two nodes: N receivers on node B, the publisher on node A."""
+    if quick:
+        return [Case(f"cluster n={n}", CLUSTER, {"n": n, "publishes": max(20, 30_000 // n)},
+                     deadline_s=120) for n in sizes or [500]]
+    return [Case(f"cluster n={n}", CLUSTER,
+                 {"n": n, "publishes": max(30, 300_000 // n), "publish_timeout_ms": 20_000},
+                 deadline_s=600) for n in sizes or [1000, 5000]]
+
+
 def cases(quick: bool, fanout_sizes: list[int] | None = None) -> list[Case]:
+    return _single_server_cases(quick, fanout_sizes) + cluster_cases(quick, fanout_sizes)
+
+
+def _single_server_cases(quick: bool, fanout_sizes: list[int] | None = None) -> list[Case]:
     if quick:
         sizes = fanout_sizes or [500]
         out = [Case(f"fanout n={n}", FANOUT, {"n": n, "publishes": max(20, 30_000 // n)},

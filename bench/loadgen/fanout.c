@@ -9,8 +9,12 @@
  *
  * Usage: fanout <scenario> <host> <port> <server pid> <n> <publishes> <warmup>
  *               <concurrency> <rate> <timeout ms> <clk_tck> <pad>
+ *               [<publisher port> <publisher pid> <redis pid>]
  *   scenario: fanout (one publish in flight) or overload (<rate> publishes/s, then drain
- *   for at most <timeout ms>); for fanout <timeout ms> bounds each publish.
+ *   for at most <timeout ms>); for fanout <timeout ms> bounds each publish. cluster is
+ *   fanout across two servers: the receivers on <port> (node B), the publisher on
+ *   <publisher port> (node A); the CPU time of both is read, and of Redis when
+ *   <redis pid> is not 0 (best effort: null when its /proc cannot be read).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -56,6 +60,7 @@ static long total_publishes;
 static char pad[4096];
 static int overload_mode;
 static long complete_count;
+static int cluster_mode; /* publisher on a second server (node A), receivers on node B */
 
 static double now_ms(void) {
     struct timespec ts;
@@ -279,7 +284,7 @@ static void start_conn(Conn *c, const struct sockaddr_in *addr, int publisher) {
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) fail("epoll_ctl");
 }
 
-static const char *host_header;
+static const char *host_header, *pub_host_header;
 
 static void on_event(Conn *c, uint32_t events) {
     if (c->state == S_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
@@ -296,7 +301,7 @@ static void on_event(Conn *c, uint32_t events) {
                          "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          "Sec-WebSocket-Version: 13\r\n\r\n",
-                         host_header);
+                         c->publisher ? pub_host_header : host_header);
         c->state = S_WAIT_101;
         send_all(c, req, (size_t)k);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -321,18 +326,26 @@ static void pump(int timeout_ms) {
 
 /* ---- /proc readings -------------------------------------------------------------------- */
 typedef struct {
-    double t, own;
-    long utime, stime, busy;
+    long utime, stime;
     double sched_ns;
+    int ok; /* its /proc could be read */
+} ProcSnap;
+
+enum { P_SERVER, P_PUBLISHER, P_REDIS, NPIDS }; /* server: node B in cluster mode */
+
+typedef struct {
+    double t, own;
+    long busy;
+    ProcSnap p[NPIDS];
 } Snap;
 
-static long server_pid;
+static long pids[NPIDS]; /* 0: not measured */
 
-static Snap snapshot(void) {
-    Snap s = {0};
-    s.t = now_ms();
+static ProcSnap read_proc(long pid) {
+    ProcSnap s = {0};
+    if (pid <= 0) return s;
     char path[128], line[4096];
-    snprintf(path, sizeof path, "/proc/%ld/stat", server_pid);
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
     if (f && fgets(line, sizeof line, f)) {
         char *p = strrchr(line, ')');
@@ -341,16 +354,17 @@ static Snap snapshot(void) {
         for (char *tok = strtok(p + 2, " "); tok && i < 20; tok = strtok(NULL, " ")) vals[i++] = atol(tok);
         s.utime = vals[11];
         s.stime = vals[12];
+        s.ok = 1;
     }
     if (f) fclose(f);
-    snprintf(path, sizeof path, "/proc/%ld/task", server_pid);
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
     DIR *d = opendir(path);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d))) {
             if (e->d_name[0] == '.') continue;
             char p2[320];
-            snprintf(p2, sizeof p2, "/proc/%ld/task/%s/schedstat", server_pid, e->d_name);
+            snprintf(p2, sizeof p2, "/proc/%ld/task/%s/schedstat", pid, e->d_name);
             FILE *g = fopen(p2, "r");
             if (g) {
                 double ns = 0;
@@ -360,7 +374,15 @@ static Snap snapshot(void) {
         }
         closedir(d);
     }
-    f = fopen("/proc/stat", "r");
+    return s;
+}
+
+static Snap snapshot(void) {
+    Snap s = {0};
+    s.t = now_ms();
+    char line[4096];
+    for (int i = 0; i < NPIDS; i++) s.p[i] = read_proc(pids[i]);
+    FILE *f = fopen("/proc/stat", "r");
     if (f && fgets(line, sizeof line, f)) {
         long v[10] = {0};
         sscanf(line, "cpu %ld %ld %ld %ld %ld %ld %ld %ld", &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]);
@@ -386,15 +408,22 @@ static void publish(Conn *pub, long seq) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 13) {
+    if (argc != 13 && argc != 16) {
         fprintf(stderr, "usage: fanout <scenario> <host> <port> <pid> <n> <publishes> <warmup> "
-                        "<concurrency> <rate> <timeout ms> <clk_tck> <pad>\n");
+                        "<concurrency> <rate> <timeout ms> <clk_tck> <pad> "
+                        "[<publisher port> <publisher pid> <redis pid>]\n");
         return 2;
     }
     overload_mode = strcmp(argv[1], "overload") == 0;
+    cluster_mode = argc == 16;
     const char *host = argv[2];
     int port = atoi(argv[3]);
-    server_pid = atol(argv[4]);
+    pids[P_SERVER] = atol(argv[4]);
+    int pub_port = cluster_mode ? atoi(argv[13]) : port;
+    if (cluster_mode) {
+        pids[P_PUBLISHER] = atol(argv[14]);
+        pids[P_REDIS] = atol(argv[15]);
+    }
     n_clients = atoi(argv[5]);
     long publishes = atol(argv[6]);
     warmup_n = overload_mode ? 0 : atoi(argv[7]);
@@ -409,6 +438,9 @@ int main(int argc, char **argv) {
     static char hh[128];
     snprintf(hh, sizeof hh, "%s:%d", host, port);
     host_header = hh;
+    static char phh[128];
+    snprintf(phh, sizeof phh, "%s:%d", host, pub_port);
+    pub_host_header = phh;
 
     total_publishes = warmup_n + publishes;
     counts = calloc((size_t)total_publishes, sizeof *counts);
@@ -418,6 +450,8 @@ int main(int argc, char **argv) {
     epfd = epoll_create1(0);
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, host, &addr.sin_addr);
+    struct sockaddr_in pub_addr = addr;
+    pub_addr.sin_port = htons((uint16_t)pub_port);
 
     /* connect and join, <concurrency> at a time */
     char text[160];
@@ -427,14 +461,15 @@ int main(int argc, char **argv) {
         while (started < n_clients && started - ready_count < concurrency) start_conn(&conns[started++], &addr, 0);
         pump(50);
         if (dead_count) fail("a client's connection ended while connecting");
-        snprintf(text, sizeof text, "%s connect %d/%d", overload_mode ? "overload" : "fanout(websocket)",
-                 ready_count, n_clients);
+        snprintf(text, sizeof text, "%s connect %d/%d",
+                 overload_mode ? "overload" : cluster_mode ? "cluster" : "fanout(websocket)", ready_count,
+                 n_clients);
         progress(text);
         if (now_ms() > deadline) fail("clients did not connect in time");
     }
     nconns = n_clients + 1;
     Conn *pub = &conns[n_clients];
-    start_conn(pub, &addr, 1);
+    start_conn(pub, &pub_addr, 1);
     while (ready_count < n_clients + 1) {
         pump(50);
         if (now_ms() > deadline) fail("publisher did not connect in time");
@@ -450,7 +485,8 @@ int main(int argc, char **argv) {
             double until = now_ms() + timeout_ms;
             while (counts[s] < (uint32_t)n_clients && now_ms() < until) pump(10);
             if (counts[s] < (uint32_t)n_clients && s >= warmup_n && ++timeouts >= 3) break;
-            snprintf(text, sizeof text, "fanout(websocket) n=%d publish %ld/%ld", n_clients,
+            snprintf(text, sizeof text, "%s n=%d publish %ld/%ld",
+                     cluster_mode ? "cluster" : "fanout(websocket)", n_clients,
                      s - warmup_n + 1 > 0 ? s - warmup_n + 1 : 0, publishes);
             progress(text);
         }
@@ -496,11 +532,22 @@ int main(int argc, char **argv) {
     long delivered = lat_count < expected ? lat_count : expected;
     double wall = (b.t - a.t) / 1000.0;
     double own = b.own - a.own;
-    double server_ticks = (double)(b.utime + b.stime - a.utime - a.stime) / clk_tck;
-    double other = (double)(b.busy - a.busy) / clk_tck - server_ticks - own;
-    double sched_s = (b.sched_ns - a.sched_ns) / 1e9;
-    double server_cpu = sched_s > 0 ? sched_s : server_ticks;
-    double user_s = (double)(b.utime - a.utime) / clk_tck, sys_s = (double)(b.stime - a.stime) / clk_tck;
+    /* per measured process: ticks (user, kernel), run time (schedstat, or ticks without it) */
+    double user[NPIDS], sys[NPIDS], ticks[NPIDS], sched[NPIDS], cpu[NPIDS];
+    for (int i = 0; i < NPIDS; i++) {
+        user[i] = (double)(b.p[i].utime - a.p[i].utime) / clk_tck;
+        sys[i] = (double)(b.p[i].stime - a.p[i].stime) / clk_tck;
+        ticks[i] = user[i] + sys[i];
+        sched[i] = (b.p[i].sched_ns - a.p[i].sched_ns) / 1e9;
+        cpu[i] = sched[i] > 0 ? sched[i] : ticks[i];
+    }
+    /* the figures named server_* are of every server of the case: both nodes in a cluster */
+    double server_ticks = ticks[P_SERVER] + ticks[P_PUBLISHER];
+    double sched_s = sched[P_SERVER] + sched[P_PUBLISHER];
+    double server_cpu = cpu[P_SERVER] + cpu[P_PUBLISHER];
+    double user_s = user[P_SERVER] + user[P_PUBLISHER], sys_s = sys[P_SERVER] + sys[P_PUBLISHER];
+    int redis_ok = a.p[P_REDIS].ok && b.p[P_REDIS].ok;
+    double other = (double)(b.busy - a.busy) / clk_tck - server_ticks - own - (redis_ok ? ticks[P_REDIS] : 0);
     qsort(lat, (size_t)lat_count, sizeof(double), cmp_double);
     double p50 = lat_count ? lat[(long)(0.5 * lat_count)] : NAN;
     double p99 = lat_count ? lat[(long)(0.99 * lat_count) < lat_count ? (long)(0.99 * lat_count) : lat_count - 1] : NAN;
@@ -518,6 +565,24 @@ int main(int argc, char **argv) {
            sys_s * 1e6 / d, p50, p99, mx);
     if (overload_mode)
         printf(",\"rate\":%.1f,\"publish_rate_achieved\":%.3f", rate, published_in > 0 ? publishes / published_in : 0);
+    if (cluster_mode) {
+        /* _a: node A (the publisher's server), _b: node B (the receivers' server) */
+        const int node[2] = {P_PUBLISHER, P_SERVER};
+        const char *suffix[2] = {"a", "b"};
+        for (int k = 0; k < 2; k++) {
+            int i = node[k];
+            printf(",\"server_cpu_s_%s\":%.4f,\"server_cpu_sched_s_%s\":%.6f,\"server_util_%s\":%.4f,"
+                   "\"cpu_us_per_delivery_%s\":%.4f,\"user_us_per_delivery_%s\":%.4f,"
+                   "\"sys_us_per_delivery_%s\":%.4f",
+                   suffix[k], ticks[i], suffix[k], sched[i], suffix[k], wall > 0 ? ticks[i] / wall : 0,
+                   suffix[k], cpu[i] * 1e6 / d, suffix[k], user[i] * 1e6 / d, suffix[k], sys[i] * 1e6 / d);
+        }
+        if (redis_ok)
+            printf(",\"redis_cpu_s\":%.6f,\"redis_util\":%.4f,\"redis_us_per_delivery\":%.4f",
+                   cpu[P_REDIS], wall > 0 ? cpu[P_REDIS] / wall : 0, cpu[P_REDIS] * 1e6 / d);
+        else
+            printf(",\"redis_cpu_s\":null,\"redis_util\":null,\"redis_us_per_delivery\":null");
+    }
     printf("}}\n");
     fflush(stdout);
     for (int i = 0; i < nconns; i++)

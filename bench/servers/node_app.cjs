@@ -1,5 +1,8 @@
 // The reference: Node socket.io 4.8 serving the benchmark app (join, echo, publish, mem).
 // Usage: node node_app.cjs --port 3000 [--host 127.0.0.1]
+//          [--redis redis://127.0.0.1:6379/0 --redis-key PREFIX]
+// With --redis, a cluster node: @socket.io/redis-adapter 8.3 (classic format, `key` PREFIX)
+// on node-redis, a publishing and a subscribing connection; READY once both are connected.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -11,6 +14,8 @@ const arg = (name, dflt) => {
 };
 const host = arg("host", "127.0.0.1");
 const port = Number(arg("port", "3000"));
+const redisUrl = arg("redis", "");
+const redisKey = arg("redis-key", "socket.io");
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
@@ -45,6 +50,27 @@ const stop = () => {
 };
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
-httpServer.listen({ port, host, backlog: 4096 }, () => {
-  console.log(`READY ${port} pid=${process.pid}`);
-});
+
+async function clusterNode() {
+  const { createClient } = require("redis");
+  const { createAdapter } = require("@socket.io/redis-adapter");
+  const pubClient = createClient({ url: redisUrl });
+  const subClient = pubClient.duplicate();
+  for (const client of [pubClient, subClient]) {
+    client.on("error", (err) => console.error("redis:", err.message));
+  }
+  await Promise.all([pubClient.connect(), subClient.connect()]);
+  io.adapter(createAdapter(pubClient, subClient, { key: redisKey }));
+}
+
+(redisUrl ? clusterNode() : Promise.resolve()).then(
+  () => {
+    httpServer.listen({ port, host, backlog: 4096 }, () => {
+      console.log(`READY ${port} pid=${process.pid}`);
+    });
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
