@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import tidings
+import tidings.protocol.socketio
 
 
 async def _two_peers(peer_factory: Any) -> tuple[Any, Any]:
@@ -145,3 +146,48 @@ async def test_volatile_with_ack_fails_at_once_when_dropped(
     await a.post('42["start"]')
     assert await a.event() == ("", ["done"])
     assert len(errors) == 1
+
+
+async def test_an_ack_that_cannot_be_encoded_fails_alone(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    """The ack is lost with a logged error; the events queued behind it still run."""
+
+    class NotJson:
+        pass
+
+    @sio.event
+    async def bad(socket: tidings.Socket) -> Any:
+        await asyncio.sleep(0)
+        return NotJson()
+
+    @sio.event
+    async def good(socket: tidings.Socket, n: int) -> int:
+        await asyncio.sleep(0)
+        return n
+
+    a, _ = await _two_peers(peer_factory)
+    await a.post('421["bad"]', '422["good",7]', '423["good",8]')
+    assert await a.next() == "432[7]"
+    assert await a.next() == "433[8]"
+
+
+async def test_what_a_client_may_nest_can_be_echoed(sio: tidings.Server, peer_factory: Any) -> None:
+    """The decoder refuses nesting the encoder could not write back, so an echo never fails."""
+
+    @sio.event
+    async def echo(socket: tidings.Socket, value: Any) -> Any:
+        await asyncio.sleep(0)
+        return value
+
+    deepest = "[" * (tidings.protocol.socketio.MAX_NESTING - 1) + "]" * (
+        tidings.protocol.socketio.MAX_NESTING - 1)
+    a, _ = await _two_peers(peer_factory)
+    await a.post(f'421["echo",{deepest}]')
+    assert await a.next() == f"431[{deepest}]"
+    too_deep = "[" + deepest + "]"
+    b = peer_factory()
+    await b.open()
+    await b.connect()
+    await b.post(f'421["echo",{too_deep}]')  # refused: the connection closes with a parse error
+    assert await b.next() == "1"

@@ -389,7 +389,11 @@ class Socket:
             if text is not None:
                 self._writer.send(text)
                 return
-        self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
+        try:
+            self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
+        except (TypeError, ValueError) as exc:
+            # This one ack fails; the client's later events are handled as usual.
+            logger.error("sid=%s could not encode the ack %s: %s", self.id, ack_id, exc)
 
     def handle_ack(self, packet: Packet) -> None:
         """An ACK from the client for one of this socket's emits."""
@@ -420,10 +424,16 @@ class Socket:
 
     async def _drain(self, first: Job) -> None:
         try:
-            await first()
-            queue = self._queue
-            while queue:
-                await queue.popleft()()
+            job: Job | None = first
+            while job is not None:
+                try:
+                    await job()
+                except Exception:
+                    # Jobs log their handlers' errors themselves; anything else must not
+                    # cost the events queued behind this one.
+                    logger.exception("sid=%s event processing failed", self.id)
+                queue = self._queue
+                job = queue.popleft() if queue else None
         finally:
             self._queue = None
             # Spawned with discard=False: one task per event, so it leaves the server's

@@ -18,6 +18,7 @@ from tidings.protocol.socketio.encoder import encode
 from tidings.protocol.socketio.errors import DecodeError
 from tidings.protocol.socketio.packets import (
     MAX_ACK_ID,
+    MAX_NESTING,
     RESERVED_EVENTS,
     EncodedPacket,
     Packet,
@@ -27,6 +28,7 @@ from tidings.serializers import JsonSerializer, OrjsonSerializer, Serializer, de
 
 __all__ = [
     "MAX_ACK_ID",
+    "MAX_NESTING",
     "RESERVED_EVENTS",
     "DecodeError",
     "Decoder",

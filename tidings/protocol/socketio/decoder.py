@@ -25,6 +25,7 @@ from tidings.protocol.socketio.packets import (
     DISCONNECT,
     EVENT,
     MAX_ACK_ID,
+    MAX_NESTING,
     RESERVED_EVENTS,
     Packet,
     PacketType,
@@ -53,14 +54,36 @@ class DecoderLimits:
     max_ack_id: int = MAX_ACK_ID
     max_depth: int = 32
     max_namespace_length: int = 256
+    max_nesting: int = MAX_NESTING
+    """Nesting of arrays and objects in any payload; more is refused, as the encoder could
+    not send it back."""
 
     def __post_init__(self) -> None:
+        if type(self.max_nesting) is not int or not 1 <= self.max_nesting <= MAX_NESTING:
+            raise ValueError(f"max_nesting must be an int from 1 to {MAX_NESTING}")
         for name in ("max_attachments", "max_depth", "max_namespace_length"):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
         if type(self.max_ack_id) is not int or self.max_ack_id < 0:
             raise ValueError(f"max_ack_id must be a non-negative int, not {self.max_ack_id!r}")
+
+
+def _too_deep(text: str, payload: Any, limit: int) -> bool:
+    """Whether ``payload`` (parsed from ``text``) nests deeper than ``limit``. A text with no
+    more than ``limit`` opening brackets cannot, so most payloads cost two C-level counts."""
+    if len(text) <= 2 * limit or text.count("[") + text.count("{") <= limit:
+        return False
+    stack = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node if type(node) is list else node.values() if type(node) is dict else ()
+        for child in children:
+            if type(child) is list or type(child) is dict:
+                stack.append((child, depth + 1))
+    return False
 
 
 def _check_event(payload: Any) -> None:
@@ -167,6 +190,9 @@ class Decoder:
                             except (ValueError, RecursionError):
                                 raise DecodeError("payload is not valid JSON") from None
                             _check_event(args)
+                            limit = self._limits.max_nesting
+                            if len(data) > 2 * limit and _too_deep(data, args, limit):
+                                raise DecodeError("payload nested too deeply")
                             return Packet(EVENT, "/", args, ack_id)
             return self.receive_text(data)
         if isinstance(data, BINARY_TYPES):
@@ -245,6 +271,8 @@ class Decoder:
                 payload: Any = self._loads(text[i:])
             except (ValueError, RecursionError):
                 raise DecodeError("payload is not valid JSON") from None
+            if _too_deep(text, payload, self._limits.max_nesting):
+                raise DecodeError("payload nested too deeply")
         else:
             payload = None
             if ptype != CONNECT and ptype != DISCONNECT:

@@ -21,6 +21,7 @@ __all__ = [
     "DISCONNECT",
     "EVENT",
     "MAX_ACK_ID",
+    "MAX_NESTING",
     "RESERVED_EVENTS",
     "EncodedPacket",
     "Packet",
@@ -51,6 +52,9 @@ BINARY_ACK = PacketType.BINARY_ACK
 #: The largest ack id, the largest a JavaScript peer reads back exactly (Number.MAX_SAFE_INTEGER):
 #: the encoder refuses more, and it is the decoder's default limit.
 MAX_ACK_ID = 2**53 - 1
+#: The deepest nesting of arrays and objects a payload may have: what the encoder can write
+#: back (orjson's limit), so whatever a peer sends can be echoed in an ack.
+MAX_NESTING = 254
 
 # Names with a meaning of their own on either side: a peer cannot emit them.
 RESERVED_EVENTS: frozenset[str] = frozenset(
