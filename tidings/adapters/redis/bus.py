@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from tidings.adapters.redis.messages import Outgoing
@@ -33,6 +33,8 @@ SUBSCRIBE_TIMEOUT = 5.0
 """Seconds ``subscribe`` waits for Redis to confirm (then ``ClusterError``)."""
 RETRY_FIRST, RETRY_MAX = 0.05, 2.0
 """Backoff between reconnection attempts, seconds."""
+REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
+"""What a Redis or Redis Cluster client raises when the server is not there or not ready."""
 STREAM_BLOCK_MS = 2000
 STREAM_COUNT = 100
 
@@ -74,6 +76,8 @@ class RedisBus:
         self._pubsub: Any = None
         self._listener: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._shards_changed = asyncio.Event()
+        """Set when a cluster pub/sub may have opened a connection to one more shard."""
         self._confirmations: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._streams: dict[str, asyncio.Task[None]] = {}
         self._epoch = 0
@@ -93,7 +97,7 @@ class RedisBus:
                     await self.client.execute_command("SPUBLISH", out.channel, out.payload)
                 else:
                     await self.client.execute_command("PUBLISH", out.channel, out.payload)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise ClusterError(f"cannot publish to Redis: {exc}") from exc
 
     async def count_subscribers(self, command: str, channel: str) -> int:
@@ -107,7 +111,7 @@ class RedisBus:
                 return sum(int(n) for r in replies for _, n in r)
             reply = await self.client.execute_command(f"PUBSUB {command}", channel)
             return sum(int(n) for _, n in reply)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise ClusterError(f"cannot count servers on Redis: {exc}") from exc
 
     # -- subscriptions --------------------------------------------------------------------
@@ -130,7 +134,7 @@ class RedisBus:
             elif self._connected.is_set():
                 await self._send_subscriptions(self._pubsub, channels, patterns, sharded)
             await asyncio.wait_for(asyncio.gather(*waits), SUBSCRIBE_TIMEOUT)
-        except (TimeoutError, RedisError, OSError) as exc:
+        except (TimeoutError, *REDIS_ERRORS) as exc:
             raise ClusterError(f"cannot subscribe on Redis: {exc!r}") from exc
         finally:
             for w in waits:
@@ -149,7 +153,7 @@ class RedisBus:
         pubsub = self._pubsub
         if pubsub is None or not self._connected.is_set():
             return
-        with contextlib.suppress(RedisError, OSError):
+        with contextlib.suppress(*REDIS_ERRORS):
             if channels:
                 await (pubsub.sunsubscribe(*channels) if sharded else pubsub.unsubscribe(*channels))
             if patterns:
@@ -167,6 +171,8 @@ class RedisBus:
             await (pubsub.ssubscribe(*channels) if sharded else pubsub.subscribe(*channels))
         if patterns:
             await pubsub.psubscribe(*patterns)
+        if self.cluster:
+            self._shards_changed.set()
 
     async def _listen(self) -> None:
         """The one pub/sub loop: (re)connect, (re)subscribe everything, dispatch messages."""
@@ -176,6 +182,10 @@ class RedisBus:
         while not self._stopping(epoch):
             pubsub: Any = self.client.pubsub() if self.cluster else self._listen_client.pubsub()  # type: ignore[union-attr]
             try:
+                if self.cluster:
+                    # A cluster client learns its slots on its first command; a pub/sub
+                    # needs them before it can pick each shard channel's node.
+                    await self.client.initialize()
                 await self._send_subscriptions(pubsub, sorted(self._channels), sorted(self._patterns), False)
                 await self._send_subscriptions(pubsub, sorted(self._shard_channels), [], True)
                 self._pubsub = pubsub
@@ -184,10 +194,10 @@ class RedisBus:
                     logger.warning("Redis pub/sub connection is back; subscriptions sent again")
                     lost = False
                 delay = RETRY_FIRST
-                await self._read(pubsub, epoch)
+                await (self._read_shards if self.cluster else self._read)(pubsub, epoch)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 if self._stopping(epoch):
                     return
                 self._connected.clear()
@@ -203,16 +213,48 @@ class RedisBus:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
+    async def _read_shards(self, pubsub: Any, epoch: int) -> None:
+        """A cluster pub/sub holds one connection per shard (and one for plain channels);
+        read each with its own task.
+
+        redis-py's ``get_sharded_message`` polls the shards in turn, each up to its timeout,
+        so a message on one shard would wait for the others' timeouts to run out."""
+        readers: dict[int, asyncio.Task[None]] = {}
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def reader_done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and not failed.done():
+                error = task.exception()
+                failed.set_result(None) if error is None else failed.set_exception(error)
+
+        try:
+            while not self._stopping(epoch):
+                self._shards_changed.clear()
+                plain = [pubsub] if self._channels or self._patterns else []  # PUBLISH is cluster-wide
+                for shard in [*plain, *pubsub.node_pubsub_mapping.values()]:
+                    if id(shard) not in readers:
+                        task = asyncio.create_task(self._read(shard, epoch), name="tidings-redis-shard")
+                        task.add_done_callback(reader_done)
+                        readers[id(shard)] = task
+                changed = asyncio.ensure_future(self._shards_changed.wait())
+                try:
+                    await asyncio.wait((failed, changed), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if failed.done():
+                    failed.result()  # a reader's error, or it saw the end
+                    return
+        finally:
+            for task in readers.values():
+                task.cancel()
+            if readers:
+                await asyncio.wait(readers.values())
+
     async def _read(self, pubsub: Any, epoch: int) -> None:
         received = self.receiver.message_received
         confirmations = self._confirmations
         while not self._stopping(epoch):
-            if self.cluster:
-                msg = await pubsub.get_sharded_message(timeout=1.0)
-                if msg is None and not self._shard_channels:
-                    msg = await pubsub.get_message(timeout=1.0)
-            else:
-                msg = await pubsub.get_message(timeout=None)
+            msg = await pubsub.get_message(timeout=None)
             if msg is None:
                 continue
             kind = msg["type"]
@@ -238,7 +280,7 @@ class RedisBus:
             return
         try:
             last = await self.client.xrevrange(key, count=1)
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise ClusterError(f"cannot read stream {key!r} on Redis: {exc}") from exc
         start = "0-0"
         if last:
@@ -256,7 +298,7 @@ class RedisBus:
                 delay = RETRY_FIRST
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
+            except REDIS_ERRORS as exc:
                 if self._stopping(epoch):
                     return
                 logger.warning("reading stream %s failed (%r); retrying", key, exc)
