@@ -70,6 +70,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         "_context",
         "_dirty",
         "_heard",
+        "_idle_timer",
         "_listener",
         "_open",
         "_paused",
@@ -107,6 +108,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         self._timer: asyncio.TimerHandle | None = None
         # Set by every read: what a raw route's idle check looks at (one store per read).
         self._heard = False
+        self._idle_timer: asyncio.TimerHandle | None = None  # a raw route's idle check
 
     @property
     def peer(self) -> tuple[str, int] | None:
@@ -370,6 +372,9 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     def _close_timeout(self) -> None:
         self._timer = None
@@ -389,7 +394,7 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
     a peer silent for ``ws_idle_timeout`` is pinged, and closed with 1001 if it stays
     silent ``ws_close_timeout`` more (Socket.IO has a heartbeat of its own)."""
 
-    __slots__ = ("_idle_pinged", "_idle_timer")
+    __slots__ = ("_idle_pinged",)
 
     def __init__(
         self,
@@ -403,7 +408,6 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
         # pause_writing comes when more than write_limit bytes wait in the transport.
         transport.set_write_buffer_limits(high=write_limit)
         self._idle_pinged = False
-        self._idle_timer: asyncio.TimerHandle | None = None
         idle_timeout = context.options.ws_idle_timeout
         if idle_timeout is not None:
             self._idle_timer = context.loop.call_later(idle_timeout, self._idle_check)
@@ -428,12 +432,6 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
         else:
             logger.info("websocket %s: idle, no answer to a ping: closing", self._peer)
             self.close(CloseCode.GOING_AWAY, "idle timeout")
-
-    def _cancel_timer(self) -> None:
-        super()._cancel_timer()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
 
     def send_ping(self, payload: bytes) -> None:
         if self._conn.state is _OPEN:
