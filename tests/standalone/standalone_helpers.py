@@ -101,6 +101,8 @@ class RecordingEngine:
             await self.release.wait()
         if "fail" in request.query:
             raise RuntimeError("engine bug")
+        if "size" in request.query:  # a body of that many bytes, as a static file would be
+            return HttpResponse(200, [], b"x" * int(request.query["size"]))
         body = f"{request.method} {request.path} {request.query_string} {len(request.body)}"
         return HttpResponse(200, [("Content-Type", "text/plain")], body.encode())
 

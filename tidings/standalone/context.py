@@ -73,6 +73,7 @@ class ConnectionContext:
 
     __slots__ = (
         "_all_gone",
+        "_refused",
         "closing",
         "connections",
         "engine",
@@ -107,12 +108,23 @@ class ConnectionContext:
         #: Every open connection (HTTP, or WebSocket once upgraded).
         self.connections: set[Connection] = set()
         self._all_gone = asyncio.Event()
+        # Connections refused since the cap was reached (-1: below the cap).
+        self._refused = -1
 
     def connection_made(self, conn: Connection) -> bool:
         """Called by a new ``HttpProtocol``: False when it must close at once."""
         connections = self.connections
-        if self.closing or len(connections) >= self.options.max_connections:
-            logger.warning("refusing a connection: %d open", len(connections))
+        if self.closing:
+            return False
+        if len(connections) >= self.options.max_connections:
+            # Logged once when reached and once when left, not per refusal: a flood of
+            # connections must not become a flood of log lines.
+            if self._refused < 0:
+                self._refused = 0
+                logger.info(
+                    "connection cap reached: %d open, refusing new connections", len(connections)
+                )
+            self._refused += 1
             return False
         connections.add(conn)
         return True
@@ -126,6 +138,9 @@ class ConnectionContext:
         """Called by either protocol when its transport is lost."""
         connections = self.connections
         connections.discard(conn)
+        if self._refused >= 0 and len(connections) < self.options.max_connections:
+            logger.info("below the connection cap again; %d connections refused", self._refused)
+            self._refused = -1
         if not connections and self.closing:
             self._all_gone.set()
 

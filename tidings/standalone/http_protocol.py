@@ -3,14 +3,19 @@
 ``httptools`` (llhttp) parses; this module enforces the limits around it
 (``HttpOptions``) and keeps responses in request order when requests are
 pipelined: complete requests queue up and one task per connection answers
-them in turn (reading pauses when too many wait). Building requests and
+them in turn. Reading pauses while ``max_pipelined`` requests wait, and no
+request is answered while more than ``write_buffer_limit`` answered bytes wait
+for a client that does not read: so a client that pipelines without reading
+holds the server to a bounded buffer. Building requests and
 serializing responses is ``http_messages``'s. A WebSocket upgrade hands the transport to a
 ``WebSocketProtocol`` and drops this object, parser included, so an idle
 WebSocket carries none of it.
 
 Deadlines: a request's headers must arrive within ``header_timeout`` of its
 first byte (slowloris), its body within ``body_timeout``, and an idle
-keep-alive connection is closed after ``keep_alive_timeout``.
+keep-alive connection is closed after ``keep_alive_timeout``. Header bytes are
+counted as they arrive, so a header that never ends is answered 431 at
+``max_header_bytes`` rather than held until its deadline.
 """
 
 from __future__ import annotations
@@ -57,8 +62,11 @@ class HttpProtocol(asyncio.Protocol):
         "_body",
         "_body_size",
         "_context",
+        "_drained",
+        "_head_seen",
         "_header_bytes",
         "_headers",
+        "_in_head",
         "_leftover",
         "_max_body",
         "_options",
@@ -67,11 +75,13 @@ class HttpProtocol(asyncio.Protocol):
         "_queue",
         "_read_paused",
         "_receiving",
+        "_requests_done",
         "_task",
         "_timer",
         "_deadline",
         "_transport",
         "_url",
+        "_write_paused",
         "draining",
     )
 
@@ -86,6 +96,10 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
+        # The head being read: its raw bytes so far, and whether it is unfinished.
+        self._head_seen = 0
+        self._in_head = False
+        self._requests_done = 0
         self._body: list[bytes] = []
         self._body_size = 0
         self._queue: deque[_Item] = deque()
@@ -94,6 +108,8 @@ class HttpProtocol(asyncio.Protocol):
         self._deadline: float | None = None
         self._receiving = False
         self._read_paused = False
+        self._write_paused = False
+        self._drained: asyncio.Future[None] | None = None
         self._leftover = b""
         self.draining = False  # server shutting down: answer what is queued, then close
 
@@ -109,6 +125,7 @@ class HttpProtocol(asyncio.Protocol):
         if not self._context.connection_made(self):
             transport.abort()
             return
+        transport.set_write_buffer_limits(high=self._options.write_buffer_limit)
         self._arm(self._options.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -125,6 +142,7 @@ class HttpProtocol(asyncio.Protocol):
             if len(self._leftover) < self._max_body:
                 self._leftover += data
             return
+        done = self._requests_done
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -140,6 +158,16 @@ class HttpProtocol(asyncio.Protocol):
                 self._fail(500, "internal error")
         except httptools.HttpParserError as exc:
             self._fail(400, str(exc) or "bad request")
+        else:
+            if self._in_head and done == self._requests_done:
+                # A head is unfinished and no request ended in this read: all of the read
+                # is head bytes (of a head begun before it or at its start). llhttp reports
+                # a header only once it ends: an endless one would grow until its deadline.
+                # (A head begun after a request ended in the same read is counted from the
+                # next read on: at most one read more than the limit.)
+                self._head_seen += len(data)
+                if self._head_seen > self._options.max_header_bytes:
+                    self._fail(431, "headers too large")
         self._run()
 
     def eof_received(self) -> bool | None:
@@ -153,6 +181,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._receiving = True
+        self._in_head = True
+        self._head_seen = 0
         self._url = b""
         self._headers = []
         self._header_bytes = 0
@@ -175,6 +205,7 @@ class HttpProtocol(asyncio.Protocol):
             raise RequestRejected(431, "headers too large")
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         length, has_body, wants_continue = body_expected(self._headers)
         if length > self._max_body:
             raise RequestRejected(413, "payload too large")
@@ -194,6 +225,7 @@ class HttpProtocol(asyncio.Protocol):
         parser = self._parser
         assert parser is not None
         self._receiving = False
+        self._requests_done += 1
         self._disarm()
         request = build_request(
             parser.get_method(), self._url, self._headers, self._body, self._peer
@@ -225,6 +257,11 @@ class HttpProtocol(asyncio.Protocol):
         assert transport is not None
         try:
             while self._queue and not transport.is_closing():
+                if self._write_paused:
+                    # The client does not read what it was answered: answer no more,
+                    # and so read no more past ``max_pipelined``, until it does.
+                    await self._wait_drained()
+                    continue
                 item = self._queue.popleft()
                 if self._read_paused and self._parser is not None:
                     self._read_paused = False
@@ -346,6 +383,23 @@ class HttpProtocol(asyncio.Protocol):
         return False
 
     # -- deadlines and flow control ------------------------------------------
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        drained = self._drained
+        if drained is not None:
+            self._drained = None
+            if not drained.done():
+                drained.set_result(None)
+
+    async def _wait_drained(self) -> None:
+        drained = self._drained
+        if drained is None:
+            drained = self._drained = self._context.loop.create_future()
+        await drained
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self._transport is not None:

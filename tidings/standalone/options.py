@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tidings.protocol.websocket import DEFAULT_MAX_FRAGMENTS
+
 
 @dataclass(frozen=True, slots=True)
 class HttpOptions:
@@ -16,9 +18,9 @@ class HttpOptions:
     """Connections beyond this are closed as soon as they are accepted."""
     max_header_count: int = 100
     max_header_bytes: int = 16_384
-    """Request line and headers together; more is answered 431."""
+    """Request line and headers together, counted as they arrive; more is answered 431."""
     max_url_bytes: int = 8_192
-    """A longer request target is answered 414."""
+    """A longer request target is answered 414, as soon as it is passed."""
     header_timeout: float = 10.0
     """From a request's first byte to the end of its headers (slowloris)."""
     body_timeout: float = 30.0
@@ -27,11 +29,22 @@ class HttpOptions:
     """An idle keep-alive connection is closed after this."""
     max_pipelined: int = 8
     """Complete requests queued behind the one in progress before reading pauses."""
+    write_buffer_limit: int = 65_536
+    """Answered bytes one HTTP connection's client has not read yet: above it the
+    server answers nothing more on that connection (so reading pauses at
+    ``max_pipelined``) until they drain."""
     ws_max_buffered: int = 16 * 1024 * 1024
     """Bytes queued for one WebSocket while the peer does not read; beyond it the
     connection is closed with 1008."""
     ws_close_timeout: float = 5.0
-    """How long to wait for the peer's side of a close before dropping TCP."""
+    """How long to wait for the peer's side of a close before dropping TCP, and for
+    the pong to an idle check's ping."""
+    ws_max_fragments: int = DEFAULT_MAX_FRAGMENTS
+    """Frames one WebSocket message may span; more closes the connection with 1008."""
+    ws_idle_timeout: float | None = 120.0
+    """A plain WebSocket route's connection from which nothing arrived for this long
+    is pinged, and closed with 1001 if nothing arrives ``ws_close_timeout`` later.
+    ``None``: never (Socket.IO connections have their own heartbeat)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -40,10 +53,14 @@ class HttpOptions:
             "max_header_bytes",
             "max_url_bytes",
             "max_pipelined",
+            "write_buffer_limit",
             "ws_max_buffered",
+            "ws_max_fragments",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "ws_close_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        if self.ws_idle_timeout is not None and not self.ws_idle_timeout > 0:
+            raise ValueError("ws_idle_timeout must be positive or None")

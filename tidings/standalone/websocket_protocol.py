@@ -69,6 +69,8 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         "_conn",
         "_context",
         "_dirty",
+        "_heard",
+        "_idle_timer",
         "_listener",
         "_open",
         "_paused",
@@ -89,7 +91,9 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
     ) -> None:
         self._context = context
         self._transport = transport
-        self._conn = ServerConnection(max_message_size, masker=masker)
+        self._conn = ServerConnection(
+            max_message_size, masker=masker, max_fragments=context.options.ws_max_fragments
+        )
         self._listener: ListenerT | None = None
         # Read per message: kept here, one attribute away.
         self._waiting = context.flusher.waiting
@@ -102,6 +106,9 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         self._paused = False
         self._peer = peer
         self._timer: asyncio.TimerHandle | None = None
+        # Set by every read: what a raw route's idle check looks at (one store per read).
+        self._heard = False
+        self._idle_timer: asyncio.TimerHandle | None = None  # a raw route's idle check
 
     @property
     def peer(self) -> tuple[str, int] | None:
@@ -201,6 +208,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
     # -- asyncio.Protocol ------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self._heard = True
         conn = self._conn
         conn.receive_data(data)
         if conn.state is not _OPEN:
@@ -364,6 +372,9 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
 
     def _close_timeout(self) -> None:
         self._timer = None
@@ -379,9 +390,11 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
 class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
     """The WebSocket of a raw route: what the engine's needs, plus pings, pongs and flow
-    control both ways (``tidings.websocket_routes.RouteTransport``)."""
+    control both ways (``tidings.websocket_routes.RouteTransport``), and an idle check:
+    a peer silent for ``ws_idle_timeout`` is pinged, and closed with 1001 if it stays
+    silent ``ws_close_timeout`` more (Socket.IO has a heartbeat of its own)."""
 
-    __slots__ = ()
+    __slots__ = ("_idle_pinged",)
 
     def __init__(
         self,
@@ -394,6 +407,31 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
         super().__init__(context, transport, max_message_size, peer)
         # pause_writing comes when more than write_limit bytes wait in the transport.
         transport.set_write_buffer_limits(high=write_limit)
+        self._idle_pinged = False
+        idle_timeout = context.options.ws_idle_timeout
+        if idle_timeout is not None:
+            self._idle_timer = context.loop.call_later(idle_timeout, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """One timer per idle period, not per message: a read only sets ``_heard``."""
+        self._idle_timer = None
+        conn = self._conn
+        if conn.state is not _OPEN:
+            return
+        options = self._context.options
+        loop = self._context.loop
+        if self._heard:
+            self._heard = self._idle_pinged = False
+            assert options.ws_idle_timeout is not None
+            self._idle_timer = loop.call_later(options.ws_idle_timeout, self._idle_check)
+        elif not self._idle_pinged:
+            self._idle_pinged = True
+            conn.send_ping(b"")
+            self._mark_dirty()
+            self._idle_timer = loop.call_later(options.ws_close_timeout, self._idle_check)
+        else:
+            logger.info("websocket %s: idle, no answer to a ping: closing", self._peer)
+            self.close(CloseCode.GOING_AWAY, "idle timeout")
 
     def send_ping(self, payload: bytes) -> None:
         if self._conn.state is _OPEN:

@@ -1,6 +1,7 @@
 """RFC 6455 WebSocket, server side, Sans-I/O: handshake checks, frames, the connection state machine."""
 
-from tidings.protocol.websocket.connection import (
+from tidings.protocol.websocket.connection import DEFAULT_MAX_FRAGMENTS, ServerConnection
+from tidings.protocol.websocket.events import (
     BinaryMessage,
     Closed,
     Event,
@@ -8,7 +9,6 @@ from tidings.protocol.websocket.connection import (
     Ping,
     Pong,
     ProtocolError,
-    ServerConnection,
     TextMessage,
     WebSocketState,
 )
@@ -30,6 +30,7 @@ from tidings.protocol.websocket.handshake import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_FRAGMENTS",
     "BinaryMessage",
     "CloseCode",
     "Closed",

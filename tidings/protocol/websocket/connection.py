@@ -7,15 +7,27 @@ for, keeps the exception in ``error`` for the log, and reports ``Closed``.
 
 Payloads are consumed as they arrive rather than when a frame is complete, so
 a large message is never held twice and invalid UTF-8 fails fast, mid-frame.
+A fragmented message grows one ``bytearray`` (no object per fragment), and a
+message of more than ``max_fragments`` frames fails the connection with 1008:
+the peer may send 1-byte fragments, and each frame costs a header's parsing.
 """
 
 from __future__ import annotations
 
 import codecs
-import enum
 import struct
-from dataclasses import dataclass
 
+from tidings.protocol.websocket.events import (
+    BinaryMessage,
+    Closed,
+    Event,
+    InvalidState,
+    Ping,
+    Pong,
+    ProtocolError,
+    TextMessage,
+    WebSocketState,
+)
 from tidings.protocol.websocket.frames import (
     MAX_CONTROL_PAYLOAD,
     CloseCode,
@@ -27,83 +39,7 @@ from tidings.protocol.websocket.frames import (
     is_valid_close_code,
 )
 
-__all__ = [
-    "BinaryMessage",
-    "Closed",
-    "Event",
-    "InvalidState",
-    "Ping",
-    "Pong",
-    "ProtocolError",
-    "ServerConnection",
-    "TextMessage",
-    "WebSocketState",
-]
-
-
-class WebSocketState(enum.Enum):
-    """Where an RFC 6455 connection is in its life (``ServerConnection.state``)."""
-
-    OPEN = 1
-    CLOSING = 2  # we sent a close frame and wait for the peer's
-    CLOSED = 3  # the close handshake is over or the connection failed: close TCP
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class TextMessage:
-    data: str
-
-    def __init__(self, data: str) -> None:
-        # One per message read: the slot is written directly, not through the frozen
-        # dataclass's object.__setattr__.
-        _set_text_data(self, data)
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class BinaryMessage:
-    data: bytes
-
-    def __init__(self, data: bytes) -> None:
-        _set_binary_data(self, data)
-
-
-_set_text_data = vars(TextMessage)["data"].__set__
-_set_binary_data = vars(BinaryMessage)["data"].__set__
-
-
-@dataclass(frozen=True, slots=True)
-class Ping:
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Pong:
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """The connection reached CLOSED: the peer's code and reason if it sent a close frame,
-    1006 if TCP ended without one, else the code we failed the connection with."""
-
-    code: int
-    reason: str
-
-
-Event = TextMessage | BinaryMessage | Ping | Pong | Closed
-
-
-class ProtocolError(Exception):
-    """What the peer did wrong; ``code`` is the close code sent for it."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class InvalidState(RuntimeError):
-    """Local misuse: sending on a connection that is no longer open."""
-
+__all__ = ["DEFAULT_MAX_FRAGMENTS", "ServerConnection"]
 
 _unpack_h = struct.Struct("!H").unpack_from
 _unpack_q = struct.Struct("!Q").unpack_from
@@ -112,6 +48,10 @@ _OPEN = WebSocketState.OPEN
 _CLOSING = WebSocketState.CLOSING
 _CLOSED = WebSocketState.CLOSED
 _KNOWN_OPCODES = frozenset(int(op) for op in Opcode)
+
+#: ``ServerConnection(max_fragments=...)``'s default: far more than any client library
+#: splits a message into, far fewer than 1-byte fragments of a large message.
+DEFAULT_MAX_FRAGMENTS = 100_000
 
 
 class ServerConnection:
@@ -126,24 +66,36 @@ class ServerConnection:
         "_frame_mask",
         "_frame_offset",
         "_frame_remaining",
+        "_msg_buffer",
+        "_msg_fragments",
         "_msg_opcode",
-        "_msg_parts",
         "_msg_size",
         "_out",
         "_out_size",
         "close_received",
         "close_sent",
         "error",
+        "max_fragments",
         "max_message_size",
         "state",
     )
 
-    def __init__(self, max_message_size: int = 1_000_000, *, masker: Masker = apply_mask) -> None:
+    def __init__(
+        self,
+        max_message_size: int = 1_000_000,
+        *,
+        masker: Masker = apply_mask,
+        max_fragments: int = DEFAULT_MAX_FRAGMENTS,
+    ) -> None:
         if max_message_size <= 0:
             raise ValueError("max_message_size must be positive")
+        if max_fragments <= 0:
+            raise ValueError("max_fragments must be positive")
         self._mask = masker
         self.state = _OPEN
         self.max_message_size = max_message_size
+        #: Frames one message may span; more fails the connection with 1008.
+        self.max_fragments = max_fragments
         self.error: ProtocolError | None = None
         self.close_sent: tuple[int | None, str] | None = None
         self.close_received: tuple[int, str] | None = None
@@ -159,7 +111,9 @@ class ServerConnection:
         # Message being assembled across frames (0: none).
         self._msg_opcode = 0
         self._msg_size = 0
-        self._msg_parts: list[str] | list[bytes] | None = None
+        self._msg_fragments = 0
+        # The payload so far, raw (a text message is decoded once, when complete).
+        self._msg_buffer: bytearray | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
 
     # -- output -------------------------------------------------------------
@@ -276,7 +230,7 @@ class ServerConnection:
     def _fail(self, exc: ProtocolError) -> None:
         self.error = exc
         self._buf = b""
-        self._msg_parts = None
+        self._msg_buffer = None
         self._decoder = None
         code = exc.code
         if self.state is _OPEN:
@@ -339,6 +293,11 @@ class ServerConnection:
                 elif opcode == 0:
                     if not self._msg_opcode:
                         raise ProtocolError(CloseCode.PROTOCOL_ERROR, "continuation without start")
+                    self._msg_fragments += 1
+                    if self._msg_fragments > self.max_fragments:
+                        raise ProtocolError(
+                            CloseCode.POLICY_VIOLATION, "too many fragments in one message"
+                        )
                 elif self._msg_opcode:
                     raise ProtocolError(
                         CloseCode.PROTOCOL_ERROR, "new message inside a fragmented one"
@@ -387,7 +346,8 @@ class ServerConnection:
                     continue
                 if opcode:
                     self._msg_opcode = opcode
-                    self._msg_parts = []
+                    self._msg_fragments = 1
+                    self._msg_buffer = bytearray()
                     if opcode == 1 and self.state is _OPEN:
                         # After our close frame a message is dropped unread, as a whole
                         # one is above: no UTF-8 check.
@@ -414,36 +374,37 @@ class ServerConnection:
         self._buf = buf[pos:] if pos < end and self.state is not _CLOSED else b""
 
     def _append(self, chunk: bytes) -> None:
-        parts = self._msg_parts
-        assert parts is not None
-        if self._decoder is not None:
+        buffer = self._msg_buffer
+        assert buffer is not None
+        decoder = self._decoder
+        if decoder is not None:
+            # Validation only, as the bytes arrive; the text is decoded once at the end.
             try:
-                text = self._decoder.decode(chunk)
+                decoder.decode(chunk)
             except UnicodeDecodeError:
                 raise ProtocolError(CloseCode.INVALID_DATA, "invalid UTF-8") from None
-            if text:
-                parts.append(text)  # type: ignore[arg-type]
-        else:
-            parts.append(chunk)  # type: ignore[arg-type]
+        if self.state is _OPEN:  # after our close frame a message is dropped unread
+            buffer += chunk
 
     def _finish_message(self) -> None:
         opcode = self._msg_opcode
-        parts = self._msg_parts
+        buffer = self._msg_buffer
         decoder = self._decoder
         self._msg_opcode = 0
         self._msg_size = 0
-        self._msg_parts = None
+        self._msg_fragments = 0
+        self._msg_buffer = None
         self._decoder = None
-        assert parts is not None
+        assert buffer is not None
         if opcode == 1 and decoder is not None:
             try:
-                tail = decoder.decode(b"", True)
+                decoder.decode(b"", True)
             except UnicodeDecodeError:
                 raise ProtocolError(CloseCode.INVALID_DATA, "invalid UTF-8") from None
             if self.state is _OPEN:
-                self._events.append(TextMessage("".join(parts) + tail))  # type: ignore[arg-type]
+                self._events.append(TextMessage(buffer.decode("utf-8")))
         elif opcode == 2 and self.state is _OPEN:
-            self._events.append(BinaryMessage(b"".join(parts)))  # type: ignore[arg-type]
+            self._events.append(BinaryMessage(bytes(buffer)))
 
     def _control(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.PING:
@@ -477,6 +438,6 @@ class ServerConnection:
             self._queue(encode_close(echo))
             self.close_sent = (echo, "")
         self.state = _CLOSED
-        self._msg_parts = None
+        self._msg_buffer = None
         self._decoder = None
         self._events.append(Closed(code, reason))
