@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,12 +41,20 @@ def test_the_package_carries_the_official_client() -> None:
         browser.read("../__init__.py")
 
 
+@asynccontextmanager
+async def served(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """``app`` on the built-in server, and an HTTP client for it."""
+    async with (
+        serve(app, "127.0.0.1", 0) as server,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client,
+    ):
+        yield client
+
+
 @pytest.fixture
 async def builtin() -> AsyncIterator[httpx.AsyncClient]:
-    sio = tidings.Server(cors_allowed_origins=[ALLOWED_ORIGIN])
-    async with serve(sio, "127.0.0.1", 0) as server:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
-            yield client
+    async with served(tidings.Server(cors_allowed_origins=[ALLOWED_ORIGIN])) as client:
+        yield client
 
 
 async def test_builtin_server_serves_the_client(builtin: httpx.AsyncClient) -> None:
@@ -63,17 +73,15 @@ async def test_builtin_server_still_speaks_engineio_beside_it(builtin: httpx.Asy
 
 
 async def test_serve_client_false_answers_as_engineio() -> None:
-    async with serve(tidings.Server(serve_client=False), "127.0.0.1", 0) as server:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
-            await check_not_served(client)
+    async with served(tidings.Server(serve_client=False)) as client:
+        await check_not_served(client)
 
 
 async def test_the_client_follows_the_servers_path() -> None:
-    async with serve(tidings.Server(path="/rt"), "127.0.0.1", 0) as server:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
-            response = await client.get("/rt/socket.io.min.js", headers={"Accept-Encoding": ""})
-            assert response.content == official("socket.io.min.js")
-            assert (await client.get("/socket.io/socket.io.min.js")).status_code == 404
+    async with served(tidings.Server(path="/rt")) as client:
+        response = await client.get("/rt/socket.io.min.js", headers={"Accept-Encoding": ""})
+        assert response.content == official("socket.io.min.js")
+        assert (await client.get("/socket.io/socket.io.min.js")).status_code == 404
 
 
 async def test_a_bare_engine_serves_it_only_when_asked() -> None:
@@ -81,14 +89,11 @@ async def test_a_bare_engine_serves_it_only_when_asked() -> None:
     assert EngineOptions().serve_client is False
     with pytest.raises(TypeError, match="serve_client"):
         EngineOptions(serve_client="yes")  # type: ignore[arg-type]
-    async with serve(EngineServer(path="/engine.io/"), "127.0.0.1", 0) as server:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
-            await check_not_served(client, "/engine.io/")
-    engine = EngineServer(path="/engine.io/", serve_client=True)
-    async with serve(engine, "127.0.0.1", 0) as server:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
-            ok = await client.get("/engine.io/socket.io.js", headers={"Accept-Encoding": ""})
-            assert ok.content == official("socket.io.js")
+    async with served(EngineServer(path="/engine.io/")) as client:
+        await check_not_served(client, "/engine.io/")
+    async with served(EngineServer(path="/engine.io/", serve_client=True)) as client:
+        ok = await client.get("/engine.io/socket.io.js", headers={"Accept-Encoding": ""})
+        assert ok.content == official("socket.io.js")
 
 
 async def test_uvicorn_serves_the_client(tmp_path: Path) -> None:
