@@ -25,7 +25,14 @@ from pathlib import Path
 from tidings import browser
 from tidings.engine.io import HttpResponse
 
-__all__ = ["MAX_STATIC_FILE", "ClientFiles", "StaticFiles", "content_type", "etag_matches"]
+__all__ = [
+    "MAX_STATIC_FILE",
+    "ClientFiles",
+    "StaticFiles",
+    "accepts_gzip",
+    "content_type",
+    "etag_matches",
+]
 
 _TYPES = {
     ".html": "text/html",
@@ -151,7 +158,8 @@ def _serve(
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
-    """Whether an If-None-Match header names ``etag``: weak comparison, as RFC 9110 asks."""
+    """Whether an If-None-Match header names ``etag``: weak comparison, as RFC 9110 asks
+    (called by ``StaticFiles`` and ``ClientFiles``)."""
     if if_none_match.strip() == "*":
         return True
     return etag.removeprefix("W/") in (t.strip().removeprefix("W/") for t in if_none_match.split(","))
@@ -197,18 +205,21 @@ class _ClientFile:
         )
 
 
-def _accepts_gzip(accept_encoding: str | None) -> bool:
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether Accept-Encoding allows gzip: named with q > 0, or not named and "*" allowed
+    (called by ``ClientFiles``)."""
     if not accept_encoding:
         return False
+    qualities: dict[str, float] = {}
     for item in accept_encoding.split(","):
         coding, _, params = item.partition(";")
-        if coding.strip().lower() in ("gzip", "*"):
-            quality = params.strip().removeprefix("q=") if params else "1"
-            try:
-                return float(quality) > 0
-            except ValueError:
-                return False
-    return False
+        params = params.strip()
+        try:
+            quality = float(params[2:]) if params.startswith("q=") else 1.0
+        except ValueError:
+            quality = 0.0
+        qualities[coding.strip().lower()] = quality
+    return qualities.get("gzip", qualities.get("*", 0.0)) > 0
 
 
 class ClientFiles:
@@ -241,7 +252,7 @@ class ClientFiles:
         file = self._loaded.get(name)
         if file is None:
             file = self._loaded[name] = await asyncio.to_thread(_ClientFile.load, name)
-        gzipped = _accepts_gzip(headers.get("accept-encoding"))
+        gzipped = accepts_gzip(headers.get("accept-encoding"))
         body, etag = (file.gzipped, file.gzip_etag) if gzipped else (file.body, file.etag)
         common = [
             ("ETag", etag),
