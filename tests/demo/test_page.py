@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import pytest
-
-from tidings.demo import ClientMissingError, static_files
 
 from .harness import REPO_ROOT, DemoProcess
 
@@ -46,11 +41,11 @@ async def test_serves_the_page_and_the_official_client(start_demo: StartDemo) ->
     assert status == 200
     assert headers["content-type"].startswith("text/html")
     page = body.decode()
-    assert '<script src="/vendor/socket.io.min.js"></script>' in page
+    assert '<script src="/socket.io/socket.io.min.js"></script>' in page
     assert "//cdn" not in page and "https://" not in page  # nothing from elsewhere
-    status, headers, body = await get(demo.url, "/vendor/socket.io.min.js")
+    status, headers, body = await get(demo.url, "/socket.io/socket.io.min.js")
     assert status == 200
-    assert headers["content-type"].startswith("text/javascript")
+    assert headers["content-type"].startswith("application/javascript")
     assert body == CLIENT_JS.read_bytes()
     for asset, ctype in (("/static/app.js", "text/javascript"), ("/static/style.css", "text/css")):
         status, headers, body = await get(demo.url, asset)
@@ -58,11 +53,6 @@ async def test_serves_the_page_and_the_official_client(start_demo: StartDemo) ->
         assert headers["content-type"].startswith(ctype)
     assert (await get(demo.url, "/static/../chat.py"))[0] in (400, 403, 404)
     assert await demo.stop() == 0  # SIGTERM: a clean shutdown
-
-
-def test_missing_client_script_says_npm_ci(tmp_path: Path) -> None:
-    with pytest.raises(ClientMissingError, match="npm ci"):
-        static_files(tmp_path / "socket.io.min.js")
 
 
 async def connect_by_hand(url: str) -> None:
@@ -84,11 +74,11 @@ async def connect_by_hand(url: str) -> None:
 
 
 async def test_history_file_defaults_to_the_current_directory(tmp_path: Path) -> None:
-    """Started elsewhere without ``--db``: ``tidings-demo.sqlite3`` appears where it was started."""
-    env = {**os.environ, "TIDINGS_SOCKETIO_CLIENT_JS": str(CLIENT_JS)}
+    """Started elsewhere without ``--db``: ``tidings-demo.sqlite3`` appears where it was started
+    (and no node_modules is needed there: the client comes from the package)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tidings.cli", "demo", "--port", "0",
-        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     assert proc.stdout is not None
     seen: list[bytes] = []

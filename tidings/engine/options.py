@@ -32,6 +32,10 @@ class EngineOptions:
     #: Per-connection outgoing buffer (the polling queue, the WebSocket write
     #: buffer); a session over it is closed with "transport error".
     max_buffered_bytes: int = 10_000_000
+    #: Serve the official browser client at ``<path>socket.io.min.js`` (and the other
+    #: builds), as Node's socket.io ``serveClient``; off for a bare Engine.IO server,
+    #: on by default in ``tidings.Server``.
+    serve_client: bool = False
 
     def __post_init__(self) -> None:
         path = self.path
@@ -47,6 +51,8 @@ class EngineOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.serve_client, bool):
+            raise TypeError(f"serve_client must be True or False, got {self.serve_client!r}")
         transports = tuple(self.transports)
         if not transports or any(t not in _KNOWN_TRANSPORTS for t in transports):
             raise ValueError(f"transports must be a non-empty subset of {_KNOWN_TRANSPORTS}")

@@ -21,6 +21,7 @@ from tidings.engine.handler import CallbackHandler, EngineHandler
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
 from tidings.engine.socket import IGNORED, EngineSocket
+from tidings.engine.static import ClientFiles
 from tidings.engine.timers import DeadlineHeap
 from tidings.protocol.engineio.events import Closed
 from tidings.protocol.engineio.requests import (
@@ -60,6 +61,7 @@ class EngineServer:
             options = dataclasses.replace(options, **option_overrides)
         self.options: EngineOptions = options
         self._config = options.session_config()
+        self._client_files = ClientFiles(options.path) if options.serve_client else None
         self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
@@ -119,10 +121,18 @@ class EngineServer:
         if not self.matches(request.path):
             return HttpResponse(404, [_TEXT], b"Not Found")
         options = self.options
+        method = request.method.upper()
+        client_files = self._client_files
+        if client_files is not None and request.path in client_files:
+            # A public script: served to any origin, readable cross-origin (an ESM
+            # import) by the allowed ones only.
+            cors = cors_headers(options, request) if origin_allowed(options, request) else []
+            served = await client_files.handle(method, request.path, request.headers, cors)
+            if served is not None:
+                return served
         if not origin_allowed(options, request):
             logger.info("refused origin %r", request.headers.get("origin"))
             return self._refuse(FORBIDDEN, [])
-        method = request.method.upper()
         if method == "OPTIONS":
             return HttpResponse(204, preflight_headers(options, request))
         cors = cors_headers(options, request)

@@ -35,7 +35,8 @@ class Server(Broadcaster):
 
     The Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``: the
     largest message or request body, ``cors_allowed_origins``, ``transports``...) are typed
-    keyword arguments, validated once (``tidings.engine.EngineOptions``).
+    keyword arguments, validated once (``tidings.engine.EngineOptions``). ``serve_client``
+    serves the official browser client at ``<path>socket.io.min.js`` (``tidings.browser``).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Server(Broadcaster):
         cors_allowed_origins: CorsOrigins = None,
         cors_credentials: bool = False,
         max_buffered_bytes: int = 10_000_000,
+        serve_client: bool = True,
     ) -> None:
         self.options = ServerOptions(
             connect_timeout=connect_timeout,
@@ -94,6 +96,7 @@ class Server(Broadcaster):
             cors_allowed_origins=cors_allowed_origins,
             cors_credentials=cors_credentials,
             max_buffered_bytes=max_buffered_bytes,
+            serve_client=serve_client,
         ))
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
