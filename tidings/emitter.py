@@ -14,8 +14,11 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+try:
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("tidings.Emitter needs redis-py: pip install 'tidings[redis]'") from exc
 
 from tidings.adapters.redis.classic import EMITTER_UID, ClassicFormat
 from tidings.adapters.redis.messages import (

@@ -23,7 +23,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-import asyncpg
+try:
+    import asyncpg
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("PostgresHistory needs asyncpg: pip install 'tidings[postgres]'") from exc
 from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
