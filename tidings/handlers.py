@@ -41,18 +41,23 @@ class Handler:
         """Call with ``args`` fitted to the handler's positional parameters."""
         n = self.max_args
         if n is not None and len(args) != n:
-            args = args[:n] if len(args) > n else args + (None,) * (n - len(args))
+            args = _fitted(args, n)
         return self.fn(*args)
 
     def call_with_ack(self, ack: Any, *args: Any) -> Any:
         """``call`` for a handler that ``takes_ack``: ``ack`` goes as the keyword argument."""
         n = self.max_args
         if n is not None and len(args) != n:
-            args = args[:n] if len(args) > n else args + (None,) * (n - len(args))
+            args = _fitted(args, n)
         return self.fn(*args, ack=ack)
 
     def __repr__(self) -> str:
         return f"Handler({getattr(self.fn, '__qualname__', self.fn)!r})"
+
+
+def _fitted(args: tuple[Any, ...], n: int) -> tuple[Any, ...]:
+    """Extra arguments dropped, missing ones None (a JavaScript peer never minds either)."""
+    return args[:n] if len(args) > n else args + (None,) * (n - len(args))
 
 
 # Every point where a coroutine can suspend compiles to one of these.
@@ -142,8 +147,10 @@ def _max_positional(fn: AnyCallable) -> int | None:
     return count
 
 
-async def call_maybe_async(handler: Handler, *args: Any) -> Any:
-    result = handler.call(*args)
+async def call_maybe_async(handler: Handler, *args: Any, ack: Any = None) -> Any:
+    """The handler's result, awaited if it is awaitable; ``ack`` goes to a handler that
+    ``takes_ack``."""
+    result = handler.call(*args) if ack is None else handler.call_with_ack(ack, *args)
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
 import logging
 import time
 import types
@@ -324,7 +323,7 @@ class Socket:
             handler, args = catch_all, [event, *args]
         if handler.takes_ack:
             ack = Ack(self, packet.id)
-            self._schedule(lambda: self._run_with_ack(handler, event, args, ack))
+            self._schedule(lambda: self._run_event(handler, event, args, packet.id, ack))
             return
         if handler.inline and self._queue is None:
             # Fast path: a plain function, or a coroutine that cannot suspend, runs here.
@@ -359,26 +358,19 @@ class Socket:
         if ack_id is not None:
             self.send_ack(ack_id, ack_args(result))
 
-    async def _run_with_ack(self, handler: Handler, event: str, args: list[Any], ack: Ack) -> None:
-        if self.state is SocketState.REFUSED:
-            return
-        try:
-            result = handler.call_with_ack(ack, self, *args)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("sid=%s handler for %r failed", self.id, event)
-
-    async def _run_event(self, handler: Handler, event: str, args: list[Any], ack_id: int | None) -> None:
+    async def _run_event(
+        self, handler: Handler, event: str, args: list[Any], ack_id: int | None,
+        ack: Ack | None = None,
+    ) -> None:
         # Events that arrived before a disconnect still run (as in Node); a refused client's don't.
         if self.state is SocketState.REFUSED:
             return
         try:
-            result = await call_maybe_async(handler, self, *args)
+            result = await call_maybe_async(handler, self, *args, ack=ack)
         except Exception:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
-        if ack_id is not None:
+        if ack is None and ack_id is not None:  # a handler holding ``ack`` answers itself
             self.send_ack(ack_id, ack_args(result))
 
     def send_ack(self, ack_id: int, data: list[Any]) -> None:
