@@ -9,10 +9,12 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tidings.handlers import Handler, call_maybe_async
+from tidings.errors import MigrationWarning
+from tidings.handlers import Handler, call_maybe_async, python_socketio_hint
 from tidings.ids import Sid
 from tidings.protocol.socketio import ack_args
 from tidings.server.journal import NamespaceHistory
@@ -118,7 +120,7 @@ class Namespace(Broadcaster):
         """
 
         def register(fn: F) -> F:
-            self.handlers[event] = Handler(fn)
+            self.handlers[event] = _handler(event, fn)
             return fn
 
         if handler is not None:
@@ -127,7 +129,7 @@ class Namespace(Broadcaster):
 
     def event(self, fn: F) -> F:
         """``@ns.event`` registers a handler named after the function."""
-        self.handlers[fn.__name__] = Handler(fn)
+        self.handlers[fn.__name__] = _handler(fn.__name__, fn)
         return fn
 
     def use(self, middleware: F) -> F:
@@ -244,3 +246,10 @@ class ParentNamespace(Namespace):
 
     def broadcast_namespaces(self) -> tuple[Namespace, ...]:
         return tuple(self.children.values())
+
+
+def _handler(event: str, fn: Callable[..., Any]) -> Handler:
+    hint = python_socketio_hint(event, fn)
+    if hint is not None:
+        warnings.warn(hint, MigrationWarning, stacklevel=3)
+    return Handler(fn)

@@ -347,7 +347,7 @@ class Socket:
             self._schedule(lambda: self._finish_ack(result, event, ack_id))
             return
         if ack_id is not None:
-            self.send_ack(ack_id, ack_args(result))
+            self.send_ack(ack_id, ack_args(result), event)
 
     async def _finish_ack(self, awaitable: Any, event: str, ack_id: int | None) -> None:
         try:
@@ -356,7 +356,7 @@ class Socket:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
         if ack_id is not None:
-            self.send_ack(ack_id, ack_args(result))
+            self.send_ack(ack_id, ack_args(result), event)
 
     async def _run_event(
         self, handler: Handler, event: str, args: list[Any], ack_id: int | None,
@@ -371,10 +371,11 @@ class Socket:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
         if ack is None and ack_id is not None:  # a handler holding ``ack`` answers itself
-            self.send_ack(ack_id, ack_args(result))
+            self.send_ack(ack_id, ack_args(result), event)
 
-    def send_ack(self, ack_id: int, data: list[Any]) -> None:
-        """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too)."""
+    def send_ack(self, ack_id: int, data: list[Any], event: str | None = None) -> None:
+        """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too);
+        ``event`` names the handler in the error when the reply cannot be encoded."""
         nsp = self.nsp
         if nsp.name == "/" and self.state is SocketState.CONNECTED:
             text = short_ack(ack_id, data, nsp.serializer)
@@ -385,7 +386,8 @@ class Socket:
             self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
         except (TypeError, ValueError) as exc:
             # This one ack fails; the client's later events are handled as usual.
-            logger.error("sid=%s could not encode the ack %s: %s", self.id, ack_id, exc)
+            handler = f"the handler of {event!r}" if event is not None else "an ack callback"
+            logger.error("sid=%s could not encode the ack %s returned by %s: %s", self.id, ack_id, handler, exc)
 
     def handle_ack(self, packet: Packet) -> None:
         """An ACK from the client for one of this socket's emits."""
