@@ -9,7 +9,7 @@ import pytest
 
 import tidings
 import tidings.testing
-from tidings.testing import Received
+from tidings.testing import Received, TestClient
 
 
 def chat_server() -> tidings.Server:
@@ -247,6 +247,7 @@ async def test_dynamic_namespaces() -> None:
     sio = tidings.Server()
     teams = sio.of(re.compile(r"^/team-\d+$"))
     teams.on("where", lambda socket: socket.namespace)
+    client: TestClient
     async with tidings.testing.connect(sio, "/team-7") as client:
         assert await client.emit_with_ack("where") == "/team-7"
         assert client.socket.namespace == "/team-7"
@@ -444,3 +445,13 @@ async def test_a_server_the_test_serves_itself() -> None:
             assert await client.emit_with_ack("shout", "s") == "S"
         async with tidings.testing.connect(sio, auth={"token": "t"}, lifespan=False) as client:
             assert await client.emit_with_ack("shout", "again") == "AGAIN"
+
+
+async def test_the_client_answers_pings() -> None:
+    sio = tidings.Server(ping_interval=0.02, ping_timeout=0.02)
+    sio.on("echo", lambda socket, value: value)
+    async with tidings.testing.connect(sio) as client:
+        # No event to await: time passes over many ping periods, and the session lives.
+        await asyncio.sleep(0.3)
+        assert client.connected
+        assert await client.emit_with_ack("echo", 7) == 7
