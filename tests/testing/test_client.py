@@ -149,6 +149,10 @@ async def test_binary_arguments_both_ways() -> None:
         reply = await client.emit_with_ack("upload", "f", b"\x00\x01\x02", {"part": b"\x10"})
         assert reply == {"size": 3, "head": b"\x00"}
         assert await client.event("stored") == ("f", b"\x02\x01\x00", {"parts": [b"\x10", b"\xff"]})
+        async with tidings.testing.connect(sio) as other:
+            await sio.emit("blob", b"\x00", [b"\x01", "text"])  # encoded once for both
+            for each in (client, other):
+                assert await each.event("blob") == (b"\x00", [b"\x01", "text"])
 
 
 async def test_the_client_answers_the_servers_acks() -> None:
@@ -191,6 +195,12 @@ async def test_an_event_with_no_client_handler_is_recorded_and_never_acknowledge
     async with tidings.testing.connect(sio) as client:
         assert await client.emit_with_ack("ask") == "timed out"
         assert client.received == [("question", (1,))]
+
+
+async def test_lifecycle_names_are_not_events() -> None:
+    async with tidings.testing.connect(tidings.Server()) as client:
+        with pytest.raises(ValueError, match="disconnected"):
+            client.on("disconnect", print)
 
 
 async def test_an_error_in_a_client_handler_fails_the_test() -> None:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from tidings.engine.io import HttpRequest
 from tidings.ids import Sid
+from tidings.protocol.socketio import RESERVED_EVENTS
 from tidings.testing.connection import MemoryConnection
 from tidings.testing.inbox import Inbox, Phase, Received
 from tidings.testing.lifespan import hold, release
@@ -110,6 +111,12 @@ class TestClient:
         with no handler is never acknowledged. An exception in a handler is raised again
         when the client's ``async with`` block ends.
         """
+
+        if event in RESERVED_EVENTS:
+            raise ValueError(
+                f"{event!r} never arrives as an event: await client.disconnected() or"
+                " catch the ConnectionRefusedError of connect instead"
+            )
 
         def register(fn: F) -> F:
             self._inbox.handlers[event] = fn
