@@ -96,6 +96,7 @@ async def test_a_wait_that_fails_says_what_arrived() -> None:
     sio = chat_server()
     async with tidings.testing.connect(sio, auth={"token": "t"}, timeout=0.05) as client:
         await client.emit("echo", "x")
+        assert await client.event("echo") == ("x",)  # taken, and still named below
         with pytest.raises(TimeoutError, match=r"no event 'news' on / within 0.05s; received: echo\['x'\]"):
             await client.event("news")
 
