@@ -17,14 +17,13 @@ from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_i
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
 from tidings.server.handshake import Handshake
+from tidings.server.hooks import HookMethods, WatchedConnection, check_packet, notify
 from tidings.server.namespace import Namespace
-from tidings.server.operators import BroadcastOperator
-from tidings.server.outgoing import Ack, EmitModifiers, HeldConnection, write_packet
+from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
     from tidings.history.base import SessionRecord
-    from tidings.serializers import Serializer
     from tidings.server.context import ServerContext
     from tidings.server.journal import Journal
 
@@ -59,8 +58,10 @@ class SocketState(enum.Enum):
     REFUSED = "refused"  # never connected: refused, or gone before the connect flow ended
 
 
-class Socket:
+class Socket(HookMethods, EmitMethods):
     """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
+
+    nsp: Namespace
 
     __slots__ = (
         "id", "nsp", "connection", "_writer", "state", "auth", "pid", "recovered", "_issued", "_data",
@@ -86,6 +87,8 @@ class Socket:
         self._queue: deque[Job] | None = None
         self._saving = False
         self._left_rooms: set[Room] | None = None
+        self._hooks = None  # ``use``, ``on_any``...: see ``HookMethods``
+        nsp.socket_arrived()
 
     # -- what handlers read ----------------------------------------------------------
 
@@ -105,6 +108,9 @@ class Socket:
     @property
     def writer(self) -> LocalConnection:
         """Where this socket's packets go (adapters write broadcasts here)."""
+        hooks = self._hooks
+        if hooks is not None and hooks.outgoing:
+            return WatchedConnection(self._writer, self, hooks.outgoing)
         return self._writer
 
     @property
@@ -178,6 +184,8 @@ class Socket:
         if volatile and not self._writer.writable:
             return
         self.nsp.notify_outgoing(self, event, args)
+        if self._hooks is not None and self._hooks.outgoing:
+            notify(self._hooks.outgoing, self.server, self, event, list(args))
         packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
         journal = self.nsp.journal
         if journal is not None and journal.recovery is not None and not volatile:
@@ -209,6 +217,8 @@ class Socket:
         ack_id = self.nsp.next_ack_id()
         self.expect_ack(ack_id, on_ack)
         self.nsp.notify_outgoing(self, event, args)
+        if self._hooks is not None and self._hooks.outgoing:
+            notify(self._hooks.outgoing, self.server, self, event, list(args))
         self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
         try:
             if timeout is None:
@@ -232,34 +242,6 @@ class Socket:
         if self._acks is None:
             self._acks = {}
         self._acks[ack_id] = callback
-
-    # -- broadcast operators from this socket: everyone but the sender ------------------
-
-    def _operator(self) -> BroadcastOperator:
-        return BroadcastOperator((self.nsp,), except_=frozenset({Room(self.id)}))
-
-    @property
-    def broadcast(self) -> BroadcastOperator:
-        return self._operator()
-
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._operator().to(room)
-
-    in_ = to
-
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._operator().except_(room)
-
-    # -- modifiers of the next emit to this socket (as Node's socket.volatile / timeout) --
-
-    @property
-    def volatile(self) -> EmitModifiers:
-        """``await socket.volatile.emit(...)``: to this client, dropped if it cannot take it now."""
-        return EmitModifiers(self, volatile=True)
-
-    def timeout(self, seconds: float) -> EmitModifiers:
-        """``await socket.timeout(5).emit_with_ack(...)``: ask this client, wait ``seconds``."""
-        return EmitModifiers(self, timeout=seconds)
 
     # -- leaving -------------------------------------------------------------------------
 
@@ -299,9 +281,12 @@ class Socket:
 
     def refuse(self) -> None:
         """The connect flow refused the client (the connection sends CONNECT_ERROR)."""
+        was_there = self.state is SocketState.CONNECTING
         self.state = SocketState.REFUSED
         self.nsp.sockets.pop(self.id, None)
         self.nsp.adapter.delete_all(self.id)
+        if was_there:
+            self.nsp.socket_gone()
 
     def handle_event(self, packet: Packet) -> None:
         """An EVENT from the client: run its handler, in order with this socket's others."""
@@ -315,6 +300,14 @@ class Socket:
                     listener.call(self, event, args)
                 except Exception:
                     logger.exception("sid=%s any-listener failed on %r", self.id, event)
+        hooks = self._hooks
+        if hooks is not None:
+            if hooks.incoming:
+                notify(hooks.incoming, nsp.server, self, event, args)
+            if hooks.middlewares:
+                checked = list(data)
+                self._schedule(lambda: self._run_checked(hooks.middlewares, checked, packet.id))
+                return
         handler = nsp.handlers.get(event)
         if handler is None:
             catch_all = nsp.handlers.get("*")
@@ -357,6 +350,30 @@ class Socket:
             return
         if ack_id is not None:
             self.send_ack(ack_id, ack_args(result))
+
+    async def _run_checked(self, middlewares: list[Handler], data: list[Any], ack_id: int | None) -> None:
+        """An event past ``socket.use`` middleware: dispatched as they left it, or, rejected,
+        given to the ``error`` handler as Node emits ``error`` on the socket."""
+        if self.state is SocketState.REFUSED:
+            return
+        nsp = self.nsp
+        error = await check_packet(middlewares, self, data)
+        if error is None and not (data and isinstance(data[0], str)):
+            error = TypeError("a middleware left no event name in the packet")
+        if error is not None:
+            handler = nsp.handlers.get("error")
+            if handler is None:
+                logger.debug("sid=%s packet rejected by middleware: %r", self.id, error)
+                return
+            await self._run_event(handler, "error", [error], None, Ack(self, None) if handler.takes_ack else None)
+            return
+        event, args = data[0], data[1:]
+        handler = nsp.handlers.get(event)
+        if handler is None:
+            handler, args = nsp.handlers.get("*"), data
+            if handler is None:
+                return
+        await self._run_event(handler, event, args, ack_id, Ack(self, ack_id) if handler.takes_ack else None)
 
     async def _run_event(
         self, handler: Handler, event: str, args: list[Any], ack_id: int | None,
@@ -441,6 +458,7 @@ class Socket:
         self.state = SocketState.DISCONNECTED if was_connected else SocketState.REFUSED
         nsp = self.nsp
         nsp.sockets.pop(self.id, None)
+        nsp.socket_gone()
         self.connection.forget(self)
         acks, self._acks = self._acks, None
         if acks:
@@ -476,14 +494,3 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"
-
-
-def short_ack(ack_id: int, args: list[Any], serializer: Serializer) -> str | None:
-    """An ACK on "/" as ``3<id><json>``, written without packet objects (the echo hot path);
-    None when ``args`` hold bytes, which need the encoder's BINARY_ACK. Proven equal to
-    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py."""
-    try:
-        text: str = "3" + str(ack_id) + serializer.dumps(args)
-    except TypeError:
-        return None
-    return text
