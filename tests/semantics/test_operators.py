@@ -1,0 +1,128 @@
+"""Node's operators on one socket, on rooms and on the whole server, each observed the same on
+tidings and on Node socket.io 4.8 (docs/node-semantics.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.harness import AckError, ClientSocket, NodeClient
+
+from .conftest import StartApp, connect
+
+
+async def test_socket_timeout_asks_this_socket(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    a = await connect(client, url)
+    b = await connect(client, url)
+    await a.reply("question", "value", "yes")
+    assert await a.call("ask-me", 2000) == [{"answer": "yes"}]
+    await a.reply("question", "none")
+    assert await a.call("ask-me", 100) == [{"error": "timeout"}]
+    assert b.received("question") == []  # only a was asked
+    assert len(a.received("question")) == 2
+
+
+async def test_socket_volatile_emits_to_this_socket(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    a = await connect(client, url)
+    b = await connect(client, url)
+    await a.emit("volatile-me")
+    await a.event("sentinel")
+    await b.event("sentinel")
+    assert a.received("volatile") == [[1]]  # a WebSocket can take it at once
+    assert b.received("volatile") == []
+
+
+async def test_a_handler_acks_later_or_never(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    a = await connect(client, url)
+    assert await a.call("maybe", True) == ["yes"]
+    with pytest.raises(AckError):
+        await a.call("maybe", False, timeout_ms=300)
+    assert await a.call("later") == ["late"]
+
+
+async def test_join_leave_rooms(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    a = await connect(client, url)
+    assert await a.call("join", "r1") == [["r1"], True]  # its own id is one of its rooms
+    assert await a.call("join", ["r2", "r3"]) == [["r1", "r2", "r3"], True]
+    assert await a.call("leave", "r2") == [["r1", "r3"]]
+    assert await a.call("leave", "nowhere") == [["r1", "r3"]]
+
+
+async def _three(client: NodeClient, url: str) -> dict[str, ClientSocket]:
+    """a in r1; b in r1 and r2; c in r2."""
+    sockets = {}
+    for name, rooms in (("a", ["r1"]), ("b", ["r1", "r2"]), ("c", ["r2"])):
+        sockets[name] = s = await connect(client, url)
+        await s.call("join", rooms)
+    return sockets
+
+
+async def _reached(sockets: dict[str, ClientSocket], by: ClientSocket, source: str, spec: dict[str, Any]) -> list[str]:
+    """Who got "targeted" before the sentinel every socket gets after it."""
+    before = {n: len(s.received("targeted")) for n, s in sockets.items()}
+    await by.call("emit-to", source, spec)
+    for s in sockets.values():
+        await s.event("sentinel")
+    return sorted(n for n, s in sockets.items() if len(s.received("targeted")) > before[n])
+
+
+@pytest.mark.parametrize(
+    ("source", "spec", "expected"),
+    [
+        ("server", {}, ["a", "b", "c"]),                                   # io.emit
+        ("server", {"to": ["r1"]}, ["a", "b"]),                            # io.to(room)
+        ("server", {"to": ["r1", "r2"]}, ["a", "b", "c"]),                 # to() twice: the union
+        ("server", {"to": ["r1"], "except": ["r2"]}, ["a"]),               # except(room)
+        ("server", {"except": ["r1"]}, ["c"]),
+        ("server", {"local": True}, ["a", "b", "c"]),                      # io.local
+        ("socket", {}, ["b", "c"]),                                        # socket.broadcast
+        ("socket", {"to": ["r1"]}, ["b"]),                                 # socket.to(room): not the sender
+        ("socket", {"except": ["r2"]}, []),                                # socket.except(room)
+    ],
+)
+async def test_broadcast_operators(
+    start_app: StartApp, client: NodeClient, source: str, spec: dict[str, Any], expected: list[str]
+) -> None:
+    url = await start_app()
+    sockets = await _three(client, url)
+    assert await _reached(sockets, sockets["a"], source, spec) == expected
+
+
+async def test_fetch_sockets_and_sockets_join_leave(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    s = await _three(client, url)
+    a, b, c = s["a"].sid, s["b"].sid, s["c"].sid
+    assert await s["a"].call("fetch", {"to": ["r1"]}) == [sorted([[a, ["r1"]], [b, ["r1", "r2"]]])]
+    await s["a"].call("sockets-join", {"to": ["r2"]}, "r9")
+    assert await s["a"].call("fetch", {"to": ["r9"]}) == [sorted([[b, ["r1", "r2", "r9"]], [c, ["r2", "r9"]]])]
+    await s["a"].call("sockets-leave", {"except": ["r1"]}, "r9")
+    assert await s["a"].call("fetch", {"to": ["r9"]}) == [[[b, ["r1", "r2", "r9"]]]]
+
+
+@pytest.mark.parametrize("close", [False, True])
+async def test_disconnect_sockets(start_app: StartApp, client: NodeClient, close: bool) -> None:
+    url = await start_app()
+    s = await _three(client, url)
+    await s["a"].emit("disconnect-sockets", {"to": ["r2"]}, close)
+    assert await s["b"].disconnected() == "io server disconnect"
+    assert await s["c"].disconnected() == "io server disconnect"
+    assert await s["a"].call("join", []) == [["r1"], True]  # a stays
+
+
+@pytest.mark.parametrize("close", [False, True])
+async def test_socket_disconnect(start_app: StartApp, client: NodeClient, close: bool) -> None:
+    """disconnect(close=True) drops the whole connection: the client's other namespace too."""
+    url = await start_app()
+    main = await connect(client, url, manager="m")
+    child = await connect(client, url, "/dyn-1", manager="m")
+    await main.emit("bye", close)
+    assert await main.disconnected() == "io server disconnect"
+    if close:
+        assert await child.disconnected() == "io server disconnect"
+    else:
+        assert await child.call("where") == ["/dyn-1"]
