@@ -19,7 +19,10 @@ from .app import build
 APP_SCRIPT = Path(__file__).resolve().parent / "node" / "app.mjs"
 
 #: tidings' option names, as the Node server spells them.
-NODE_OPTIONS = {"cleanup_empty_child_namespaces": "cleanupEmptyChildNamespaces"}
+NODE_OPTIONS = {
+    "cleanup_empty_child_namespaces": "cleanupEmptyChildNamespaces",
+    "connection_state_recovery": "connectionStateRecovery",
+}
 
 #: Every socket of these tests: WebSocket only (so ``volatile`` has a writable transport
 #: both sides), and no reconnection, so a disconnect stays one.
@@ -34,9 +37,14 @@ def impl(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def node_value(value: Any) -> Any:
+    """An option's value as Node takes it: ``True`` for an options object is ``{}``."""
+    return {} if value is True else value
+
+
 async def _node_app(node_bin: str, options: dict[str, Any]) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        node_bin, str(APP_SCRIPT), json.dumps({NODE_OPTIONS[k]: v for k, v in options.items()}),
+        node_bin, str(APP_SCRIPT), json.dumps({NODE_OPTIONS[k]: node_value(v) for k, v in options.items()}),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=APP_SCRIPT.parent,
     )
     assert proc.stdout is not None

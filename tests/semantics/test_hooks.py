@@ -123,3 +123,18 @@ async def test_cleanup_empty_child_namespaces(
     assert await main.call("children") == [1 if cleanup else len(names)]
     # A removed child is made anew when asked for again, and announced again.
     assert await main.call("created") == [names + ["/dyn-1"] if cleanup else names]
+
+
+async def test_on_any_outgoing_sees_the_recovery_offset(start_app: StartApp, client: NodeClient) -> None:
+    """With connection state recovery, what a socket is sent carries its offset last."""
+    url = await start_app(connection_state_recovery=True)
+    a = await connect(client, url)
+    b = await connect(client, url)
+    await a.emit("emit-me", 1)
+    args = await a.event("to-me")
+    assert len(args) == 2 and args[0] == 1 and isinstance(args[1], str)
+    assert await a.call("sent") == [[["prepended", "to-me"], ["out", "to-me", *args]]]
+    await a.call("broadcast-all")
+    args = await b.event("to-all")
+    assert len(args) == 2 and args[0] == "x"
+    assert await b.call("sent") == [[["prepended", "to-all"], ["out", "to-all", *args]]]

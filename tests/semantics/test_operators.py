@@ -74,15 +74,15 @@ async def _reached(sockets: dict[str, ClientSocket], by: ClientSocket, source: s
 @pytest.mark.parametrize(
     ("source", "spec", "expected"),
     [
-        ("server", {}, ["a", "b", "c"]),                                   # io.emit
-        ("server", {"to": ["r1"]}, ["a", "b"]),                            # io.to(room)
-        ("server", {"to": ["r1", "r2"]}, ["a", "b", "c"]),                 # to() twice: the union
-        ("server", {"to": ["r1"], "except": ["r2"]}, ["a"]),               # except(room)
-        ("server", {"except": ["r1"]}, ["c"]),
-        ("server", {"local": True}, ["a", "b", "c"]),                      # io.local
-        ("socket", {}, ["b", "c"]),                                        # socket.broadcast
-        ("socket", {"to": ["r1"]}, ["b"]),                                 # socket.to(room): not the sender
-        ("socket", {"except": ["r2"]}, []),                                # socket.except(room)
+        pytest.param("server", {}, ["a", "b", "c"], id="io.emit"),
+        pytest.param("server", {"to": ["r1"]}, ["a", "b"], id="io.to"),
+        pytest.param("server", {"to": ["r1", "r2"]}, ["a", "b", "c"], id="io.to.to"),  # the union
+        pytest.param("server", {"to": ["r1"], "except": ["r2"]}, ["a"], id="io.to.except"),
+        pytest.param("server", {"except": ["r1"]}, ["c"], id="io.except"),
+        pytest.param("server", {"local": True}, ["a", "b", "c"], id="io.local"),
+        pytest.param("socket", {}, ["b", "c"], id="socket.broadcast"),  # not the sender
+        pytest.param("socket", {"to": ["r1"]}, ["b"], id="socket.to"),
+        pytest.param("socket", {"except": ["r2"]}, [], id="socket.except"),
     ],
 )
 async def test_broadcast_operators(

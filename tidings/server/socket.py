@@ -184,17 +184,18 @@ class Socket(HookMethods, EmitMethods):
         if volatile and not self._writer.writable:
             return
         self.nsp.notify_outgoing(self, event, args)
-        if self._hooks is not None and self._hooks.outgoing:
-            notify(self._hooks.outgoing, self.server, self, event, list(args))
         packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
         journal = self.nsp.journal
-        if journal is not None and journal.recovery is not None and not volatile:
+        if journal is not None and (journal.recovery is None or volatile):
+            journal = None
+        if journal is not None:
             # Stored before it is sent; its offset travels as the last argument.
             packet = await journal.record(packet, (self.id,), ())
-            self.send_packet(packet)
-            journal.mark_sent(packet)
-            return
+        if self._hooks is not None and self._hooks.outgoing:  # with the offset, as in Node
+            notify(self._hooks.outgoing, self.server, self, event, packet.data[1:])
         self.send_packet(packet)
+        if journal is not None:
+            journal.mark_sent(packet)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the client's acknowledgement.
