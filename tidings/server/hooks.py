@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tidings.handlers import Handler, call_maybe_async
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tidings.server")
 
-__all__ = ["HookMethods", "SocketHooks", "WatchedConnection", "check_packet", "notify"]
+__all__ = ["HookMethods", "SocketHooks", "WatchedConnection", "notify", "past_middleware"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,15 +45,34 @@ async def _awaited(result: Awaitable[Any], listener: Handler) -> None:
         logger.exception("listener %r failed", listener)
 
 
-async def check_packet(middlewares: Sequence[Handler], socket: Any, packet: list[Any]) -> Exception | None:
-    """Run ``socket.use`` middleware in order on ``packet`` (``[event, *args]``, which they
-    may change); the first exception raised rejects the packet and is returned."""
+async def past_middleware(
+    middlewares: Sequence[Handler], socket: Any, handlers: Mapping[str, Handler], data: list[Any]
+) -> tuple[Handler, str, list[Any], bool] | None:
+    """Run ``socket.use`` middleware in order on ``data`` (``[event, *args]``, which they may
+    change), then find what handles the packet as they left it: ``(handler, event, args,
+    rejected)``, the ``"*"`` handler for an event without one, or, when a middleware raised,
+    the ``error`` handler with the exception (Node emits ``error`` on the socket). None when
+    there is nothing to run."""
+    error: Exception | None = None
     for middleware in tuple(middlewares):
         try:
-            await call_maybe_async(middleware, socket, packet)
+            await call_maybe_async(middleware, socket, data)
         except Exception as exc:
-            return exc
-    return None
+            error = exc
+            break
+    if error is None and not (data and isinstance(data[0], str)):
+        error = TypeError("a middleware left no event name in the packet")
+    if error is not None:
+        handler = handlers.get("error")
+        if handler is None:
+            logger.debug("packet rejected by middleware: %r", error)
+            return None
+        return handler, "error", [error], True
+    handler = handlers.get(data[0])
+    if handler is not None:
+        return handler, data[0], data[1:], False
+    handler = handlers.get("*")
+    return (handler, data[0], data, False) if handler is not None else None
 
 
 class SocketHooks:

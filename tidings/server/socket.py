@@ -17,7 +17,7 @@ from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_i
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
 from tidings.server.handshake import Handshake
-from tidings.server.hooks import HookMethods, WatchedConnection, check_packet, notify
+from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_middleware
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
 
@@ -186,16 +186,13 @@ class Socket(HookMethods, EmitMethods):
         self.nsp.notify_outgoing(self, event, args)
         packet = Packet(PacketType.EVENT, self.nsp.name, [event, *args])
         journal = self.nsp.journal
-        if journal is not None and (journal.recovery is None or volatile):
-            journal = None
-        if journal is not None:
+        if journal is not None and journal.recovery is not None and not volatile:
             # Stored before it is sent; its offset travels as the last argument.
             packet = await journal.record(packet, (self.id,), ())
-        if self._hooks is not None and self._hooks.outgoing:  # with the offset, as in Node
-            notify(self._hooks.outgoing, self.server, self, event, packet.data[1:])
-        self.send_packet(packet)
-        if journal is not None:
+            self.send_packet(packet)
             journal.mark_sent(packet)
+            return
+        self.send_packet(packet)
 
     async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
         """Send an event and wait for the client's acknowledgement.
@@ -218,8 +215,6 @@ class Socket(HookMethods, EmitMethods):
         ack_id = self.nsp.next_ack_id()
         self.expect_ack(ack_id, on_ack)
         self.nsp.notify_outgoing(self, event, args)
-        if self._hooks is not None and self._hooks.outgoing:
-            notify(self._hooks.outgoing, self.server, self, event, list(args))
         self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
         try:
             if timeout is None:
@@ -236,6 +231,10 @@ class Socket(HookMethods, EmitMethods):
         """Write ``packet`` to this client unless it left (called by its connection too)."""
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
+        hooks = self._hooks
+        if hooks is not None and hooks.outgoing and packet.type is PacketType.EVENT:
+            # Its own emits, with the recovery offset if any, as Node's listeners see them.
+            notify(hooks.outgoing, self.server, self, packet.data[0], packet.data[1:])
         write_packet(self._writer, packet, self.nsp.serializer)
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
@@ -353,28 +352,14 @@ class Socket(HookMethods, EmitMethods):
             self.send_ack(ack_id, ack_args(result))
 
     async def _run_checked(self, middlewares: list[Handler], data: list[Any], ack_id: int | None) -> None:
-        """An event past ``socket.use`` middleware: dispatched as they left it, or, rejected,
-        given to the ``error`` handler as Node emits ``error`` on the socket."""
+        """An event past ``socket.use`` middleware: its handler, or ``error`` if rejected."""
         if self.state is SocketState.REFUSED:
             return
-        nsp = self.nsp
-        error = await check_packet(middlewares, self, data)
-        if error is None and not (data and isinstance(data[0], str)):
-            error = TypeError("a middleware left no event name in the packet")
-        if error is not None:
-            handler = nsp.handlers.get("error")
-            if handler is None:
-                logger.debug("sid=%s packet rejected by middleware: %r", self.id, error)
-                return
-            await self._run_event(handler, "error", [error], None, Ack(self, None) if handler.takes_ack else None)
-            return
-        event, args = data[0], data[1:]
-        handler = nsp.handlers.get(event)
-        if handler is None:
-            handler, args = nsp.handlers.get("*"), data
-            if handler is None:
-                return
-        await self._run_event(handler, event, args, ack_id, Ack(self, ack_id) if handler.takes_ack else None)
+        found = await past_middleware(middlewares, self, self.nsp.handlers, data)
+        if found is not None:
+            handler, event, args, rejected = found
+            ack_id = None if rejected else ack_id
+            await self._run_event(handler, event, args, ack_id, Ack(self, ack_id) if handler.takes_ack else None)
 
     async def _run_event(
         self, handler: Handler, event: str, args: list[Any], ack_id: int | None,
