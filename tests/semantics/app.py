@@ -217,4 +217,20 @@ def build(**options: Any) -> tidings.Server:
     async def bye(socket: tidings.Socket, close: bool) -> None:
         await socket.disconnect(close)
 
+    @sio.on("ask-all")
+    async def ask_all(socket: tidings.Socket, ms: int) -> dict[str, Any]:
+        try:
+            return {"answers": sorted(await sio.timeout(ms / 1000).emit_with_ack("question", 2))}
+        except tidings.AckTimeoutError:
+            return {"error": "timeout"}
+
+    # disconnect reasons; the rooms are still there while "disconnecting"
+    @sio.on("disconnecting")
+    async def disconnecting(socket: tidings.Socket, reason: str) -> None:
+        await socket.broadcast.emit("leaving", socket.id, reason, other_rooms(socket))
+
+    @sio.on("disconnect")
+    async def disconnect(socket: tidings.Socket, reason: str) -> None:
+        await sio.emit("gone", socket.id, reason)
+
     return sio

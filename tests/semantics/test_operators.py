@@ -126,3 +126,37 @@ async def test_socket_disconnect(start_app: StartApp, client: NodeClient, close:
         assert await child.disconnected() == "io server disconnect"
     else:
         assert await child.call("where") == ["/dyn-1"]
+
+
+async def test_broadcast_with_acks(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    a = await connect(client, url)
+    b = await connect(client, url)
+    await b.reply("question", "value", 3)
+    assert await a.call("ask-all", 2000) == [{"answers": [2, 3]}]  # a echoes, b says 3
+    await b.reply("question", "none")
+    assert await a.call("ask-all", 200) == [{"error": "timeout"}]
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        pytest.param("client", "client namespace disconnect", id="client"),
+        pytest.param("server", "server namespace disconnect", id="server"),
+        pytest.param("server-close", "server namespace disconnect", id="server-close"),
+    ],
+)
+async def test_disconnect_reasons_and_rooms_while_disconnecting(
+    start_app: StartApp, client: NodeClient, how: str, reason: str
+) -> None:
+    url = await start_app()
+    observer = await connect(client, url)
+    leaver = await connect(client, url)
+    await leaver.call("join", ["r1", "r2"])
+    sid = leaver.sid
+    if how == "client":
+        await leaver.disconnect()
+    else:
+        await leaver.emit("bye", how == "server-close")
+    assert await observer.event("leaving") == [sid, reason, ["r1", "r2"]]
+    assert await observer.event("gone") == [sid, reason]

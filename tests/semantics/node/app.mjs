@@ -108,6 +108,17 @@ io.on("connection", (socket) => {
   socket.on("sockets-leave", async (spec, room, cb) => { target("server", socket, spec).socketsLeave(room); cb(); });
   socket.on("disconnect-sockets", (spec, close) => target("server", socket, spec).disconnectSockets(close));
   socket.on("bye", (close) => socket.disconnect(close));
+  socket.on("ask-all", async (ms, cb) => {
+    try {
+      cb({ answers: (await io.timeout(ms).emitWithAck("question", 2)).sort() });
+    } catch (err) {
+      cb({ error: "timeout" });
+    }
+  });
+
+  // disconnect reasons; the rooms are still there while "disconnecting"
+  socket.on("disconnecting", (reason) => socket.broadcast.emit("leaving", socket.id, reason, othersOf(socket)));
+  socket.on("disconnect", (reason) => io.emit("gone", socket.id, reason));
 });
 
 httpServer.listen(0, "127.0.0.1", () => {
