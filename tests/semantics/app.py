@@ -31,6 +31,25 @@ def target(sio: tidings.Server, source: str, socket: tidings.Socket, spec: dict[
 def build(**options: Any) -> tidings.Server:
     sio = tidings.Server(**options)
 
+    # Connection middleware: a refusal reaches the client as connect_error, with its data.
+    guarded = sio.of("/guarded")
+
+    @guarded.use
+    def authorize(socket: tidings.Socket) -> None:
+        if socket.handshake.auth.get("token") != "ok":
+            raise tidings.ConnectionRefusedError("not authorized", data={"code": 401})
+
+    @guarded.on("handshake")
+    def handshake(socket: tidings.Socket) -> dict[str, Any]:
+        h = socket.handshake
+        return {
+            "auth": h.auth, "room": h.query.get("room"), "eio": h.query.get("EIO"),
+            "transport": h.query.get("transport"), "address": h.address, "secure": h.secure,
+            "xdomain": h.xdomain, "path": h.url.split("?")[0], "host": h.headers.get("host"),
+            "issued": "number" if isinstance(h.issued, int) else type(h.issued).__name__,
+            "time": "string" if isinstance(h.time, str) else type(h.time).__name__,
+        }
+
     # new_namespace: every namespace made after this line, dynamic children included.
     created: list[str] = []
     sio.on("new_namespace", lambda nsp: created.append(nsp.name))

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.harness import AckError, ClientSocket, NodeClient
 
-from .conftest import StartApp, connect
+from .conftest import CLIENT_OPTS, StartApp, connect
 
 
 async def test_socket_timeout_asks_this_socket(start_app: StartApp, client: NodeClient) -> None:
@@ -160,3 +160,29 @@ async def test_disconnect_reasons_and_rooms_while_disconnecting(
         await leaver.emit("bye", how == "server-close")
     assert await observer.event("leaving") == [sid, reason, ["r1", "r2"]]
     assert await observer.event("gone") == [sid, reason]
+
+
+async def test_connection_middleware_and_handshake(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    refused = client.socket(url, "/guarded", opts=CLIENT_OPTS, auth={"token": "no"})
+    await refused.connect()
+    assert await refused.connect_error() == {
+        "ev": "connect_error", "id": refused.id, "message": "not authorized", "data": {"code": 401}
+    }
+    opts = {**CLIENT_OPTS, "query": {"room": "lobby"}}
+    ok = client.socket(url, "/guarded", opts=opts, auth={"token": "ok"})
+    await ok.connect()
+    await ok.connected()
+    host = url.removeprefix("http://")
+    assert await ok.call("handshake") == [{
+        "auth": {"token": "ok"}, "room": "lobby", "eio": "4", "transport": "websocket",
+        "address": "127.0.0.1", "secure": False, "xdomain": False, "path": "/socket.io/",
+        "host": host, "issued": "number", "time": "string",
+    }]
+
+
+async def test_an_unknown_namespace_is_refused(start_app: StartApp, client: NodeClient) -> None:
+    url = await start_app()
+    nowhere = client.socket(url, "/nowhere", opts=CLIENT_OPTS)
+    await nowhere.connect()
+    assert (await nowhere.connect_error())["message"] == "Invalid namespace"

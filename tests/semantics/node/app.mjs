@@ -15,6 +15,24 @@ const options = JSON.parse(process.argv[2] ?? "{}");
 const httpServer = createServer();
 const io = new Server(httpServer, { ...options });
 
+// Connection middleware: a refusal reaches the client as connect_error, with its data.
+io.of("/guarded").use((socket, next) => {
+  if (socket.handshake.auth.token === "ok") return next();
+  const err = new Error("not authorized");
+  err.data = { code: 401 };
+  next(err);
+});
+io.of("/guarded").on("connection", (socket) => {
+  socket.on("handshake", (cb) => {
+    const h = socket.handshake;
+    cb({
+      auth: h.auth, room: h.query.room, eio: h.query.EIO, transport: h.query.transport,
+      address: h.address, secure: h.secure, xdomain: h.xdomain, path: h.url.split("?")[0],
+      host: h.headers.host, issued: typeof h.issued, time: typeof h.time,
+    });
+  });
+});
+
 // new_namespace: every namespace made after this line, dynamic children included.
 const created = [];
 io.on("new_namespace", (nsp) => created.push(nsp.name));
