@@ -192,3 +192,34 @@ async def test_new_namespace_handlers(sio: tidings.Server, peer_factory: Any) ->
     for _ in range(5):
         await asyncio.sleep(0)
     assert made == ["/static", "/dyn-7"]
+
+
+async def test_events_sent_before_the_connect_reply_meet_the_hooks_it_set(
+    sio: tidings.Server, peer_factory: Any
+) -> None:
+    """A client that does not wait for its CONNECT reply cannot slip an event past the
+    ``socket.use`` middleware the connect handler registers (Node reads no event before)."""
+    ran: list[str] = []
+    heard: list[str] = []
+    errors: list[str] = []
+
+    @sio.on("connect")
+    async def connect(socket: tidings.Socket, auth: Any) -> None:
+        await asyncio.sleep(0.01)  # the client's events arrive meanwhile
+
+        @socket.use
+        def guard(socket: tidings.Socket, packet: list[Any]) -> None:
+            if packet[0] == "admin":
+                raise PermissionError("admin")
+
+        socket.on_any(lambda socket, event, args: heard.append(event))
+
+    sio.on("admin", lambda socket: ran.append("admin"))
+    sio.on("hello", lambda socket: "hi")
+    sio.on("error", lambda socket, exc: errors.append(str(exc)))
+    peer = peer_factory()
+    await peer.open()
+    await peer.post("40", '421["admin"]', '422["hello"]')
+    assert (await peer.next()).startswith("40")
+    assert await peer.next() == '432["hi"]'
+    assert ran == [] and errors == ["admin"] and heard == ["admin", "hello"]

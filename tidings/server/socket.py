@@ -300,13 +300,19 @@ class Socket(HookMethods, EmitMethods):
                     listener.call(self, event, args)
                 except Exception:
                     logger.exception("sid=%s any-listener failed on %r", self.id, event)
+        if self._queue is not None and self.state is SocketState.CONNECTING:
+            # Queued behind the connect flow, whose middleware and handler may yet add hooks
+            # (``socket.use``): they apply to it, as in Node, where no event comes before.
+            early = list(data)
+            self._schedule(lambda: self._run_checked(early, packet.id, True))
+            return
         hooks = self._hooks
         if hooks is not None:
             if hooks.incoming:
                 notify(hooks.incoming, nsp.server, self, event, args)
             if hooks.middlewares:
                 checked = list(data)
-                self._schedule(lambda: self._run_checked(hooks.middlewares, checked, packet.id))
+                self._schedule(lambda: self._run_checked(checked, packet.id, False))
                 return
         handler = nsp.handlers.get(event)
         if handler is None:
@@ -351,10 +357,15 @@ class Socket(HookMethods, EmitMethods):
         if ack_id is not None:
             self.send_ack(ack_id, ack_args(result))
 
-    async def _run_checked(self, middlewares: list[Handler], data: list[Any], ack_id: int | None) -> None:
-        """An event past ``socket.use`` middleware: its handler, or ``error`` if rejected."""
+    async def _run_checked(self, data: list[Any], ack_id: int | None, early: bool) -> None:
+        """An event past ``socket.use`` middleware: its handler, or ``error`` if rejected.
+        ``early``: it came while connecting, and the socket's own listeners hear of it now."""
         if self.state is SocketState.REFUSED:
             return
+        hooks = self._hooks
+        if early and hooks is not None and hooks.incoming:
+            notify(hooks.incoming, self.server, self, data[0], data[1:])
+        middlewares = hooks.middlewares if hooks is not None else []
         found = await past_middleware(middlewares, self, self.nsp.handlers, data)
         if found is not None:
             handler, event, args, rejected = found
