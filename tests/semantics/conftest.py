@@ -95,11 +95,23 @@ async def client(node_bin: str) -> AsyncIterator[NodeClient]:
         await node.close()
 
 
-async def connect(
-    client: NodeClient, url: str, nsp: str = "/", *, manager: str | None = None
-) -> ClientSocket:
-    """A connected socket of the official client."""
-    socket = client.socket(url, nsp, manager=manager, opts=CLIENT_OPTS)
-    await socket.connect()
-    await socket.connected()
-    return socket
+Link = Callable[..., Awaitable[ClientSocket]]
+
+
+@pytest.fixture
+def client_opts() -> dict[str, Any]:
+    """The client's options (a test module may run its rows over more transports)."""
+    return CLIENT_OPTS
+
+
+@pytest.fixture
+def link(client: NodeClient, client_opts: dict[str, Any]) -> Link:
+    """``socket = await link(url, nsp="/", manager=None)``: a connected socket of the client."""
+
+    async def connect(url: str, nsp: str = "/", *, manager: str | None = None) -> ClientSocket:
+        socket = client.socket(url, nsp, manager=manager, opts=client_opts)
+        await socket.connect()
+        await socket.connected()
+        return socket
+
+    return connect

@@ -4,16 +4,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.harness import AckError, NodeClient
+from tests.e2e.harness import AckError
 
-from .conftest import StartApp, connect
+from .conftest import CLIENT_OPTS, Link, StartApp
 
 
-async def test_use_rejects_a_packet_and_error_gets_it(start_app: StartApp, client: NodeClient) -> None:
+@pytest.fixture(params=["websocket", "polling"])
+def client_opts(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """These rows run over both transports."""
+    return {**CLIENT_OPTS, "transports": [request.param]}
+
+
+async def test_use_rejects_a_packet_and_error_gets_it(start_app: StartApp, link: Link) -> None:
     url = await start_app()
-    a = await connect(client, url)
+    a = await link(url)
     await a.emit("forbidden")
     assert await a.event("error-seen") == ["forbidden event"]
     # A rejected packet with an ack is never acknowledged.
@@ -33,9 +41,9 @@ async def test_use_rejects_a_packet_and_error_gets_it(start_app: StartApp, clien
     assert await a.event("error-seen") == ["from the client"]
 
 
-async def test_on_any_prepend_any_off_any(start_app: StartApp, client: NodeClient) -> None:
+async def test_on_any_prepend_any_off_any(start_app: StartApp, link: Link) -> None:
     url = await start_app()
-    a = await connect(client, url)
+    a = await link(url)
     await a.emit("ping", 1)
     assert await a.call("seen") == [["prepended:ping", "any:ping", "prepended:seen", "any:seen"]]
     await a.call("off-any-one")  # removes on_any(first); prepend_any's stays
@@ -49,11 +57,11 @@ async def test_on_any_prepend_any_off_any(start_app: StartApp, client: NodeClien
 
 
 async def test_on_any_outgoing_sees_own_emits_and_broadcasts(
-    start_app: StartApp, client: NodeClient
+    start_app: StartApp, link: Link
 ) -> None:
     url = await start_app()
-    a = await connect(client, url)
-    b = await connect(client, url)
+    a = await link(url)
+    b = await link(url)
     await a.emit("emit-me", 1, {"k": [2]})
     assert await a.event("to-me") == [1, {"k": [2]}]
     # Acks are not outgoing events: the "sent" answers never show.
@@ -76,10 +84,10 @@ async def test_on_any_outgoing_sees_own_emits_and_broadcasts(
     assert await a.call("sent") == [[]]
 
 
-async def test_send_and_the_message_event(start_app: StartApp, client: NodeClient) -> None:
+async def test_send_and_the_message_event(start_app: StartApp, link: Link) -> None:
     url = await start_app()
-    a = await connect(client, url)
-    b = await connect(client, url)
+    a = await link(url)
+    b = await link(url)
     await a.emit("message", "hi", 2)  # what the client's socket.send("hi", 2) sends
     assert await a.event("message") == ["echo", "hi", 2]
     await a.emit("write-me")
@@ -92,14 +100,14 @@ async def test_send_and_the_message_event(start_app: StartApp, client: NodeClien
         assert await s.event("message") == ["from the namespace"]
 
 
-async def test_new_namespace(start_app: StartApp, client: NodeClient) -> None:
+async def test_new_namespace(start_app: StartApp, link: Link) -> None:
     url = await start_app()
-    main = await connect(client, url)
+    main = await link(url)
     assert await main.call("created") == [[]]
-    one = await connect(client, url, "/dyn-1")
+    one = await link(url, "/dyn-1")
     assert await one.call("where") == ["/dyn-1"]
     assert await main.call("created") == [["/dyn-1"]]
-    await connect(client, url, "/dyn-1")  # the namespace exists: nothing new
+    await link(url, "/dyn-1")  # the namespace exists: nothing new
     await main.call("make-namespace", "/late")
     await main.call("make-namespace", "/late")
     assert await main.call("created") == [["/dyn-1", "/late"]]
@@ -107,29 +115,29 @@ async def test_new_namespace(start_app: StartApp, client: NodeClient) -> None:
 
 @pytest.mark.parametrize("cleanup", [False, True])
 async def test_cleanup_empty_child_namespaces(
-    start_app: StartApp, client: NodeClient, cleanup: bool
+    start_app: StartApp, link: Link, cleanup: bool
 ) -> None:
     url = await start_app(cleanup_empty_child_namespaces=cleanup)
     # One connection for all: the server reads the DISCONNECT before the next question.
-    main = await connect(client, url, manager="m")
+    main = await link(url, manager="m")
     names = [f"/dyn-{i}" for i in range(1, 6)]
     for name in names:
-        child = await connect(client, url, name, manager="m")
+        child = await link(url, name, manager="m")
         assert await child.call("where") == [name]
         await child.disconnect()
     assert await main.call("children") == [0 if cleanup else len(names)]
-    again = await connect(client, url, "/dyn-1", manager="m")
+    again = await link(url, "/dyn-1", manager="m")
     assert await again.call("where") == ["/dyn-1"]
     assert await main.call("children") == [1 if cleanup else len(names)]
     # A removed child is made anew when asked for again, and announced again.
     assert await main.call("created") == [names + ["/dyn-1"] if cleanup else names]
 
 
-async def test_on_any_outgoing_sees_the_recovery_offset(start_app: StartApp, client: NodeClient) -> None:
+async def test_on_any_outgoing_sees_the_recovery_offset(start_app: StartApp, link: Link) -> None:
     """With connection state recovery, what a socket is sent carries its offset last."""
     url = await start_app(connection_state_recovery=True)
-    a = await connect(client, url)
-    b = await connect(client, url)
+    a = await link(url)
+    b = await link(url)
     await a.emit("emit-me", 1)
     args = await a.event("to-me")
     assert len(args) == 2 and args[0] == 1 and isinstance(args[1], str)
