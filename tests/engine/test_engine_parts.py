@@ -7,7 +7,6 @@ import asyncio
 import pytest
 
 import tidings
-
 from tidings.engine import EngineOptions, HttpRequest, PreparedMessage
 from tidings.engine.cors import cors_headers, origin_allowed
 from tidings.engine.timers import DeadlineHeap
