@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tidings.client import ClientOptions, backoff_delay
-from tidings.client.engine import engine_target
+from tidings.client.endpoint import engine_target
 from tidings.client.namespace import ClientNamespace, NamespaceState
 
 
