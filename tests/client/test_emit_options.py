@@ -132,8 +132,8 @@ async def test_volatile_emits_are_dropped_while_disconnected(
     for retries in (0, 2):  # volatile emits skip the retry queue too
         inbox = Inbox()
         client = quick_client(retries=retries, reconnection_delay=0.3, reconnection_delay_max=0.3)
-        client.on("connect", lambda inbox=inbox: inbox.put("connect"))
-        client.on("disconnect", lambda reason, inbox=inbox: inbox.put("disconnect", reason))
+        client.on("connect", inbox.put_later("connect"))
+        client.on("disconnect", inbox.put_later("disconnect"))
         client.on_any_outgoing(lambda event, args: sent.append(event))
         await client.connect(server.url, transports=transports)
         try:

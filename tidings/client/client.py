@@ -19,8 +19,8 @@ import asyncio
 import dataclasses
 import enum
 import logging
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Self, TypeVar, Unpack
+from collections.abc import Coroutine, Iterable
+from typing import Any, Self, Unpack
 
 import aiohttp
 
@@ -46,8 +46,6 @@ from tidings.serializers import OrjsonSerializer
 __all__ = ["MANAGER_EVENTS", "Auth", "Client", "ClientState", "Headers"]
 
 logger = logging.getLogger("tidings.client")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ClientState(enum.Enum):
