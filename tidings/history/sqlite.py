@@ -22,14 +22,12 @@ gap-free and monotonic across restarts, and even with two processes on one file.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import sqlite3
 import struct
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from tidings.history.base import (
@@ -46,6 +44,7 @@ from tidings.history.base import (
     socket_rooms,
 )
 from tidings.history.batching import BatchedAppends, GroupCommit
+from tidings.history.sqlite_thread import SQLiteThread
 
 log = logging.getLogger("tidings.history")
 
@@ -103,40 +102,6 @@ _ROOM_FILTER = """
 """
 
 
-class _Thread:
-    """A sqlite3 connection and the one thread allowed to use it."""
-
-    __slots__ = ("_db", "_executor")
-
-    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
-        self._executor = executor
-        self._db = db
-
-    @classmethod
-    async def connect(cls, path: str, name: str) -> _Thread:
-        executor = ThreadPoolExecutor(1, thread_name_prefix=f"tidings-sqlite-{name}")
-        loop = asyncio.get_running_loop()
-        try:
-            # isolation_level=None: no implicit transactions, ours are explicit.
-            db = await loop.run_in_executor(
-                executor, lambda: sqlite3.connect(path, isolation_level=None, timeout=10.0)
-            )
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(executor, db)
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on the connection's thread; it completes even if the caller is cancelled."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._db)
-
-    async def close(self) -> None:
-        try:
-            await self.run(lambda db: db.close())
-        finally:
-            self._executor.shutdown(wait=False)
-
-
 class SQLiteHistory(BatchedAppends):
     __slots__ = ("_commit", "_max_batch", "_path", "_reader", "_retention", "_writer")
 
@@ -152,8 +117,8 @@ class SQLiteHistory(BatchedAppends):
         self._path = os.fspath(path)
         self._retention = retention
         self._max_batch = max_batch
-        self._writer: _Thread | None = None
-        self._reader: _Thread | None = None
+        self._writer: SQLiteThread | None = None
+        self._reader: SQLiteThread | None = None
         self._commit: GroupCommit | None = None
 
     async def open(self) -> None:
@@ -163,10 +128,10 @@ class SQLiteHistory(BatchedAppends):
             raise RuntimeError(
                 f"SQLite 3.35+ is needed (RETURNING), found {sqlite3.sqlite_version}"
             )
-        writer = await _Thread.connect(self._path, "writer")
+        writer = await SQLiteThread.connect(self._path, "writer")
         try:
             await writer.run(_prepare_writer)
-            reader = await _Thread.connect(self._path, "reader")
+            reader = await SQLiteThread.connect(self._path, "reader")
         except BaseException:
             await writer.close()
             raise
@@ -193,7 +158,7 @@ class SQLiteHistory(BatchedAppends):
             await writer.close()
 
     @staticmethod
-    def _conn(thread: _Thread | None) -> _Thread:
+    def _conn(thread: SQLiteThread | None) -> SQLiteThread:
         if thread is None:
             raise RuntimeError("the history store is not open")
         return thread
