@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tidings.history import HistoryStore, NewEntry, RetentionPolicy, SessionRecord
 
-from .conftest import PG_DSN, Backend
+from .conftest import PG_DSN, REDIS_URL, Backend
 
 WRITER = Path(__file__).with_name("writer_process.py")
 NAMESPACE = "/durable"
@@ -40,7 +40,7 @@ async def test_every_returned_offset_survives_sigkill(durable: Backend) -> None:
         str(WRITER),
         durable.name,
         durable.target,
-        PG_DSN,
+        REDIS_URL if durable.name == "redis" else PG_DSN,
         "8",  # concurrent appenders: the kill lands in the middle of group commits
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -2,7 +2,7 @@
 
 Each offset is printed (with the payload it stands for) only after ``append``
 returned, so every printed line is a promise the store must keep after SIGKILL.
-Usage: python writer_process.py sqlite|postgres PATH_OR_SCHEMA DSN WORKERS
+Usage: python writer_process.py sqlite|postgres|redis PATH_OR_SCHEMA_OR_PREFIX DSN_OR_URL WORKERS
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from tidings.history import (
     HistoryStore,
     PostgresHistory,
+    RedisStreamsHistory,
     RetentionPolicy,
     SessionRecord,
     SQLiteHistory,
@@ -26,6 +27,8 @@ async def main(kind: str, target: str, dsn: str, workers: int) -> None:
     store: HistoryStore
     if kind == "sqlite":
         store = SQLiteHistory(target, retention=keep_all)
+    elif kind == "redis":
+        store = RedisStreamsHistory(dsn, key_prefix=target, retention=keep_all)
     else:
         store = PostgresHistory(dsn, schema=target, retention=keep_all)
     await store.open()
