@@ -18,7 +18,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-
 import redis.asyncio as aioredis
 
 from tidings.history import (
