@@ -28,6 +28,7 @@ from typing import Any
 
 try:
     import redis.asyncio as aioredis
+    from redis.exceptions import WatchError
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("RedisStreamsHistory needs redis: pip install 'tidings[redis]'") from exc
 
@@ -297,21 +298,41 @@ class RedisStreamsHistory(BatchedAppends):
         client = self._open()
         if not isinstance(record, SessionRecord):
             raise TypeError("save_session takes a SessionRecord")
-        live = record.disconnected_at == LIVE
-        at = "live" if live else repr(float(record.disconnected_at))
         async with client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._session(record.pid))
-            pipe.hset(self._session(record.pid), mapping={
-                "sid": record.sid, "ns": record.namespace, "rooms": _rooms_json(record.rooms),
-                "data": record.data, "at": at, "node": record.node,
-            })
-            pipe.zadd(f"{self._prefix}:sessions", {record.pid: "+inf" if live else at})
-            if live:
-                pipe.sadd(self._live(record.node), record.pid)
-            else:
-                pipe.srem(self._live(record.node), record.pid)
+            self._queue_save(pipe, record)
             await pipe.execute()
         log.debug("history session saved: sid=%s namespace=%s", record.sid, record.namespace)
+
+    def _queue_save(self, pipe: Any, record: SessionRecord) -> None:
+        live = record.disconnected_at == LIVE
+        at = "live" if live else repr(float(record.disconnected_at))
+        pipe.delete(self._session(record.pid))
+        pipe.hset(self._session(record.pid), mapping={
+            "sid": record.sid, "ns": record.namespace, "rooms": _rooms_json(record.rooms),
+            "data": record.data, "at": at, "node": record.node,
+        })
+        pipe.zadd(f"{self._prefix}:sessions", {record.pid: "+inf" if live else at})
+        if live:
+            pipe.sadd(self._live(record.node), record.pid)
+        else:
+            pipe.srem(self._live(record.node), record.pid)
+
+    async def update_session(self, record: SessionRecord) -> bool:
+        client = self._open()
+        key = self._session(record.pid)
+        async with client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(key)
+                    if await pipe.hget(key, "node") != record.node.encode():
+                        await pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    self._queue_save(pipe, record)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue  # changed meanwhile: look again
 
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         client = self._open()

@@ -159,7 +159,7 @@ class Socket:
         await asyncio.sleep(0)  # one write for every join/leave of this turn
         self._saving = False
         if journal is not None and self.state is SocketState.CONNECTED:
-            await journal.save(self.session_record(journal, LIVE))
+            await journal.update(self.session_record(journal, LIVE))
 
     def session_record(self, journal: Journal, at: float | None = None) -> SessionRecord:
         """This socket's session as stored for recovery (needs a pid): disconnected ``at``
