@@ -163,6 +163,8 @@ class Journal:
         for task in (self._pruning, self._beating):
             if task is not None:
                 await asyncio.wait([task])
+        for sequencer in self._sequencers.values():
+            sequencer.close()
         if self._opened is not None:
             self._opened = None
             await self.store.close()
