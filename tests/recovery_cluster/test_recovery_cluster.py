@@ -56,9 +56,11 @@ class Client:
         return [r["args"][0] for r in self.node.inbox.all("event", id=self.id, event="msg")]
 
 
-async def _member(client: NodeClient, id: str, via: NodeProcess, name: str) -> Client:
+async def _member(
+    client: NodeClient, id: str, via: NodeProcess, name: str, transport: str = "websocket"
+) -> Client:
     member = Client(client, id)
-    first = await member.connect(via)
+    first = await member.connect(via, transports=[transport])
     assert first["recovered"] is False
     assert await member.call("join", "room") == "joined"
     assert await member.call("keep", "name", name) == "kept"
@@ -75,11 +77,12 @@ async def _back_in_full(member: Client, via: NodeProcess, sid: str, name: str) -
     }
 
 
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
 async def test_missed_events_come_back_through_another_node(
-    cluster: Cluster, client: NodeClient
+    cluster: Cluster, client: NodeClient, transport: str
 ) -> None:
     a, b, c = await cluster.start("a", "b", "c")
-    ann = await _member(client, "ann", a, "ann")
+    ann = await _member(client, "ann", a, "ann", transport)
     sid = ann.sid
     await b.emit("room", "m0")
     [(_, last)] = await ann.msgs(1)
