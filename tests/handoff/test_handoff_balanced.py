@@ -63,3 +63,23 @@ async def test_every_feature_through_a_round_robin_balancer(
         await a.disconnect()
         reason = await a.disconnected()
         assert reason == "io client disconnect"
+
+
+@pytest.mark.parametrize("mode", ["polling", "upgrade"])
+@pytest.mark.parametrize("setup", ["fd", "relay"])
+async def test_large_messages_cross_the_hand_off(
+    node: NodeClient, socket_dir: Path, mode: str, setup: str
+) -> None:
+    """Bodies far larger than one read: most of each comes after the head, from the socket."""
+    where = {"socket_dir": socket_dir} if setup == "fd" else {"prefix": unique_prefix()}
+    big = bytes(range(256)) * 1500  # 384000 bytes; base64 in a polling body: about 512 kB
+    async with nodes(count=2, **where) as servers, balancing(
+        [("127.0.0.1", s.port) for s in servers]
+    ) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}"
+        a = node.socket(url, id="a", opts={**MODES[mode], "reconnection": False})
+        await a.connect()
+        await a.connected()
+        for _ in range(3):
+            assert await a.call("reverse", big) == [big[::-1]]
+        assert await a.call("echo", "x" * 200_000) == ["x" * 200_000]

@@ -49,6 +49,38 @@ async def test_pipelined_requests_before_and_after_the_hand_off(socket_dir: Path
         assert status == 200 and body.startswith(b"40{"), third  # n0's CONNECT answer
 
 
+async def test_a_request_after_a_local_body_in_the_same_read(socket_dir: Path) -> None:
+    """Where the foreign request starts is where the local one's head ends plus its body."""
+    async with nodes(socket_dir=socket_dir, count=2) as (n0, n1):
+        theirs, mine = await handshake(n0.port), await handshake(n1.port)
+        data = request("POST", mine, b"40") + request("POST", theirs, b"40") + request("GET", theirs)
+        first, second, third = await raw_exchange(n1.port, data, responses=3)
+        assert status_and_body(first) == (200, b"ok")
+        assert status_and_body(second) == (200, b"ok")
+        status, body = status_and_body(third)
+        assert status == 200 and body.startswith(b"40{"), third
+
+
+async def test_after_a_chunked_body_in_the_same_read_the_request_is_served_here(
+    socket_dir: Path,
+) -> None:
+    """A chunked body's end is the parser's to know: the request after it is not handed."""
+    async with nodes(socket_dir=socket_dir, count=2) as (n0, n1):
+        theirs, mine = await handshake(n0.port), await handshake(n1.port)
+        chunked = (
+            f"POST /socket.io/?EIO=4&transport=polling&sid={mine} HTTP/1.1\r\n"
+            "Host: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\n\r\n"
+        ).encode()
+        first, second = await raw_exchange(
+            n1.port, chunked + request("GET", theirs), responses=2
+        )
+        assert status_and_body(first) == (200, b"ok")
+        assert unknown_session(second), second
+        # On a read of its own, the same request is handed on.
+        (third,) = await raw_exchange(n1.port, request("POST", theirs, b"40"))
+        assert status_and_body(third) == (200, b"ok")
+
+
 async def test_a_body_that_comes_after_the_head(socket_dir: Path) -> None:
     async with nodes(socket_dir=socket_dir, count=2) as (n0, n1):
         sid = await handshake(n0.port)

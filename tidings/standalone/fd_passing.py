@@ -94,6 +94,7 @@ class FdReceiver:
         self.path = path
         self._adopt = adopt
         self._listener: socket.socket | None = None
+        self._inode = 0  # the socket file's, to remove it only if it is still ours
         self._incoming: dict[int, _Incoming] = {}
 
     def start(self) -> None:
@@ -103,6 +104,7 @@ class FdReceiver:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
             listener.bind(self.path)
+            self._inode = os.stat(self.path).st_ino
             listener.listen(512)
             listener.setblocking(False)
         except BaseException:
@@ -120,7 +122,7 @@ class FdReceiver:
         self._loop.remove_reader(listener.fileno())
         with contextlib.suppress(OSError):
             # Only if it is still ours: a successor of the same tag may have replaced it.
-            if os.stat(self.path).st_ino == os.fstat(listener.fileno()).st_ino:
+            if os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)
         listener.close()
         for incoming in list(self._incoming.values()):
