@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tidings.standalone import RedisPeerDirectory
+import tidings
+from tidings.standalone import HandoffOptions, HttpServer, RedisPeerDirectory
 
 from .nodes import (
     REDIS_URL,
@@ -205,3 +206,30 @@ async def test_owner_gone_from_the_directory_is_an_unknown_session(
         assert unknown_session(response), response
     lines = [r.getMessage() for r in caplog.records if "ghost" in r.getMessage()]
     assert len(lines) == 1 and "no address" in lines[0], lines
+
+
+async def test_relayed_to_a_machine_then_passed_to_its_process(socket_dir: Path) -> None:
+    """Workers of one machine publish the port they share: a request relayed there lands on
+    any of them, which passes it to the owner on that machine (one relay, then one pass)."""
+    prefix = unique_prefix()
+    app = tidings.Server
+    machine = {"socket_dir": str(socket_dir)}
+    async with HttpServer(
+        app(), handoff=HandoffOptions("w0", peers=RedisPeerDirectory(REDIS_URL, prefix), **machine)
+    ) as w0:
+        w1_options = HandoffOptions(
+            "w1",
+            peers=RedisPeerDirectory(REDIS_URL, prefix),
+            advertise=("127.0.0.1", w0.port),  # as if it shared w0's port
+            **machine,
+        )
+        other = HandoffOptions("elsewhere", peers=RedisPeerDirectory(REDIS_URL, prefix))
+        async with HttpServer(app(), handoff=w1_options) as w1, HttpServer(
+            app(), handoff=other
+        ) as elsewhere:
+            sid = await handshake(w1.port)
+            data = request("POST", sid, b"40") + request("GET", sid)
+            first, second = await raw_exchange(elsewhere.port, data, responses=2)
+            assert status_and_body(first) == (200, b"ok")
+            status, body = status_and_body(second)
+            assert status == 200 and body.startswith(b"40{"), second
