@@ -233,3 +233,24 @@ async def test_relayed_to_a_machine_then_passed_to_its_process(socket_dir: Path)
             assert status_and_body(first) == (200, b"ok")
             status, body = status_and_body(second)
             assert status == 200 and body.startswith(b"40{"), second
+
+
+async def test_the_unix_socket_drops_what_is_not_a_whole_hand_off(
+    socket_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "tidings.standalone")
+    async with nodes(socket_dir=socket_dir, count=2) as (n0, n1):
+        loop = asyncio.get_running_loop()
+        for payload, fds in ((b"\x00" * 8 + b"GET / HTTP/1.1\r\n\r\n", []), (b"\x00" * 20, [0])):
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            unix.setblocking(False)
+            await loop.sock_connect(unix, str(socket_dir / "n0.sock"))
+            socket.send_fds(unix, [payload], fds)  # stdin's descriptor: it must not be adopted
+            unix.close()
+        await until(lambda: len(caplog.records) >= 2, "both refusals logged")
+        assert all("cut short or without one connection" in r.getMessage() for r in caplog.records)
+        assert n0.connection_count == 0
+        # Hand-offs still work.
+        sid = await handshake(n0.port)
+        (response,) = await raw_exchange(n1.port, request("POST", sid, b"40"))
+        assert status_and_body(response) == (200, b"ok")

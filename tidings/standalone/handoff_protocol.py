@@ -226,22 +226,33 @@ class HandoffHttpProtocol(HttpProtocol):
         owner, raw = diverted
         raw += self._leftover  # anything that came before reading paused
         self._leftover = b""
+        router = self._router
+        timeout = router.options.relay_connect_timeout
+        # Bounded as a request's head is: a client that does not read what it was
+        # answered, or an owner that does not accept, cannot hold the connection here.
+        self._arm(self._options.header_timeout)
         # The answers to the requests before this one leave first, from here.
         transport.set_write_buffer_limits(high=0)
         while transport.get_write_buffer_size() and not transport.is_closing():
             await self._wait_drained()
+        transport.set_write_buffer_limits(high=self._options.write_buffer_limit)
         if transport.is_closing():
             return False
-        router = self._router
         failures: list[str] = []
         path = router.local_path(owner)
         if path is not None:
             sock: Any = transport.get_extra_info("socket")
+            marked = _mark(raw, "fd", router)
             try:
-                await pass_connection(router.loop, path, sock.fileno(), _mark(raw, "fd", router))
+                await asyncio.wait_for(
+                    pass_connection(router.loop, path, sock.fileno(), marked), timeout
+                )
+            except TimeoutError:
+                failures.append(f"{path}: no answer in {timeout}s")
             except OSError as exc:
                 failures.append(f"{path}: {exc.strerror or exc}")
             else:
+                self._cancel_timer()
                 # The owner holds the connection now: close our descriptor only (no shutdown).
                 transport.abort()
                 return False
@@ -250,6 +261,7 @@ class HandoffHttpProtocol(HttpProtocol):
             and self._may_relay
             and await self._relay(transport, owner, _mark(raw, "relay", router), failures)
         ):
+            self._cancel_timer()
             return False
         logger.info(
             "owner %s unreachable (%s): answered as an unknown session",
