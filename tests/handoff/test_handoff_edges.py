@@ -254,3 +254,18 @@ async def test_the_unix_socket_drops_what_is_not_a_whole_hand_off(
         sid = await handshake(n0.port)
         (response,) = await raw_exchange(n1.port, request("POST", sid, b"40"))
         assert status_and_body(response) == (200, b"ok")
+
+
+async def test_a_relaying_node_that_shuts_down_closes_its_relays() -> None:
+    async with nodes(prefix=unique_prefix(), count=2) as (n0, n1):
+        sid = await handshake(n0.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", n1.port)
+        try:
+            writer.write(request("GET", sid))  # held by n0, through n1
+            await writer.drain()
+            await until(lambda: n1.connection_count == 1 and n0.connection_count == 1, "relayed")
+            await asyncio.wait_for(n1.close(), 5)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, not held
+            assert n1.connection_count == 0
+        finally:
+            writer.close()

@@ -73,6 +73,9 @@ async def test_three_nodes_every_mode(node: NodeClient, socket_dir: Path, setup:
             await client.emit("push", 5)
             for i in range(5):
                 assert await client.event("pushed") == [i, bytes([i]) * 3]
+        # The upgrade's WebSocket, too, reached the owner (its probe on another node).
+        await node.expect("upgrade", manager="upgrade", transport="websocket")
+        assert await clients["upgrade"][0].call("where") == [clients["upgrade"][1]]
         paths = no_repeats(proxy)
         owners = {sid.partition(".")[0] for sid in paths}
         assert owners <= set(OWNERS)

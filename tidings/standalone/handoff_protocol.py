@@ -276,8 +276,9 @@ class HandoffHttpProtocol(HttpProtocol):
     ) -> bool:
         """Pipe the connection to ``owner``'s node; False if it cannot be reached."""
         router = self._router
+        timeout = router.options.relay_connect_timeout
         try:
-            address = await router.address_of(owner)
+            address = await asyncio.wait_for(router.address_of(owner), timeout)
         except Exception as exc:
             failures.append(f"peer directory: {exc!r}")
             return False
@@ -289,7 +290,7 @@ class HandoffHttpProtocol(HttpProtocol):
         try:
             await asyncio.wait_for(
                 router.loop.create_connection(relay.upstream_factory, address[0], address[1]),
-                router.options.relay_connect_timeout,
+                timeout,
             )
         except (OSError, TimeoutError) as exc:
             router.forget(owner)
