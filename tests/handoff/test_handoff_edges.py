@@ -269,3 +269,23 @@ async def test_a_relaying_node_that_shuts_down_closes_its_relays() -> None:
             assert n1.connection_count == 0
         finally:
             writer.close()
+
+
+async def test_a_moved_connection_moves_again_for_another_session(socket_dir: Path) -> None:
+    """A balancer that reuses upstream connections mixes sessions on one: each request
+    for another owner moves the connection on (only the first request is marked)."""
+    async with nodes(socket_dir=socket_dir, count=3) as (n0, n1, n2):
+        s0, s2 = await handshake(n0.port), await handshake(n2.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", n1.port)
+        try:
+            for sid in (s0, s2):
+                writer.write(request("POST", sid, b"40") + request("GET", sid))
+                assert status_and_body(await read_response(reader)) == (200, b"ok")
+                status, body = status_and_body(await read_response(reader))
+                assert status == 200 and body.startswith(b"40{"), body
+            # Back to n0 (from n2 now): its welcome, sent after the CONNECT, is waiting there.
+            writer.write(request("GET", s0))
+            status, body = status_and_body(await read_response(reader))
+            assert (status, body) == (200, b'42["welcome",{"node":"n0"}]')
+        finally:
+            writer.close()
