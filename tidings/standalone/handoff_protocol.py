@@ -227,7 +227,7 @@ class HandoffHttpProtocol(HttpProtocol):
         raw += self._leftover  # anything that came before reading paused
         self._leftover = b""
         router = self._router
-        timeout = router.options.relay_connect_timeout
+        timeout = router.options.connect_timeout
         # Bounded as a request's head is: a client that does not read what it was
         # answered, or an owner that does not accept, cannot hold the connection here.
         self._arm(self._options.header_timeout)
@@ -276,7 +276,7 @@ class HandoffHttpProtocol(HttpProtocol):
     ) -> bool:
         """Pipe the connection to ``owner``'s node; False if it cannot be reached."""
         router = self._router
-        timeout = router.options.relay_connect_timeout
+        timeout = router.options.connect_timeout
         try:
             address = await asyncio.wait_for(router.address_of(owner), timeout)
         except Exception as exc:
