@@ -13,19 +13,27 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tidings.engine import EngineServer
-from tidings.standalone import HandoffOptions, HttpServer, serve
+from tidings.standalone import HandoffOptions, HttpServer, RedisPeerDirectory, serve
 
-from .nodes import read_response, status_and_body
+from .nodes import REDIS_URL, read_response, status_and_body, unique_prefix
 
 
 @contextlib.asynccontextmanager
-async def engines(socket_dir: Path) -> AsyncIterator[tuple[HttpServer, HttpServer]]:
-    """Two bare Engine.IO servers: a message is only delivered, never a reason to close."""
-    where = str(socket_dir)
-    async with serve(EngineServer(), handoff=HandoffOptions("e0", socket_dir=where)) as e0, serve(
-        EngineServer(), handoff=HandoffOptions("e1", socket_dir=where)
+async def engines(socket_dir: Path, setup: str) -> AsyncIterator[tuple[HttpServer, HttpServer]]:
+    """Two bare Engine.IO servers (a message is only delivered, never a reason to close),
+    passing connections to each other or relaying them."""
+    prefix = unique_prefix()
+
+    def options(owner: str) -> HandoffOptions:
+        if setup == "fd":
+            return HandoffOptions(owner, socket_dir=str(socket_dir))
+        return HandoffOptions(owner, peers=RedisPeerDirectory(REDIS_URL, prefix))
+
+    async with serve(EngineServer(), handoff=options("e0")) as e0, serve(
+        EngineServer(), handoff=options("e1")
     ) as e1:
         yield e0, e1
 
@@ -43,9 +51,10 @@ def not_found(rng: random.Random) -> bytes:
     return f"GET /nothing?{'q' * rng.choice([0, 500])} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
 
 
-async def test_random_pipelines_in_random_reads(socket_dir: Path) -> None:
+@pytest.mark.parametrize("setup", ["fd", "relay"])
+async def test_random_pipelines_in_random_reads(socket_dir: Path, setup: str) -> None:
     rng = random.Random(20261203)
-    async with engines(socket_dir) as (e0, e1):
+    async with engines(socket_dir, setup) as (e0, e1):
         theirs, mine = await handshake_at(e0), await handshake_at(e1)
         for case in range(60):
             requests: list[tuple[bytes, tuple[int, bytes]]] = []
