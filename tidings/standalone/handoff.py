@@ -23,11 +23,14 @@ reached, so a stale directory entry costs a hop or two, never a loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tidings.engine.owner import check_owner
 
-__all__ = ["HOP_HEADER", "HandoffOptions", "PeerDirectory"]
+if TYPE_CHECKING:
+    from tidings.standalone.redis_peers import RedisPeerDirectory
+
+__all__ = ["HOP_HEADER", "HandoffOptions", "PeerDirectory", "RedisPeerDirectory"]
 
 #: Added to the first request of every connection handed on ("fd <tag>" or "relay <tag>").
 HOP_HEADER = "X-Tidings-Handoff"
@@ -80,3 +83,12 @@ class HandoffOptions:
             raise TypeError("peers must implement PeerDirectory (address_of, publish, close)")
         if not self.connect_timeout > 0:
             raise ValueError("connect_timeout must be positive")
+
+
+def __getattr__(name: str) -> Any:
+    # ``RedisPeerDirectory`` lives in ``redis_peers`` (Redis is optional); found here too.
+    if name == "RedisPeerDirectory":
+        from tidings.standalone.redis_peers import RedisPeerDirectory
+
+        return RedisPeerDirectory
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
