@@ -64,7 +64,8 @@ class HandoffOptions:
     socket_dir: str | None = None
     """Same machine: each process listens on ``{socket_dir}/{owner}.sock``, and a
     connection for another owner's session is passed there with its file descriptor.
-    The directory should be private to the processes (the socket accepts connections)."""
+    The directory should be private to the processes (the socket accepts connections);
+    one that does not exist is made, readable by this user only."""
     peers: PeerDirectory | None = None
     """Other machines: where another owner's node listens; the connection is relayed to
     it over TCP. This node publishes its own address there when it starts."""
