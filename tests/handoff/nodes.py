@@ -66,6 +66,12 @@ def status_and_body(response: bytes) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), body
 
 
+def unknown_session(response: bytes) -> bool:
+    """Engine.IO's answer for a session nobody knows."""
+    status, body = status_and_body(response)
+    return status == 400 and orjson.loads(body) == {"code": 1, "message": "Session ID unknown"}
+
+
 async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
     """Wait until ``check()`` holds, for state no event announces (a count of connections)."""
     loop = asyncio.get_running_loop()

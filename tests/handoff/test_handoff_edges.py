@@ -24,15 +24,9 @@ from .nodes import (
     request,
     status_and_body,
     unique_prefix,
+    unknown_session,
     until,
 )
-
-UNKNOWN = {"code": 1, "message": "Session ID unknown"}
-
-
-def unknown_session(response: bytes) -> bool:
-    status, body = status_and_body(response)
-    return status == 400 and orjson.loads(body) == UNKNOWN
 
 
 async def test_pipelined_requests_before_and_after_the_hand_off(socket_dir: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.harness import MODES, ClientSocket, NodeClient
 
-from .nodes import unique_prefix
+from .nodes import raw_exchange, request, unique_prefix, unknown_session, until
 from .processes import NodeProcess, node_processes
 from .proxy import RoundRobinProxy, balancing
 
@@ -94,16 +94,23 @@ async def test_owner_killed_clients_start_again_elsewhere(
         url = f"http://127.0.0.1:{proxy.port}"
         client, owner = await connect(node, url, "polling")
         victim: NodeProcess = next(p for p in procs if p.owner == owner)
+        (sid,) = {s for s, _, _ in proxy.log if s is not None and s.startswith(owner + ".")}
         victim.kill()
         await victim.proc.wait()
-        # The next poll reaches a node that cannot reach the owner: "Session ID unknown",
-        # and the client starts a new session, owned by a node still alive.
+        # The client's next request reaches a node that cannot reach the owner (or finds its
+        # connection gone): the client starts a new session, owned by a node still alive.
         assert await client.disconnected(10) == "transport error"
         await client.connected(10)
         (welcome,) = await client.event("welcome", 10)
         assert welcome["node"] != owner
         assert await client.call("where") == [welcome["node"]]
+        # Every survivor answers the dead owner's session as unknown, and says why once.
         survivors = [p for p in procs if p is not victim]
-        lines = [x for p in survivors for x in p.lines(f"owner {owner} unreachable")]
-        assert lines, [p.log for p in survivors]
-        assert "answered as an unknown session" in lines[0]
+        for survivor in survivors:
+            (response,) = await raw_exchange(survivor.port, request("GET", sid))
+            assert unknown_session(response), response
+        for survivor in survivors:
+            await until(
+                lambda s=survivor: bool(s.lines(f"owner {owner} unreachable")), "logged"
+            )
+            assert "answered as an unknown session" in survivor.lines(owner)[-1]
