@@ -18,7 +18,7 @@ from tidings.server import (
 from tidings.websocket_routes import WebSocket, WebSocketClosed, WebSocketOptions, WebSocketRoutes
 
 if TYPE_CHECKING:
-    from tidings.client import Client
+    from tidings.client import Client, SyncClient
     from tidings.emitter import Emitter
 
 __version__ = "0.1.0"
@@ -39,6 +39,7 @@ __all__ = [
     "Server",
     "Socket",
     "SocketHandle",
+    "SyncClient",
     "WebSocket",
     "WebSocketClosed",
     "WebSocketOptions",
@@ -53,6 +54,10 @@ def __getattr__(name: str) -> Any:
         from tidings.client import Client
 
         return Client
+    if name == "SyncClient":
+        from tidings.client import SyncClient
+
+        return SyncClient
     if name == "Emitter":  # needs the optional redis client
         from tidings.emitter import Emitter
 

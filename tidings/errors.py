@@ -44,3 +44,8 @@ class ClusterError(ConnectionError):
     Raised instead of reporting as done what the other servers never got; what this
     server's own sockets were to receive was delivered.
     """
+
+
+class MigrationWarning(UserWarning):
+    """Code written for python-socketio that would run differently here (see the
+    migration guide); raised as a warning when the handler is registered."""

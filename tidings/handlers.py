@@ -55,6 +55,28 @@ class Handler:
         return f"Handler({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
+def python_socketio_hint(event: str, fn: AnyCallable) -> str | None:
+    """Why ``fn`` looks written for python-socketio, whose handlers take ``(sid, ...)`` and
+    ``connect(sid, environ, auth)``: run here, such a handler would get the Socket as ``sid``
+    and the auth as ``environ``, silently. None when it does not."""
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return None
+    if event == "connect" and "environ" in params:
+        found = "a parameter named 'environ'"
+    elif params and params[0] == "sid":
+        found = "a first parameter named 'sid'"
+    else:
+        return None
+    name = getattr(fn, "__qualname__", repr(fn))
+    return (
+        f"the handler {name} of {event!r} has {found}, as python-socketio handlers do; "
+        "tidings calls it with the Socket first (socket.id is the sid) and connect with "
+        "(socket, auth): see the migration guide (docs/migration.md)"
+    )
+
+
 def _fitted(args: tuple[Any, ...], n: int) -> tuple[Any, ...]:
     """Extra arguments dropped, missing ones None (a JavaScript peer never minds either)."""
     return args[:n] if len(args) > n else args + (None,) * (n - len(args))

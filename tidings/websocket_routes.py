@@ -23,8 +23,9 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
+from tidings.engine.cors import same_origin
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketTransport
 
 __all__ = [
@@ -75,9 +76,10 @@ class WebSocketOptions:
     """Messages received and not yet read before reading from the peer pauses."""
     write_limit: int = 65_536
     """``send`` waits while more than this many bytes wait to be written."""
-    allowed_origins: frozenset[str] | None = None
-    """If set, an upgrade whose ``Origin`` is not listed is answered 403
-    (cross-site WebSocket hijacking). ``None`` accepts any origin."""
+    allowed_origins: frozenset[str] | Literal["*"] | None = None
+    """Origins a browser may open this route from; others are answered 403 (cross-site
+    WebSocket hijacking of cookie sessions). ``None``: the page's own origin only, as on
+    the Socket.IO path; ``"*"``: any. An upgrade without ``Origin`` (not a browser) is let in."""
 
     def __post_init__(self) -> None:
         for name in ("max_message_size", "max_queue", "write_limit"):
@@ -307,8 +309,7 @@ class WebSocketRoute:
 
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
         """A refusal to answer instead of the 101, or None to accept."""
-        allowed = self.options.allowed_origins
-        if allowed is not None and request.headers.get("origin", "") not in allowed:
+        if not self._origin_allowed(request):
             logger.info(
                 "websocket %s from %s: origin %r refused",
                 self.path,
@@ -317,6 +318,15 @@ class WebSocketRoute:
             )
             return HttpResponse(403, [("Content-Type", "text/plain")], b"origin not allowed\n")
         return None
+
+    def _origin_allowed(self, request: HttpRequest) -> bool:
+        origin = request.headers.get("origin")
+        allowed = self.options.allowed_origins
+        if origin is None or allowed == "*":
+            return True
+        if allowed is None:
+            return same_origin(origin, request)
+        return origin in allowed
 
     def open_websocket(self, request: HttpRequest, transport: RouteTransport) -> WebSocket:
         """Called by the I/O layer once the 101 is written: starts the handler's task."""
@@ -365,7 +375,7 @@ class WebSocketRoutes:
         max_message_size: int | None = None,
         max_queue: int | None = None,
         write_limit: int | None = None,
-        allowed_origins: Iterable[str] | None = None,
+        allowed_origins: Iterable[str] | Literal["*"] | None = None,
     ) -> Callable[[H], H]:
         """Decorator: ``@routes.route("/echo", max_message_size=2**24)``."""
 
@@ -390,7 +400,7 @@ class WebSocketRoutes:
         max_message_size: int | None = None,
         max_queue: int | None = None,
         write_limit: int | None = None,
-        allowed_origins: Iterable[str] | None = None,
+        allowed_origins: Iterable[str] | Literal["*"] | None = None,
     ) -> WebSocketRoute:
         path = _normalize(path)
         if not inspect.iscoroutinefunction(handler):
@@ -403,7 +413,9 @@ class WebSocketRoutes:
             max_queue=base.max_queue if max_queue is None else max_queue,
             write_limit=base.write_limit if write_limit is None else write_limit,
             allowed_origins=(
-                base.allowed_origins if allowed_origins is None else frozenset(allowed_origins)
+                base.allowed_origins if allowed_origins is None
+                else "*" if allowed_origins == "*"
+                else frozenset([allowed_origins] if isinstance(allowed_origins, str) else allowed_origins)
             ),
         )
         route = WebSocketRoute(path, handler, options, self)

@@ -3,8 +3,8 @@
 ``create_app`` is a factory (``--factory``), configured by environment variables
 so every server loads it the same way:
 
-- ``TIDINGS_ASGI_LAYOUT``: "wrapped" (``ASGIApp(sio, other_app=fastapi)``, the default)
-  or "mounted" (``fastapi.mount("/rt", ASGIApp(sio))``; the client's path is then
+- ``TIDINGS_ASGI_LAYOUT``: "wrapped" (``ASGIApp(sio, other_app=fastapi)``, the default),
+  "alone" (``ASGIApp(sio)``, no other app) or "mounted" (``fastapi.mount("/rt", ASGIApp(sio))``; the client's path is then
   "/rt/socket.io/", and the FastAPI lifespan starts and stops ``sio`` itself).
 - ``TIDINGS_ASGI_EVENTS``: a file each lifespan step appends one line to.
 - ``TIDINGS_ASGI_HISTORY``: the SQLite history file ``sio.startup()`` opens.
@@ -99,6 +99,8 @@ def create_app() -> Any:
 
     static = os.environ.get("TIDINGS_ASGI_STATIC")
     static_files = {"/static": Path(static)} if static else None
+    if layout == "alone":
+        return tidings.ASGIApp(sio, on_startup=started, on_shutdown=stopped)
     if mounted:
         api.mount(MOUNT, tidings.ASGIApp(sio, static_files=static_files))
         return api

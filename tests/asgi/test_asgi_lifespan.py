@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 
 from tests.e2e.harness import NodeClient
 
-from .servers import SERVERS, start_server
+from .servers import APP, REPO_ROOT, SERVERS, STOP_TIMEOUT, free_port, start_server
 
 
 @pytest.mark.parametrize("kind", list(SERVERS))
@@ -64,3 +67,29 @@ async def test_mounted_under_fastapi(tmp_path: Path, node: NodeClient) -> None:
     # Starlette does not pass lifespan to a mounted app: the app's own lifespan starts sio.
     assert server.events() == ["fastapi startup", "fastapi shutdown"]
     assert server.history_file.exists()
+
+
+@pytest.mark.parametrize("layout", ["wrapped", "alone"])
+def test_failed_startup_stops_the_server(layout: str, tmp_path: Path) -> None:
+    """A history store that cannot open (its directory is missing) fails the lifespan: uvicorn
+    says why and exits, rather than serving without it."""
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", APP.removesuffix("()"),
+        "--host", "127.0.0.1", "--port", str(free_port()), "--no-access-log",
+    ]
+    proc = subprocess.run(
+        command, check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=STOP_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "TIDINGS_ASGI_LAYOUT": layout,
+            "TIDINGS_ASGI_EVENTS": str(tmp_path / "events.txt"),
+            "TIDINGS_ASGI_HISTORY": str(tmp_path / "missing" / "history.sqlite3"),
+        },
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log
+    assert "tidings startup failed" in log, log
+    assert "Application startup failed" in log, log
+    assert "lifespan' protocol appears unsupported" not in log, log
+    assert "Uvicorn running on" not in log, log

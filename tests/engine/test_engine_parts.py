@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+import tidings
 from tidings.engine import EngineOptions, HttpRequest, PreparedMessage
 from tidings.engine.cors import cors_headers, origin_allowed
 from tidings.engine.timers import DeadlineHeap
@@ -95,12 +96,20 @@ def test_allowed_origins_forms() -> None:
     )
 
 
-def test_star_with_credentials_echoes_the_origin() -> None:
-    options = EngineOptions(cors_allowed_origins="*", cors_credentials=True)
+def test_star_with_credentials_is_refused_at_configuration() -> None:
+    """Any site could otherwise act with the user's cookies (the Origin echoed with
+    credentials); a listed origin with credentials is answered as browsers require."""
+    with pytest.raises(ValueError, match="cannot go with cors_credentials"):
+        EngineOptions(cors_allowed_origins="*", cors_credentials=True)
+    with pytest.raises(ValueError, match="cannot go with cors_credentials"):
+        tidings.Server(cors_allowed_origins="*", cors_credentials=True)
+    options = EngineOptions(cors_allowed_origins=["https://app.test"], cors_credentials=True)
     headers = dict(cors_headers(options, make_request("https://app.test")))
     assert headers["Access-Control-Allow-Origin"] == "https://app.test"
     assert headers["Access-Control-Allow-Credentials"] == "true"
     assert headers["Vary"] == "Origin"
+    star = dict(cors_headers(EngineOptions(cors_allowed_origins="*"), make_request("https://x.test")))
+    assert star["Access-Control-Allow-Origin"] == "*" and "Access-Control-Allow-Credentials" not in star
 
 
 # -- prepared messages ---------------------------------------------------------------------

@@ -149,9 +149,10 @@ async def test_volatile_with_ack_fails_at_once_when_dropped(
 
 
 async def test_an_ack_that_cannot_be_encoded_fails_alone(
-    sio: tidings.Server, peer_factory: Any
+    sio: tidings.Server, peer_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The ack is lost with a logged error; the events queued behind it still run."""
+    """The ack is lost with a logged error naming the handler; the events queued behind it
+    still run."""
 
     class NotJson:
         pass
@@ -170,6 +171,9 @@ async def test_an_ack_that_cannot_be_encoded_fails_alone(
     await a.post('421["bad"]', '422["good",7]', '423["good",8]')
     assert await a.next() == "432[7]"
     assert await a.next() == "433[8]"
+    errors = [r.getMessage() for r in caplog.records if "could not encode the ack" in r.getMessage()]
+    assert len(errors) == 1, errors
+    assert "the handler of 'bad'" in errors[0] and "argument 1 of an ack (NotJson)" in errors[0]
 
 
 async def test_what_a_client_may_nest_can_be_echoed(sio: tidings.Server, peer_factory: Any) -> None:

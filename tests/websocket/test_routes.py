@@ -264,6 +264,31 @@ async def test_origin_check(routes: WebSocketRoutes) -> None:
             assert await client.recv() == "welcome"
 
 
+async def test_by_default_only_the_pages_own_origin(routes: WebSocketRoutes) -> None:
+    """As on the Socket.IO path: another site's page cannot open the route with the user's
+    cookies; the same origin and non-browsers (no Origin) can; ``"*"`` lets any site in."""
+
+    @routes.route("/default")
+    async def default(ws: WebSocket) -> None:
+        await ws.send("welcome")
+
+    @routes.route("/public", allowed_origins="*")
+    async def public(ws: WebSocket) -> None:
+        await ws.send("welcome")
+
+    async with serve(routes, "127.0.0.1", 0) as srv:
+        with pytest.raises(InvalidStatus) as info:
+            async with websockets.connect(url(srv, "/default"), origin=Origin("https://evil.example")):
+                pass
+        assert info.value.response.status_code == 403
+        own = Origin(f"http://127.0.0.1:{srv.port}")
+        for origin in (own, None):
+            async with websockets.connect(url(srv, "/default"), origin=origin) as client:
+                assert await client.recv() == "welcome"
+        async with websockets.connect(url(srv, "/public"), origin=Origin("https://evil.example")) as client:
+            assert await client.recv() == "welcome"
+
+
 async def test_upgrade_bytes_sent_with_the_request_are_not_lost(server: HttpServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(upgrade_request("/echo") + client_frame(Opcode.BINARY, b"early"))

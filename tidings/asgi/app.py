@@ -122,38 +122,62 @@ class ASGIApp:
     # -- lifespan ----------------------------------------------------------------------------
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.other_app is not None:
-            # The other app answers lifespan; we run first on startup, first on shutdown
-            # (clients are told the server is going before the app's resources close).
-            async def wrapped_receive() -> Message:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await self._startup()
-                elif message["type"] == "lifespan.shutdown":
-                    await self._shutdown()
-                return message
-
-            await self.other_app(scope, wrapped_receive, send)
+        # We start first and stop first (clients are told the server is going before the
+        # other app's resources close). Our startup runs before the other app sees the
+        # startup message: a failure is then reported as ``lifespan.startup.failed`` with
+        # its cause, so the ASGI server stops, instead of escaping from the other app's
+        # ``receive()`` (which ASGI servers read as "lifespan unsupported" and carry on).
+        message = await receive()
+        if message["type"] == "lifespan.shutdown":  # a server that skipped startup
+            await self._finish(send)
             return
-        while True:
+        try:
+            await self._startup()
+        except Exception as exc:
+            logger.exception("startup failed")
+            await send({"type": "lifespan.startup.failed", "message": f"tidings startup failed: {exc!r}"})
+            return
+        if self.other_app is None:
+            await send({"type": "lifespan.startup.complete"})
             message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    await self._startup()
-                except Exception as exc:
-                    logger.exception("startup failed")
-                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
-                    return
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
+            await self._finish(send)
+            return
+        await self._lifespan_with_other(scope, message, receive, send)
+
+    async def _lifespan_with_other(self, scope: Scope, startup: Message, receive: Receive, send: Send) -> None:
+        assert self.other_app is not None
+        pending: list[Message] = [startup]
+        stopped = False
+
+        async def wrapped_receive() -> Message:
+            nonlocal stopped
+            if pending:
+                return pending.pop()
+            message = await receive()
+            if message["type"] == "lifespan.shutdown" and not stopped:
+                stopped = True
+                await self._shutdown()
+            return message
+
+        try:
+            await self.other_app(scope, wrapped_receive, send)
+        except BaseException:
+            # The other app failed its own startup or shutdown (it has told the server);
+            # release what ours holds before the failure goes on.
+            if not stopped:
+                stopped = True
+                with contextlib.suppress(Exception):
                     await self._shutdown()
-                except Exception as exc:
-                    logger.exception("shutdown failed")
-                    await send({"type": "lifespan.shutdown.failed", "message": repr(exc)})
-                    return
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+            raise
+
+    async def _finish(self, send: Send) -> None:
+        try:
+            await self._shutdown()
+        except Exception as exc:
+            logger.exception("shutdown failed")
+            await send({"type": "lifespan.shutdown.failed", "message": f"tidings shutdown failed: {exc!r}"})
+            return
+        await send({"type": "lifespan.shutdown.complete"})
 
     async def _startup(self) -> None:
         await self._hosted.startup()

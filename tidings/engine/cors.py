@@ -13,13 +13,15 @@ from urllib.parse import urlsplit
 from tidings.engine.io import HttpRequest
 from tidings.engine.options import EngineOptions
 
-__all__ = ["cors_headers", "origin_allowed", "preflight_headers"]
+__all__ = ["cors_headers", "origin_allowed", "preflight_headers", "same_origin"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _SECURE = {"https": "https", "wss": "https", "http": "http", "ws": "http"}
 
 
-def _same_origin(origin: str, request: HttpRequest) -> bool:
+def same_origin(origin: str, request: HttpRequest) -> bool:
+    """Whether ``origin`` is the request's own (scheme, host and port; ``X-Forwarded-Proto``
+    counts, for a server behind a TLS proxy). Also the default rule of plain WebSocket routes."""
     host = request.headers.get("host")
     if not host:
         return False
@@ -48,7 +50,7 @@ def origin_allowed(options: EngineOptions, request: HttpRequest) -> bool:
         return True
     allowed = options.cors_allowed_origins
     if allowed is None:
-        return _same_origin(origin, request)
+        return same_origin(origin, request)
     if isinstance(allowed, str):
         return allowed == "*" or allowed == origin
     if callable(allowed):
@@ -66,7 +68,7 @@ def cors_headers(options: EngineOptions, request: HttpRequest) -> list[tuple[str
         return []
     origin = request.headers.get("origin")
     headers: list[tuple[str, str]] = []
-    if allowed == "*" and not options.cors_credentials:
+    if allowed == "*":  # never with credentials: EngineOptions refuses that pair
         headers.append(("Access-Control-Allow-Origin", "*"))
     elif origin is not None:
         headers.append(("Access-Control-Allow-Origin", origin))

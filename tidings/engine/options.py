@@ -71,6 +71,13 @@ class EngineOptions:
             object.__setattr__(self, "cors_allowed_origins", tuple(origins))
         else:
             raise ValueError("cors_allowed_origins must be None, '*', origins or a callable")
+        if origins == "*" and self.cors_credentials:
+            # Echoing any Origin with credentials would let every site act with the user's
+            # cookies; browsers refuse a literal "*" with credentials. Neither is wanted.
+            raise ValueError(
+                "cors_allowed_origins='*' cannot go with cors_credentials=True: list the "
+                "origins allowed to send credentials (or give a callable that decides)"
+            )
 
     @property
     def upgrades(self) -> tuple[str, ...]:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tidings.handlers import Handler, call_maybe_async
+from tidings.errors import MigrationWarning
+from tidings.handlers import Handler, call_maybe_async, python_socketio_hint
 from tidings.ids import Sid
 from tidings.protocol.socketio import ack_args
+from tidings.server.hooks import notify
 from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import Broadcaster, BroadcastOperator
 
@@ -42,8 +45,14 @@ class Namespace(Broadcaster):
         self.any_listeners: list[Handler] = []
         self.any_outgoing_listeners: list[Handler] = []
         self.server_event_handlers: dict[str, Handler] = {}
+        self.new_namespace_listeners: list[Handler] = []
+        """``on("new_namespace")`` handlers; the server calls those of ``/``."""
         self.sockets: dict[Sid, LocalSocket] = {}
         """Connected sockets by id (``tidings.Socket`` objects)."""
+        self.on_empty: Callable[[Namespace], None] | None = None
+        """Called when its last socket, connected or connecting, has gone (set by a parent
+        that removes empty children)."""
+        self._present = 0
         self._server: ServerContext | None = None
         self._adapter: Adapter | None = None
         self._ack_id = 0
@@ -57,7 +66,13 @@ class Namespace(Broadcaster):
             if attr.startswith("on_") and attr not in ("on_any", "on_any_outgoing") and callable(
                 getattr(type(self), attr)
             ):
-                self.handlers[attr[3:]] = Handler(getattr(self, attr))
+                self._register(attr[3:], getattr(self, attr))
+
+    def _register(self, event: str, fn: Callable[..., Any]) -> None:
+        if event == "new_namespace":  # about the server, never a client's event
+            self.new_namespace_listeners.append(Handler(fn))
+        else:
+            self.handlers[event] = _handler(event, fn)
 
     # -- wiring ---------------------------------------------------------------------
 
@@ -114,11 +129,13 @@ class Namespace(Broadcaster):
 
         ``connect(socket, auth)``, ``disconnecting(socket, reason)``,
         ``disconnect(socket, reason)``, ``"*"`` (socket, event, *args) for events
-        without a handler, and ``event(socket, *args)`` whose return value is the ack.
+        without a handler, ``error(socket, exc)`` for a packet ``socket.use`` middleware
+        rejected, and ``event(socket, *args)`` whose return value is the ack. On ``/``,
+        ``new_namespace(nsp)`` for each namespace made afterwards, dynamic children included.
         """
 
         def register(fn: F) -> F:
-            self.handlers[event] = Handler(fn)
+            self._register(event, fn)
             return fn
 
         if handler is not None:
@@ -127,7 +144,7 @@ class Namespace(Broadcaster):
 
     def event(self, fn: F) -> F:
         """``@ns.event`` registers a handler named after the function."""
-        self.handlers[fn.__name__] = Handler(fn)
+        self._register(fn.__name__, fn)
         return fn
 
     def use(self, middleware: F) -> F:
@@ -191,11 +208,18 @@ class Namespace(Broadcaster):
 
     def notify_outgoing(self, socket: Any, event: str, args: tuple[Any, ...]) -> None:
         """Tell the ``on_any_outgoing`` listeners (called by sockets and operators)."""
-        for listener in self.any_outgoing_listeners:
-            try:
-                listener.call(socket, event, list(args))
-            except Exception:
-                logger.exception("outgoing listener failed on %r", event)
+        if self.any_outgoing_listeners:
+            notify(self.any_outgoing_listeners, self.server, socket, event, list(args))
+
+    def socket_arrived(self) -> None:
+        """A socket for this namespace was made (called by ``Socket``)."""
+        self._present += 1
+
+    def socket_gone(self) -> None:
+        """A socket made here left or was refused (called by ``Socket``)."""
+        self._present -= 1
+        if self._present == 0 and self.on_empty is not None:
+            self.on_empty(self)
 
     # -- broadcasting: the operator methods come from ``Broadcaster`` ------------------
 
@@ -239,8 +263,32 @@ class ParentNamespace(Namespace):
         child.any_outgoing_listeners = self.any_outgoing_listeners
         child.server_event_handlers = self.server_event_handlers
         child.bind(self.server)
+        if self.server.options.cleanup_empty_child_namespaces:
+            child.on_empty = self.remove_child
         self.children[name] = child
         return child
 
+    def remove_child(self, child: Namespace) -> None:
+        """Forget ``child`` and close its adapter: its last socket left (with
+        ``cleanup_empty_child_namespaces``); a client asking for it again makes a new one."""
+        if self.children.get(child.name) is child:
+            del self.children[child.name]
+            logger.debug("empty child namespace %s removed", child.name)
+            self.server.spawn(_close_adapter(child))
+
     def broadcast_namespaces(self) -> tuple[Namespace, ...]:
         return tuple(self.children.values())
+
+
+def _handler(event: str, fn: Callable[..., Any]) -> Handler:
+    hint = python_socketio_hint(event, fn)
+    if hint is not None:
+        warnings.warn(hint, MigrationWarning, stacklevel=4)
+    return Handler(fn)
+
+
+async def _close_adapter(nsp: Namespace) -> None:
+    try:
+        await nsp.adapter.close()
+    except Exception:
+        logger.exception("namespace %s: its adapter failed to close", nsp.name)

@@ -189,6 +189,12 @@ class Broadcaster:
     async def emit(self, event: str, *args: Any) -> None:
         await self.operator().emit(event, *args)
 
+    async def send(self, *args: Any) -> None:
+        """Broadcast a ``message`` event (Node's ``io.send`` / ``namespace.send``)."""
+        await self.operator().emit("message", *args)
+
+    write = send
+
     def to(self, room: str | Iterable[str]) -> BroadcastOperator:
         return self.operator().to(room)
 

@@ -14,6 +14,8 @@ class ServerOptions:
     concurrent_events: bool = False
     """Run one client's event handlers concurrently instead of in arrival order."""
     decoder_limits: DecoderLimits = field(default_factory=DecoderLimits)
+    cleanup_empty_child_namespaces: bool = False
+    """Remove a child of a dynamic namespace when its last socket leaves (Node 4.6+)."""
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.errors import AckTimeoutError
+from tidings.ids import Room, Sid
 from tidings.protocol.socketio import Packet, encode
+from tidings.server.operators import BroadcastOperator, BroadcastTarget
 
 if TYPE_CHECKING:
     from tidings.adapters.base import LocalConnection
@@ -15,7 +18,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tidings.server")
 
-__all__ = ["Ack", "EmitModifiers", "HeldConnection", "write_packet"]
+__all__ = ["Ack", "EmitMethods", "EmitModifiers", "HeldConnection", "short_ack", "write_packet"]
 
 
 def write_packet(writer: LocalConnection, packet: Packet, serializer: Serializer) -> None:
@@ -94,6 +97,54 @@ class EmitModifiers:
         return await self._socket.emit_with_ack(event, *args, timeout=self._timeout)
 
 
+class EmitMethods:
+    """What ``tidings.Socket`` sends beyond ``emit``, as Node's socket does: broadcasts from
+    it (everyone but the sender), modifiers of its next emit, and ``send``."""
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+        id: Sid
+        nsp: BroadcastTarget
+
+        @property
+        def writer(self) -> LocalConnection: ...
+
+        async def emit(self, event: str, *args: Any, volatile: bool = False) -> None: ...
+
+        async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any: ...
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator((self.nsp,), except_=frozenset({Room(self.id)}))
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        return self._operator()
+
+    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().to(room)
+
+    in_ = to
+
+    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().except_(room)
+
+    @property
+    def volatile(self) -> EmitModifiers:
+        """``await socket.volatile.emit(...)``: to this client, dropped if it cannot take it now."""
+        return EmitModifiers(self, volatile=True)
+
+    def timeout(self, seconds: float) -> EmitModifiers:
+        """``await socket.timeout(5).emit_with_ack(...)``: ask this client, wait ``seconds``."""
+        return EmitModifiers(self, timeout=seconds)
+
+    async def send(self, *args: Any) -> None:
+        """Send a ``message`` event (Node's ``socket.send``, after ``WebSocket.send``)."""
+        await self.emit("message", *args)
+
+    write = send
+
+
 class AckTarget(Protocol):
     def send_ack(self, ack_id: int, args: list[Any]) -> None: ...
 
@@ -122,3 +173,14 @@ class Ack:
         self.called = True
         if self._ack_id is not None:
             self._socket.send_ack(self._ack_id, list(args))
+
+
+def short_ack(ack_id: int, args: list[Any], serializer: Serializer) -> str | None:
+    """An ACK on "/" as ``3<id><json>``, written without packet objects (the echo hot path);
+    None when ``args`` hold bytes, which need the encoder's BINARY_ACK. Proven equal to
+    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py."""
+    try:
+        text: str = "3" + str(ack_id) + serializer.dumps(args)
+    except TypeError:
+        return None
+    return text

@@ -15,6 +15,7 @@ from tidings.history import HistoryStore, MemoryHistory
 from tidings.protocol.socketio import Decoder, DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
 from tidings.server.connection import Connection
+from tidings.server.hooks import notify
 from tidings.server.journal import Journal, RecoveryOptions
 from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespace
 from tidings.server.operators import Broadcaster, BroadcastOperator
@@ -37,6 +38,10 @@ class Server(Broadcaster):
     largest message or request body, ``cors_allowed_origins``, ``transports``...) are typed
     keyword arguments, validated once (``tidings.engine.EngineOptions``). ``serve_client``
     serves the official browser client at ``<path>socket.io.min.js`` (``tidings.browser``).
+
+    ``cleanup_empty_child_namespaces``: a child of a dynamic namespace (``sio.of(regex)``) is
+    removed when its last socket leaves, as in Node; otherwise every distinct name a client
+    asked for stays in memory.
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class Server(Broadcaster):
         adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
         connect_timeout: float = 45.0,
         concurrent_events: bool = False,
+        cleanup_empty_child_namespaces: bool = False,
         decoder_limits: DecoderLimits | None = None,
         max_http_buffer_size: int = 1_000_000,
         history: HistoryStore | None = None,
@@ -65,6 +71,7 @@ class Server(Broadcaster):
         self.options = ServerOptions(
             connect_timeout=connect_timeout,
             concurrent_events=concurrent_events,
+            cleanup_empty_child_namespaces=cleanup_empty_child_namespaces,
             decoder_limits=decoder_limits or DecoderLimits(),
         )
         self.serializer: Serializer = serializer or OrjsonSerializer()
@@ -120,6 +127,8 @@ class Server(Broadcaster):
                 nsp = Namespace(name)
                 nsp.bind(self)
                 self._nsps[name] = nsp
+                if name != "/":
+                    self._announce(nsp)
             return nsp
         parent = ParentNamespace(name)
         parent.bind(self)
@@ -132,7 +141,17 @@ class Server(Broadcaster):
             raise RuntimeError(f"namespace {nsp.name!r} already has connected sockets")
         nsp.bind(self)
         self._nsps[nsp.name] = nsp
+        if nsp.name != "/":
+            self._announce(nsp)
         return nsp
+
+    def _announce(self, nsp: Namespace) -> None:
+        """Call the ``new_namespace`` handlers of ``/`` at once (a coroutine one as a task),
+        so they may configure ``nsp`` before its first client is handled, as in Node."""
+        main = self._nsps.get("/")
+        if main is None:
+            return
+        notify(main.new_namespace_listeners, self, nsp)
 
     @property
     def sockets(self) -> Namespace:
@@ -150,7 +169,9 @@ class Server(Broadcaster):
                 return child
             try:
                 if parent.matches(name, auth):
-                    return parent.create_child(name)
+                    child = parent.create_child(name)
+                    self._announce(child)
+                    return child
             except Exception:
                 logger.exception("dynamic namespace matcher failed for %r", name)
         return None

@@ -17,14 +17,13 @@ from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_i
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
 from tidings.server.handshake import Handshake
+from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_middleware
 from tidings.server.namespace import Namespace
-from tidings.server.operators import BroadcastOperator
-from tidings.server.outgoing import Ack, EmitModifiers, HeldConnection, write_packet
+from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
     from tidings.history.base import SessionRecord
-    from tidings.serializers import Serializer
     from tidings.server.context import ServerContext
     from tidings.server.journal import Journal
 
@@ -59,8 +58,10 @@ class SocketState(enum.Enum):
     REFUSED = "refused"  # never connected: refused, or gone before the connect flow ended
 
 
-class Socket:
+class Socket(HookMethods, EmitMethods):
     """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
+
+    nsp: Namespace
 
     __slots__ = (
         "id", "nsp", "connection", "_writer", "state", "auth", "pid", "recovered", "_issued", "_data",
@@ -86,6 +87,8 @@ class Socket:
         self._queue: deque[Job] | None = None
         self._saving = False
         self._left_rooms: set[Room] | None = None
+        self._hooks = None  # ``use``, ``on_any``...: see ``HookMethods``
+        nsp.socket_arrived()
 
     # -- what handlers read ----------------------------------------------------------
 
@@ -105,6 +108,9 @@ class Socket:
     @property
     def writer(self) -> LocalConnection:
         """Where this socket's packets go (adapters write broadcasts here)."""
+        hooks = self._hooks
+        if hooks is not None and hooks.outgoing:
+            return WatchedConnection(self._writer, self, hooks.outgoing)
         return self._writer
 
     @property
@@ -225,6 +231,10 @@ class Socket:
         """Write ``packet`` to this client unless it left (called by its connection too)."""
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
+        hooks = self._hooks
+        if hooks is not None and hooks.outgoing and packet.type is PacketType.EVENT:
+            # Its own emits, with the recovery offset if any, as Node's listeners see them.
+            notify(hooks.outgoing, self.server, self, packet.data[0], packet.data[1:])
         write_packet(self._writer, packet, self.nsp.serializer)
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
@@ -232,34 +242,6 @@ class Socket:
         if self._acks is None:
             self._acks = {}
         self._acks[ack_id] = callback
-
-    # -- broadcast operators from this socket: everyone but the sender ------------------
-
-    def _operator(self) -> BroadcastOperator:
-        return BroadcastOperator((self.nsp,), except_=frozenset({Room(self.id)}))
-
-    @property
-    def broadcast(self) -> BroadcastOperator:
-        return self._operator()
-
-    def to(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._operator().to(room)
-
-    in_ = to
-
-    def except_(self, room: str | Iterable[str]) -> BroadcastOperator:
-        return self._operator().except_(room)
-
-    # -- modifiers of the next emit to this socket (as Node's socket.volatile / timeout) --
-
-    @property
-    def volatile(self) -> EmitModifiers:
-        """``await socket.volatile.emit(...)``: to this client, dropped if it cannot take it now."""
-        return EmitModifiers(self, volatile=True)
-
-    def timeout(self, seconds: float) -> EmitModifiers:
-        """``await socket.timeout(5).emit_with_ack(...)``: ask this client, wait ``seconds``."""
-        return EmitModifiers(self, timeout=seconds)
 
     # -- leaving -------------------------------------------------------------------------
 
@@ -299,9 +281,12 @@ class Socket:
 
     def refuse(self) -> None:
         """The connect flow refused the client (the connection sends CONNECT_ERROR)."""
+        was_there = self.state is SocketState.CONNECTING
         self.state = SocketState.REFUSED
         self.nsp.sockets.pop(self.id, None)
         self.nsp.adapter.delete_all(self.id)
+        if was_there:
+            self.nsp.socket_gone()
 
     def handle_event(self, packet: Packet) -> None:
         """An EVENT from the client: run its handler, in order with this socket's others."""
@@ -315,6 +300,20 @@ class Socket:
                     listener.call(self, event, args)
                 except Exception:
                     logger.exception("sid=%s any-listener failed on %r", self.id, event)
+        if self._queue is not None and self.state is SocketState.CONNECTING:
+            # Queued behind the connect flow, whose middleware and handler may yet add hooks
+            # (``socket.use``): they apply to it, as in Node, where no event comes before.
+            early = list(data)
+            self._schedule(lambda: self._run_checked(early, packet.id, True))
+            return
+        hooks = self._hooks
+        if hooks is not None:
+            if hooks.incoming:
+                notify(hooks.incoming, nsp.server, self, event, args)
+            if hooks.middlewares:
+                checked = list(data)
+                self._schedule(lambda: self._run_checked(checked, packet.id, False))
+                return
         handler = nsp.handlers.get(event)
         if handler is None:
             catch_all = nsp.handlers.get("*")
@@ -347,7 +346,7 @@ class Socket:
             self._schedule(lambda: self._finish_ack(result, event, ack_id))
             return
         if ack_id is not None:
-            self.send_ack(ack_id, ack_args(result))
+            self.send_ack(ack_id, ack_args(result), event)
 
     async def _finish_ack(self, awaitable: Any, event: str, ack_id: int | None) -> None:
         try:
@@ -356,7 +355,22 @@ class Socket:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
         if ack_id is not None:
-            self.send_ack(ack_id, ack_args(result))
+            self.send_ack(ack_id, ack_args(result), event)
+
+    async def _run_checked(self, data: list[Any], ack_id: int | None, early: bool) -> None:
+        """An event past ``socket.use`` middleware: its handler, or ``error`` if rejected.
+        ``early``: it came while connecting, and the socket's own listeners hear of it now."""
+        if self.state is SocketState.REFUSED:
+            return
+        hooks = self._hooks
+        if early and hooks is not None and hooks.incoming:
+            notify(hooks.incoming, self.server, self, data[0], data[1:])
+        middlewares = hooks.middlewares if hooks is not None else []
+        found = await past_middleware(middlewares, self, self.nsp.handlers, data)
+        if found is not None:
+            handler, event, args, rejected = found
+            ack_id = None if rejected else ack_id
+            await self._run_event(handler, event, args, ack_id, Ack(self, ack_id) if handler.takes_ack else None)
 
     async def _run_event(
         self, handler: Handler, event: str, args: list[Any], ack_id: int | None,
@@ -371,10 +385,11 @@ class Socket:
             logger.exception("sid=%s handler for %r failed", self.id, event)
             return
         if ack is None and ack_id is not None:  # a handler holding ``ack`` answers itself
-            self.send_ack(ack_id, ack_args(result))
+            self.send_ack(ack_id, ack_args(result), event)
 
-    def send_ack(self, ack_id: int, data: list[Any]) -> None:
-        """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too)."""
+    def send_ack(self, ack_id: int, data: list[Any], event: str | None = None) -> None:
+        """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too);
+        ``event`` names the handler in the error when the reply cannot be encoded."""
         nsp = self.nsp
         if nsp.name == "/" and self.state is SocketState.CONNECTED:
             text = short_ack(ack_id, data, nsp.serializer)
@@ -385,7 +400,8 @@ class Socket:
             self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
         except (TypeError, ValueError) as exc:
             # This one ack fails; the client's later events are handled as usual.
-            logger.error("sid=%s could not encode the ack %s: %s", self.id, ack_id, exc)
+            handler = f"the handler of {event!r}" if event is not None else "an ack callback"
+            logger.error("sid=%s could not encode the ack %s returned by %s: %s", self.id, ack_id, handler, exc)
 
     def handle_ack(self, packet: Packet) -> None:
         """An ACK from the client for one of this socket's emits."""
@@ -441,6 +457,7 @@ class Socket:
         self.state = SocketState.DISCONNECTED if was_connected else SocketState.REFUSED
         nsp = self.nsp
         nsp.sockets.pop(self.id, None)
+        nsp.socket_gone()
         self.connection.forget(self)
         acks, self._acks = self._acks, None
         if acks:
@@ -476,14 +493,3 @@ class Socket:
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"
-
-
-def short_ack(ack_id: int, args: list[Any], serializer: Serializer) -> str | None:
-    """An ACK on "/" as ``3<id><json>``, written without packet objects (the echo hot path);
-    None when ``args`` hold bytes, which need the encoder's BINARY_ACK. Proven equal to
-    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py."""
-    try:
-        text: str = "3" + str(ack_id) + serializer.dumps(args)
-    except TypeError:
-        return None
-    return text

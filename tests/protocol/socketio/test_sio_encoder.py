@@ -204,6 +204,14 @@ def test_non_json_values_raise_a_clear_type_error(serializer: Serializer, value:
         encode(Packet(T.EVENT, data=["ev", b"x", value]), serializer)
 
 
+@pytest.mark.parametrize("serializer", SERIALIZERS, ids=["orjson", "json"])
+def test_the_error_names_the_event_and_the_argument(serializer: Serializer) -> None:
+    with pytest.raises(TypeError, match=r"argument 3 of event 'news' \(set\)"):
+        encode(Packet(T.EVENT, data=["news", 1, b"x", {1, 2}]), serializer)
+    with pytest.raises(TypeError, match=r"argument 2 of an ack \(dict\)"):
+        encode(Packet(T.ACK, data=["ok", {"when": object()}], id=4), serializer)
+
+
 def test_cyclic_data_raises_type_error() -> None:
     cyclic: list[Any] = ["ev"]
     cyclic.append(cyclic)

@@ -121,10 +121,23 @@ def _encode_binary(
 ) -> EncodedPacket:
     try:
         stripped, attachments = deconstruct(data)
-    except TypeError:
-        raise refused from None
-    if not attachments:
-        raise refused  # the serializer refused something other than bytes
-    body = serializer.dumps(stripped)
+        if not attachments:
+            raise refused  # the serializer refused something other than bytes
+        body = serializer.dumps(stripped)
+    except TypeError as exc:
+        raise _refusal(ptype, data, serializer, exc) from None
     head = _head(nsp, ack_id)
     return EncodedPacket(f"{ptype:d}{len(attachments)}-{head}{body}", attachments)
+
+
+def _refusal(ptype: PacketType, data: Any, serializer: Serializer, exc: TypeError) -> TypeError:
+    """The error for data the serializer refused, naming the event and the argument (the
+    failure path only: each argument is tried alone to find the culprit)."""
+    event = ptype == BINARY_EVENT
+    what = f"event {data[0]!r}" if event else "an ack"
+    for index, arg in enumerate(data[1:] if event else data):
+        try:
+            serializer.dumps(deconstruct([arg])[0][0])
+        except (TypeError, ValueError) as arg_exc:
+            return TypeError(f"cannot send argument {index + 1} of {what} ({type(arg).__name__}): {arg_exc}")
+    return TypeError(f"cannot send {what}: {exc}")
