@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from tidings.standalone import HandoffOptions, RedisPeerDirectory, run
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--plain-loop", action="store_true")
     args = parser.parse_args()
     if args.plain_loop:
+        # Whether run() reads TIDINGS_LOOP or picks uvloop when it can import it.
+        os.environ["TIDINGS_LOOP"] = "asyncio"
         sys.modules["uvloop"] = None  # type: ignore[assignment]
     logging.basicConfig(level=logging.INFO, format=f"{args.owner} %(name)s %(message)s")
     options = {}
