@@ -62,8 +62,10 @@ class Process:
 
     async def start(self) -> None:
         self.output.clear()
+        # This checkout's tidings, whatever the environment has installed.
+        path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv, cwd=self.cwd,
+            *self.argv, cwd=self.cwd, env={**os.environ, "PYTHONPATH": path},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )

@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import tidings
+from tidings.adapters.base import Adapter, LocalNamespace
+from tidings.adapters.memory import InMemoryAdapter
 from tidings.demo.rules import (
     ChatLimits,
     InputError,
@@ -73,10 +76,30 @@ class _Limiter:
 
 @dataclass(slots=True)
 class _RecentIds:
-    """Client ids of a room's latest messages, loaded from the history on first use."""
+    """Client ids of a room's latest messages, read from the history.
+
+    Loaded on first use, then brought up to date from ``offset`` before each
+    message: in a cluster, a page whose node died re-sends its message to
+    another node, which must know what the first one stored.
+    """
 
     order: list[str] = field(default_factory=list)
     known: set[str] = field(default_factory=set)
+    offset: int = 0
+    """The newest offset read from the history."""
+
+    def learn(self, items: list[tidings.HistoryItem]) -> None:
+        for item in items:
+            self.offset = max(self.offset, int(item.offset))
+            if item.event == "message" and item.args and isinstance(item.args[0], dict):
+                cid = item.args[0].get("cid")
+                if isinstance(cid, str):
+                    self.add(cid)
+
+    def discard(self, cid: str) -> None:
+        if cid in self.known:
+            self.known.discard(cid)
+            self.order.remove(cid)
 
     def add(self, cid: str) -> None:
         if cid in self.known:
@@ -137,17 +160,19 @@ class Chat:
         return name, key
 
     async def _recent_ids(self, key: str) -> _RecentIds:
+        history = self.sio.of("/").history
         recent = self._recent.get(key)
         if recent is None:
             # After a restart, the ids come back from the log: a retry stays a retry.
-            items = await self.sio.of("/").history.last(RECENT_IDS, room=key)
+            items = await history.last(RECENT_IDS, room=key)
             recent = self._recent.setdefault(key, _RecentIds())
-            for item in items:
-                if item.event == "message" and item.args and isinstance(item.args[0], dict):
-                    cid = item.args[0].get("cid")
-                    if isinstance(cid, str):
-                        recent.add(cid)
-        return recent
+            recent.learn(items)
+            return recent
+        while True:  # what was stored since, here or by another node
+            items = await history.since(recent.offset, room=key, limit=RECENT_IDS)
+            recent.learn(items)
+            if len(items) < RECENT_IDS:
+                return recent
 
     async def _post(self, socket: tidings.Socket, payload: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Store and send one message to its room; the ack goes out once it is on disk."""
@@ -161,7 +186,11 @@ class Chat:
             raise self._slow_down(wait, "sending messages")
         recent.add(cid)
         message = {"room": name, "cid": cid, "nick": socket.data["nick"], "at": time.time(), **body}
-        await self.sio.to(key).emit("message", message)
+        try:
+            await self.sio.to(key).emit("message", message)
+        except BaseException:
+            recent.discard(cid)  # not stored: the page's retry must not count as a duplicate
+            raise
         return {"ok": True}
 
     # -- handlers -----------------------------------------------------------------------
@@ -270,8 +299,10 @@ def create_app(
     *,
     limits: ChatLimits | None = None,
     history: HistoryStore | None = None,
+    adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
 ) -> tidings.Server:
-    """A new chat server: history in the SQLite file ``db`` (``None``: in memory only).
+    """A new chat server: history in the SQLite file ``db`` (``None``: in memory only),
+    or in ``history``; rooms in this process, or spread by ``adapter_factory``.
 
     Connection state recovery is on, backed by that history: a page that was
     offline, or that saw the server restart, gets what it missed, once, in order.
@@ -285,6 +316,7 @@ def create_app(
             history = SQLiteHistory(db, retention=RETENTION)
     sio = tidings.Server(
         history=history,
+        adapter_factory=adapter_factory,
         connection_state_recovery=tidings.RecoveryOptions(max_disconnection_duration=600),
         max_http_buffer_size=MAX_HTTP_BUFFER,
     )
