@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tidings.history.base import (
+    DEFAULT_NODE,
     DEFAULT_RETENTION,
     LIVE,
     Entry,
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from tidings.history.sqlite import SQLiteHistory
 
 __all__ = [
+    "DEFAULT_NODE",
     "DEFAULT_RETENTION",
     "LIVE",
     "Entry",

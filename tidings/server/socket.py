@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
+from tidings.history.base import LIVE
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
 from tidings.server.handshake import Handshake
@@ -157,13 +158,15 @@ class Socket:
         await asyncio.sleep(0)  # one write for every join/leave of this turn
         self._saving = False
         if journal is not None and self.state is SocketState.CONNECTED:
-            await journal.save(self.session_record(journal))
+            await journal.save(self.session_record(journal, LIVE))
 
-    def session_record(self, journal: Journal) -> SessionRecord:
-        """This socket's session as stored for recovery (needs a pid)."""
+    def session_record(self, journal: Journal, at: float | None = None) -> SessionRecord:
+        """This socket's session as stored for recovery (needs a pid): disconnected ``at``
+        (now by default; ``LIVE`` while connected, so that a crash leaves it behind)."""
         assert self.pid is not None
         return journal.session_record(
-            self.pid, self.id, self.nsp.name, self.rooms, self._data, time.time()
+            self.pid, self.id, self.nsp.name, self.rooms, self._data,
+            time.time() if at is None else at,
         )
 
     # -- sending -----------------------------------------------------------------------
@@ -182,9 +185,12 @@ class Socket:
         journal = self.nsp.journal
         if journal is not None and journal.recovery is not None and not volatile:
             # Stored before it is sent; its offset travels as the last argument.
-            packet = await journal.record(packet, (self.id,), ())
+            sequencer = journal.sequencer(self.nsp.name, self.nsp.adapter)
+            packet = await journal.record(packet, (self.id,), (), sequencer)
+            turn = sequencer.turn(int(packet.data[-1]))
+            if turn is not None:
+                await turn
             self.send_packet(packet)
-            journal.mark_sent(packet)
             return
         self.send_packet(packet)
 
