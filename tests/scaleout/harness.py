@@ -37,13 +37,13 @@ def free_port() -> int:
 
 
 def render_nginx_conf(listen: str, upstreams: Sequence[str]) -> str:
-    """The example's config with its placeholders filled (as ``examples/cluster/run`` does)."""
+    """The example's config with its placeholders filled, as ``examples/cluster/run`` does."""
     user = ""
     if os.geteuid() == 0:
         # A master running as root would hand its workers to "nobody", who cannot use
         # the private temp directories: keep them as the user who started it.
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name};"
-    servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=30s;" for u in upstreams)
+    servers = "\n".join(f"        server {u} max_fails=1 fail_timeout=10s;" for u in upstreams)
     text = TEMPLATE.read_text(encoding="utf-8")
     return text.replace("@USER@", user).replace("@SERVERS@", servers).replace("@LISTEN@", listen)
 
@@ -230,16 +230,25 @@ class Nginx(Process):
     async def steer(self, to: str, alive: Sequence[str]) -> None:
         """Make the next request through the proxy go to node ``to``.
 
-        Round-robin visits the live nodes in the config's order, so probe until
-        the one before ``to`` answered. Only valid while no other client is
-        sending requests through the proxy.
+        Round-robin visits the live nodes in the config's order: probe until two
+        answers in a row came in that order, the second from the node before ``to``.
+        (Right after a node dies, nginx may pick one node twice while it skips the
+        dead one; two answers in order show it has settled.) Only valid while no
+        other client sends requests through the proxy.
         """
         order = [n.name for n in self.nodes if n.name in alive]
+        if len(order) == 1:
+            return
         before = order[order.index(to) - 1]
-        for _ in range(2 * len(self.nodes) + 2):
-            if await self.probe() == before:
+        earlier = order[order.index(to) - 2]
+        seen: list[str] = []
+        for _ in range(4 * len(self.nodes) + 4):
+            seen.append(await self.probe())
+            if seen[-2:] == [earlier, before]:
                 return
-        raise AssertionError(f"round-robin never reached {before} (alive: {order})")
+        raise AssertionError(
+            f"round-robin over {order} never reached {before}: {seen}\n{self.error_log()[-3000:]}"
+        )
 
 
 class Deployment:

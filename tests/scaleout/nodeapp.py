@@ -10,7 +10,6 @@ every feature through the proxy, and say which node answered.
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 from typing import Any
 
@@ -25,22 +24,12 @@ TOKEN = "let-me-in"
 RECOVERY_WINDOW = 120.0
 
 
-def handoff_options(node: str, redis_url: str, prefix: str) -> Any:
-    """``HandoffOptions(owner=node, peers=RedisPeerDirectory(...))`` (None without hand-off)."""
-    from tidings.standalone import HandoffOptions, RedisPeerDirectory
-
-    return HandoffOptions(owner=node, peers=RedisPeerDirectory(redis_url, key_prefix=prefix))
-
-
 def create_server(node: str, redis_url: str, postgres_dsn: str, prefix: str) -> tidings.Server:
-    options: dict[str, Any] = {}
-    if "node_id" in inspect.signature(tidings.Server).parameters:
-        options["node_id"] = node
     sio = tidings.Server(
         adapter_factory=RedisAdapter(redis_url, key_prefix=prefix),
-        history=PostgresHistory(postgres_dsn, schema=prefix.replace("-", "_")),
+        history=PostgresHistory(postgres_dsn, schema=prefix),
         connection_state_recovery=tidings.RecoveryOptions(max_disconnection_duration=RECOVERY_WINDOW),
-        **options,
+        node_id=node,
     )
     install_handlers(sio, node)
     return sio
@@ -112,10 +101,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format=f"{args.node} %(name)s %(levelname)s %(message)s")
     sio = create_server(args.node, args.redis, args.postgres, args.prefix)
-    extra: dict[str, Any] = {}
-    if "handoff" in inspect.signature(tidings.standalone.run).parameters:
-        extra["handoff"] = handoff_options(args.node, args.redis, args.prefix)
-    tidings.standalone.run(sio, "127.0.0.1", args.port, **extra)
+    # A request for a session another node holds is relayed to it.
+    handoff = tidings.standalone.HandoffOptions(
+        owner=args.node,
+        peers=tidings.standalone.RedisPeerDirectory(args.redis, key_prefix=args.prefix),
+    )
+    tidings.standalone.run(sio, "127.0.0.1", args.port, handoff=handoff)
 
 
 if __name__ == "__main__":

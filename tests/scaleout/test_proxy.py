@@ -43,12 +43,15 @@ async def test_consecutive_requests_land_on_different_nodes(
         assert (await socket.emit_with_ack("whoami"))["node"] == "node2"
 
     nodes = requests_of(deployment, client, "a")
-    assert len(nodes) >= 10, nodes
+    # Polling: every emit and every answer is a request; upgrade: the handshake, the
+    # first polls and the upgrade, then the WebSocket carries the rest.
+    assert len(nodes) >= (10 if mode == "polling" else 3), nodes
     assert set(nodes) == set(NODE_NAMES), nodes
     repeats = [(i, a) for i, (a, b) in enumerate(itertools.pairwise(nodes)) if a == b]
     assert repeats == [], f"consecutive requests reached the same node: {nodes}"
     if mode == "upgrade":
-        assert client.inbox.all("http")[-1]["status"] == 101
+        upgrades = [r for r in client.inbox.all("http") if r["status"] == 101]
+        assert len(upgrades) == 1 and "transport=websocket" in upgrades[0]["path"], upgrades
 
 
 async def test_websocket_clients_spread_over_the_nodes(
@@ -69,14 +72,6 @@ async def test_every_feature_through_the_proxy(
     client: NodeClient = await start_client()
     watcher, _ = await connect(deployment, client, "w", "websocket", node="node1", direct=True)
     assert await watcher.call("join", "watchers") == ["node1"]
-
-    # Auth: refused with the node's reason, through the proxy.
-    refused = client.socket(deployment.url, id="x", opts={**MODES[mode], "reconnection": False},
-                            auth={"token": "wrong"})
-    await refused.connect()
-    error = await refused.connect_error(WAIT)
-    assert error["message"] == "bad token"
-    assert error["data"]["node"] in NODE_NAMES
 
     # One client held by each node.
     sockets = {}
@@ -134,10 +129,19 @@ async def test_every_feature_through_the_proxy(
     # The one left carries on.
     assert await c.call("echo", "still here") == ["still here"]
 
+    # Auth: refused with the node's reason, through the proxy.
+    refused = client.socket(deployment.url, id="x", opts={**MODES[mode], "reconnection": False},
+                            auth={"token": "wrong"})
+    await refused.connect()
+    error = await refused.connect_error(WAIT)
+    assert error["message"] == "bad token"
+    assert error["data"]["node"] in NODE_NAMES
+
     if mode != "websocket":
+        # Each client's requests reached every node, whoever held its session (with
+        # several clients at once, round-robin alternates between their requests).
         for name in ("a", "b", "c"):
-            nodes = requests_of(deployment, client, name)
-            assert all(x != y for x, y in itertools.pairwise(nodes)), (name, nodes)
+            assert set(requests_of(deployment, client, name)) == set(NODE_NAMES), name
 
 
 async def test_auth_token_is_checked(deployment: Deployment, start_client: StartClient) -> None:

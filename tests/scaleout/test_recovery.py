@@ -46,22 +46,30 @@ async def setting(
     return client, x, sender, watcher
 
 
-async def come_back(deployment: Deployment, client: NodeClient, x: ClientSocket, old_sid: str) -> None:
-    """x reconnects through the proxy, steered to node3, and recovers there."""
-    await deployment.proxy.steer("node3", deployment.alive())
+async def come_back(
+    deployment: Deployment, x: ClientSocket, old_sid: str, to: str | None = None
+) -> str:
+    """x reconnects through the proxy (steered to node ``to`` if given) and recovers
+    there; returns the node that holds it now."""
+    if to is not None:
+        await deployment.proxy.steer(to, deployment.alive())
     await x.node.command("back", id=x.id)
     record = await x.connected(WAIT)
     assert record["recovered"] is True, record
     assert record["sid"] == old_sid
-    assert owner_of(record["engine"]) == "node3", record
+    node = owner_of(record["engine"])
+    assert node in deployment.alive() and node != "node1", record
+    if to is not None:
+        assert node == to, record
     me = await x.emit_with_ack("whoami")
-    assert me == {"node": "node3", "sid": old_sid, "user": "x", "recovered": True, "rooms": ["r"]}
+    assert me == {"node": node, "sid": old_sid, "user": "x", "recovered": True, "rooms": ["r"]}
+    return node
 
 
 async def test_client_away_recovers_through_another_node(
     deployment: Deployment, start_client: StartClient, mode: str
 ) -> None:
-    client, x, sender, watcher = await setting(deployment, start_client, mode)
+    _, x, sender, watcher = await setting(deployment, start_client, mode)
     sid = x.sid
 
     await x.node.command("away", id=x.id)
@@ -74,7 +82,7 @@ async def test_client_away_recovers_through_another_node(
         assert await sender.call("shout", "r", text) == ["node2"]
     assert news(x) == ["live before"]
 
-    await come_back(deployment, client, x, sid)
+    await come_back(deployment, x, sid, to="node3")
     assert await collect_news(x, len(MISSED)) == MISSED
     await sender.call("shout", "r", "live after")
     assert await collect_news(x, 1) == ["live after"]
@@ -86,7 +94,7 @@ async def test_client_away_recovers_through_another_node(
 async def test_client_of_a_killed_node_recovers_through_another_node(
     deployment: Deployment, start_client: StartClient, mode: str
 ) -> None:
-    client, x, sender, _ = await setting(deployment, start_client, mode)
+    _, x, sender, _ = await setting(deployment, start_client, mode)
     sid = x.sid
 
     await x.node.command("hold", id=x.id)  # stays down until told: the test sends first
@@ -96,7 +104,9 @@ async def test_client_of_a_killed_node_recovers_through_another_node(
     for text in MISSED:
         assert await sender.call("shout", "r", text) == ["node2"]
 
-    await come_back(deployment, client, x, sid)
+    # Not steered: nginx may have set aside for a while a node whose relayed request
+    # broke when node1 died; the client comes back wherever the proxy sends it.
+    await come_back(deployment, x, sid)
     assert await collect_news(x, len(MISSED)) == MISSED
     await sender.call("shout", "r", "live after")
     assert await collect_news(x, 1) == ["live after"]

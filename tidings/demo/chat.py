@@ -32,7 +32,7 @@ from tidings.demo.rules import (
     check_room,
     check_text,
 )
-from tidings.history import HistoryStore, MemoryHistory, RetentionPolicy
+from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory, RetentionPolicy
 
 logger = logging.getLogger("tidings.demo")
 
@@ -300,9 +300,11 @@ def create_app(
     limits: ChatLimits | None = None,
     history: HistoryStore | None = None,
     adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
+    node_id: str = DEFAULT_NODE,
 ) -> tidings.Server:
     """A new chat server: history in the SQLite file ``db`` (``None``: in memory only),
-    or in ``history``; rooms in this process, or spread by ``adapter_factory``.
+    or in ``history``; rooms in this process, or spread by ``adapter_factory``;
+    ``node_id`` names this server among the nodes sharing the history.
 
     Connection state recovery is on, backed by that history: a page that was
     offline, or that saw the server restart, gets what it missed, once, in order.
@@ -317,6 +319,7 @@ def create_app(
     sio = tidings.Server(
         history=history,
         adapter_factory=adapter_factory,
+        node_id=node_id,
         connection_state_recovery=tidings.RecoveryOptions(max_disconnection_duration=600),
         max_http_buffer_size=MAX_HTTP_BUFFER,
     )

@@ -18,6 +18,7 @@ import tidings
 from tidings.demo.chat import RETENTION, create_app
 from tidings.demo.pages import static_files
 from tidings.demo.rules import ChatLimits
+from tidings.standalone import HandoffOptions, run
 
 logger = logging.getLogger("tidings.demo")
 
@@ -56,15 +57,27 @@ def create_node_app(options: ClusterOptions, *, limits: ChatLimits | None = None
         limits=limits,
         history=PostgresHistory(options.postgres_dsn, schema=options.name, retention=RETENTION),
         adapter_factory=RedisAdapter(options.redis_url, key_prefix=options.name),
+        node_id=options.node,
+    )
+
+
+def handoff_options(options: ClusterOptions) -> HandoffOptions:
+    """This node's tag, and where the others are: a request for a session another node
+    holds is relayed to it, so any node can take any request."""
+    from tidings.standalone import RedisPeerDirectory
+
+    return HandoffOptions(
+        owner=options.node, peers=RedisPeerDirectory(options.redis_url, key_prefix=options.name)
     )
 
 
 def run_node(options: ClusterOptions, host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve one node of the chat until SIGINT or SIGTERM."""
-    from tidings.standalone import run
-
     logger.info(
         "chat node %s of cluster %s: Redis %s, PostgreSQL schema %s",
         options.node, options.name, options.redis_url, options.name,
     )
-    run(create_node_app(options), host=host, port=port, static_files=static_files())
+    run(
+        create_node_app(options), host=host, port=port, static_files=static_files(),
+        handoff=handoff_options(options),
+    )
