@@ -184,6 +184,7 @@ class Nginx(Process):
             *self.argv, cwd=self.workdir,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group, with its workers
         )
         self._drain = asyncio.create_task(self._read_rest())
         loop = asyncio.get_running_loop()
@@ -200,9 +201,25 @@ class Nginx(Process):
                 raise AssertionError(f"nginx did not come up:\n{self.log()}\n{self.error_log()}")
             await asyncio.sleep(0.05)
 
-    async def stop(self, sig: int = signal.SIGQUIT) -> None:
-        """SIGQUIT: nginx's graceful shutdown; the tests close their clients first."""
-        await super().stop(sig)
+    async def stop(self, sig: int = signal.SIGTERM) -> None:
+        """SIGTERM: nginx's fast shutdown (a graceful one would wait for every open
+        WebSocket). Its workers go with it; if it hangs, its process group is killed."""
+        if not self.running:
+            await self.wait()
+            return
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            await self.wait()
+        except TimeoutError:
+            await self.kill()
+
+    async def kill(self) -> None:
+        """SIGKILL to the process group nginx leads: the master and its workers."""
+        if self.running:
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        await self.wait()
 
     def error_log(self) -> str:
         path = self.workdir / "error.log"
@@ -271,6 +288,7 @@ class Deployment:
     def logs(self) -> str:
         parts = [f"--- {n.name}\n{n.log()}" for n in self.nodes]
         parts.append(f"--- nginx error.log\n{self.proxy.error_log()}")
+        parts.append(f"--- nginx access.log\n{self.proxy.access_log()}")
         return "\n".join(parts)
 
 
@@ -285,7 +303,9 @@ async def deploy(
 
 
 async def undeploy(deployment: Deployment) -> None:
+    """Stop the proxy, then the nodes; their logs go to the output pytest shows on failure."""
     await deployment.proxy.stop()
+    print(deployment.logs())
     await asyncio.gather(*(n.stop() for n in deployment.nodes))
     for node in deployment.nodes:
         assert "Traceback" not in node.log(), deployment.logs()
