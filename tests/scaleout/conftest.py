@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.redis_server import redis_command
-from tests.e2e.conftest import start_node
+from tests.e2e.conftest import node, start_node
 from tests.e2e.harness import NodeClient
 
 from .harness import HERE, Deployment, NodeProcess, deploy, undeploy
 
-__all__ = ["start_node"]
+__all__ = ["node", "start_node"]
 
 REDIS_URL = os.environ.get("TIDINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_DSN = os.environ.get("TIDINGS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")

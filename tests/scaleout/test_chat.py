@@ -128,6 +128,7 @@ async def test_a_node_killed_the_pages_carry_on(
         '() => tidingsChat.request("message",'
         ' {room: "general", cid: "retry-after-a-lost-ack", text: "once"})'
     )
+    await bob.say_confirmed("node2 has read #general's ids by now")
     assert await alice.call("evaluate", expression=retry) == {"ok": True}
 
     # node1, which holds Alice's session, dies without a word.
@@ -140,7 +141,10 @@ async def test_a_node_killed_the_pages_carry_on(
     # Alice's page reconnects through the proxy to a live node and recovers there.
     await alice.wait_connected()
     assert await node_of(alice) in ("node2", "node3")
-    expected = ["before the crash", "once", "did someone leave?", "while my node was down"]
+    expected = [
+        "before the crash", "node2 has read #general's ids by now", "once",
+        "did someone leave?", "while my node was down",
+    ]
     for page in (alice, bob):
         await page.wait_messages_include(expected)
     assert stored(await alice.messages()) == stored(await bob.messages())
