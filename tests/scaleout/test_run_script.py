@@ -1,0 +1,89 @@
+"""``examples/cluster/run``: one command starts three chat nodes and nginx, SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.e2e.harness import NodeClient
+
+from .harness import HOST, REPO_ROOT, free_port
+
+pytestmark = pytest.mark.timeout(90)
+
+RUN = REPO_ROOT / "examples" / "cluster" / "run"
+
+
+def listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+        return True
+    return False
+
+
+def free_ports_in_a_row(count: int) -> int:
+    """The first of ``count`` consecutive free ports."""
+    for _ in range(50):
+        base = free_port()
+        if base + count < 65535 and not any(listening(base + i) for i in range(count)):
+            return base
+    raise AssertionError("no free ports in a row")
+
+
+async def test_run_starts_the_cluster_and_stops_it_on_sigterm(
+    nginx_bin: str, services: tuple[str, str], prefix: str,
+    start_client: Callable[[], Awaitable[NodeClient]],
+) -> None:
+    redis_url, dsn = services
+    port, node_port = free_port(), free_ports_in_a_row(3)
+    proc = await asyncio.create_subprocess_exec(
+        str(RUN), "--no-setup", "--port", str(port), "--node-port", str(node_port),
+        "--redis", redis_url, "--postgres", dsn, "--cluster", prefix,
+        cwd=REPO_ROOT, env={**os.environ, "PATH": f"{os.environ['PATH']}:{os.path.dirname(nginx_bin)}"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # a group of its own: the script, its nodes and nginx
+    )
+    output: list[str] = []
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            while not any("the chat: http://" in line for line in output):
+                line = (await proc.stdout.readline()).decode(errors="replace")
+                assert line, f"run exited ({await proc.wait()}):\n{''.join(output)}"
+                output.append(line)
+        url = re.search(r"the chat: (http://\S+)", "".join(output))
+        assert url is not None and url.group(1) == f"http://{HOST}:{port}"
+        assert all(listening(p) for p in (port, node_port, node_port + 1, node_port + 2))
+
+        # The chat answers through it, over long-polling, whichever node each request reaches.
+        client = await start_client()
+        page = client.socket(
+            url.group(1), id="p", opts={"transports": ["polling"], "reconnection": False},
+            auth={"nick": "Robin"},
+        )
+        await page.connect()
+        record = await page.connected(10)
+        assert record["engine"].split(".")[0] in ("node1", "node2", "node3")
+        for _ in range(3):
+            reply = await page.emit_with_ack("join", {"room": "general"})
+            assert reply["ok"] is True and reply["members"] == ["Robin"]
+        upstreams = {r["upstream"] for r in client.inbox.all("http")}
+        assert len(upstreams) == 3, upstreams
+
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            output.append((await proc.stdout.read()).decode(errors="replace"))
+            assert await proc.wait() == 128 + signal.SIGTERM
+        assert not any(listening(p) for p in (port, node_port, node_port + 1, node_port + 2))
+        assert "stopping (PIDs" in "".join(output)
+    finally:
+        if proc.returncode is None:  # the test failed with it running: end all it started
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
