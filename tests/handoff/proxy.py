@@ -1,7 +1,7 @@
 """A round-robin HTTP balancer for the tests, as nginx is configured in front of a cluster.
 
 Each request goes to the next backend on a new upstream connection (no upstream
-keep-alive), and never to the backend the previous request of the same session
+keep-alive; one that refuses connections is passed over), and never to the backend the previous request of the same session
 (its ``sid``) went to, so every request of a session lands on another process
 than the last. An upgrade request is piped both ways once answered. ``log``
 records (sid, backend index, method) for each request.
@@ -96,9 +96,16 @@ class RoundRobinProxy:
         assert "chunked" not in headers.get("transfer-encoding", ""), "no chunked bodies here"
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         sid = parse_qs(urlsplit(target).query).get("sid", [None])[0]
-        index = self.pick(sid)
+        for _ in self.backends:  # a backend that refuses is passed over, as nginx does
+            index = self.pick(sid)
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self.backends[index])
+                break
+            except ConnectionRefusedError:
+                continue
+        else:
+            raise ConnectionRefusedError("no backend answers")
         self.log.append((sid, index, method))
-        up_reader, up_writer = await asyncio.open_connection(*self.backends[index])
         up_writer.write(head + body)
         if headers.get("upgrade", "").lower() == "websocket":
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))

@@ -1,10 +1,13 @@
 """Passing an accepted TCP connection to another process of this machine (SCM_RIGHTS).
 
 The sender connects to the receiver's unix socket, sends the bytes it already
-read of the connection with the connection's file descriptor attached, and
-closes: one unix connection per hand-off, so a hand-off is either whole or
-did not happen (a failed connect leaves the connection with the sender). The
-receiver reads to the end, then adopts the descriptor with those bytes.
+read of the connection (after their length) with the connection's file
+descriptor attached, and closes: one unix connection per hand-off, so a
+hand-off is either whole or did not happen (a failed connect leaves the
+connection with the sender; a sender interrupted midway sends fewer bytes than
+it announced, and the receiver drops the connection rather than adopt half a
+request). The receiver reads to the end, then adopts the descriptor with
+those bytes.
 
 Plain ``add_reader``/``add_writer`` and ``sock_connect``/``sock_sendall``:
 both asyncio's own loop and uvloop offer them, and neither has ``recvmsg``.
@@ -18,6 +21,7 @@ import contextlib
 import logging
 import os
 import socket
+import struct
 from collections.abc import Callable
 
 logger = logging.getLogger("tidings.standalone")
@@ -28,6 +32,7 @@ __all__ = ["FdReceiver", "pass_connection"]
 MAX_PASSED_BYTES = 64 * 1024 * 1024
 _READ_SIZE = 256 * 1024
 _FD_SIZE = array.array("i").itemsize
+_LENGTH = struct.Struct("!Q")
 
 
 async def pass_connection(
@@ -36,6 +41,7 @@ async def pass_connection(
     """Give the connection ``fd`` and the bytes ``data`` read of it to the process at ``path``.
 
     Raises ``OSError`` when that process is not there (the connection stays ours)."""
+    data = _LENGTH.pack(len(data)) + data
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         unix.setblocking(False)
@@ -94,6 +100,7 @@ class FdReceiver:
         self.path = path
         self._adopt = adopt
         self._listener: socket.socket | None = None
+        self._inode = 0  # the socket file's, to remove it only if it is still ours
         self._incoming: dict[int, _Incoming] = {}
 
     def start(self) -> None:
@@ -103,6 +110,7 @@ class FdReceiver:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
             listener.bind(self.path)
+            self._inode = os.stat(self.path).st_ino
             listener.listen(512)
             listener.setblocking(False)
         except BaseException:
@@ -120,7 +128,7 @@ class FdReceiver:
         self._loop.remove_reader(listener.fileno())
         with contextlib.suppress(OSError):
             # Only if it is still ours: a successor of the same tag may have replaced it.
-            if os.stat(self.path).st_ino == os.fstat(listener.fileno()).st_ino:
+            if os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)
         listener.close()
         for incoming in list(self._incoming.values()):
@@ -171,8 +179,11 @@ class FdReceiver:
         fds = incoming.fds
         incoming.fds = []
         self._drop(incoming)
-        if len(fds) != 1 or not incoming.data:
-            logger.warning("hand-off socket %s: a hand-off without one connection", self.path)
+        data = b"".join(incoming.data)
+        whole = len(data) > _LENGTH.size and _LENGTH.unpack_from(data)[0] == len(data) - _LENGTH.size
+        if len(fds) != 1 or not whole:
+            logger.warning("hand-off socket %s: a hand-off cut short or without one"
+                           " connection: dropped", self.path)
             for fd in fds:
                 os.close(fd)
             return
@@ -182,7 +193,7 @@ class FdReceiver:
             os.close(fds[0])
             return
         try:
-            self._adopt(conn, b"".join(incoming.data))
+            self._adopt(conn, data[_LENGTH.size :])
         except Exception:
             logger.exception("hand-off socket %s: adopting a connection failed", self.path)
             conn.close()

@@ -14,9 +14,10 @@ connection with it:
   address the owner published in the ``PeerDirectory``.
 
 A request for an owner that is neither reachable is answered as a session
-nobody knows: 400, "Session ID unknown". A relayed request carries the header
-``HOP_HEADER``; one that comes with it is never handed on again, so a stale
-directory entry costs one hop, never a loop.
+nobody knows: 400, "Session ID unknown". A handed request carries the header
+``HOP_HEADER`` ("fd <tag>" or "relay <tag>"): one passed is never handed on
+again, one relayed is only passed to the owner's socket on the machine it
+reached, so a stale directory entry costs a hop or two, never a loop.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tidings.engine.owner import check_owner
 
 __all__ = ["HOP_HEADER", "HandoffOptions", "PeerDirectory"]
 
-#: Added to the first request of every connection handed on; a request with it is not handed again.
+#: Added to the first request of every connection handed on ("fd <tag>" or "relay <tag>").
 HOP_HEADER = "X-Tidings-Handoff"
 
 

@@ -59,6 +59,7 @@ class HandoffHttpProtocol(HttpProtocol):
         "_chunk",
         "_diverted",
         "_initial",
+        "_may_relay",
         "_next",
         "_no_handoff",
         "_own_sid",
@@ -85,6 +86,9 @@ class HandoffHttpProtocol(HttpProtocol):
         self._chunk = b""  # the read being parsed
         self._prefix = b""  # the request's bytes from reads before this one, while in its head
         self._diverted: tuple[str, bytes] | None = None
+        # False for a request relayed here from another node: it may only be passed on
+        # to a process of this machine (the owner's socket), never relayed again.
+        self._may_relay = True
         self._no_handoff = False
 
     # -- asyncio.Protocol ------------------------------------------------------
@@ -177,7 +181,13 @@ class HandoffHttpProtocol(HttpProtocol):
             return None
         name = owner.decode("ascii")
         shown = sid.decode("latin-1")
-        if any(header.lower() == _HOP for header, _ in self._headers):
+        hops = [value for header, value in self._headers if header.lower() == _HOP]
+        self._may_relay = not hops
+        if hops and (
+            any(hop.startswith(b"fd") for hop in hops) or self._router.local_path(name) is None
+        ):
+            # Passed to this process, or relayed to this machine and not for one of its
+            # processes: the sender's information was stale. Not again: no loops.
             logger.info("sid=%s: handed on once already, not again; unknown here", shown)
             return None
         if not self._router.may_reach(name):
@@ -216,29 +226,42 @@ class HandoffHttpProtocol(HttpProtocol):
         owner, raw = diverted
         raw += self._leftover  # anything that came before reading paused
         self._leftover = b""
+        router = self._router
+        timeout = router.options.relay_connect_timeout
+        # Bounded as a request's head is: a client that does not read what it was
+        # answered, or an owner that does not accept, cannot hold the connection here.
+        self._arm(self._options.header_timeout)
         # The answers to the requests before this one leave first, from here.
         transport.set_write_buffer_limits(high=0)
         while transport.get_write_buffer_size() and not transport.is_closing():
             await self._wait_drained()
+        transport.set_write_buffer_limits(high=self._options.write_buffer_limit)
         if transport.is_closing():
             return False
-        router = self._router
-        marked = _mark(raw, router.owner)
         failures: list[str] = []
         path = router.local_path(owner)
         if path is not None:
             sock: Any = transport.get_extra_info("socket")
+            marked = _mark(raw, "fd", router)
             try:
-                await pass_connection(router.loop, path, sock.fileno(), marked)
+                await asyncio.wait_for(
+                    pass_connection(router.loop, path, sock.fileno(), marked), timeout
+                )
+            except TimeoutError:
+                failures.append(f"{path}: no answer in {timeout}s")
             except OSError as exc:
                 failures.append(f"{path}: {exc.strerror or exc}")
             else:
+                self._cancel_timer()
                 # The owner holds the connection now: close our descriptor only (no shutdown).
                 transport.abort()
                 return False
-        if router.options.peers is not None and await self._relay(
-            transport, owner, marked, failures
+        if (
+            router.options.peers is not None
+            and self._may_relay
+            and await self._relay(transport, owner, _mark(raw, "relay", router), failures)
         ):
+            self._cancel_timer()
             return False
         logger.info(
             "owner %s unreachable (%s): answered as an unknown session",
@@ -253,8 +276,9 @@ class HandoffHttpProtocol(HttpProtocol):
     ) -> bool:
         """Pipe the connection to ``owner``'s node; False if it cannot be reached."""
         router = self._router
+        timeout = router.options.relay_connect_timeout
         try:
-            address = await router.address_of(owner)
+            address = await asyncio.wait_for(router.address_of(owner), timeout)
         except Exception as exc:
             failures.append(f"peer directory: {exc!r}")
             return False
@@ -266,7 +290,7 @@ class HandoffHttpProtocol(HttpProtocol):
         try:
             await asyncio.wait_for(
                 router.loop.create_connection(relay.upstream_factory, address[0], address[1]),
-                router.options.relay_connect_timeout,
+                timeout,
             )
         except (OSError, TimeoutError) as exc:
             router.forget(owner)
@@ -291,11 +315,13 @@ class HandoffHttpProtocol(HttpProtocol):
         self.data_received(raw)
 
 
-def _mark(raw: bytes, owner: str) -> bytes:
-    """``raw`` with the hop header after the request line of its first request."""
+def _mark(raw: bytes, how: str, router: HandoffRouter) -> bytes:
+    """``raw`` with a hop header after the request line of its first request:
+    ``{how} {our tag}``, ``how`` being "fd" or "relay"."""
     raw = raw.lstrip(b"\r\n")
     line_end = raw.find(b"\r\n") + 2
-    return b"%s%s: %s\r\n%s" % (raw[:line_end], HOP_HEADER.encode(), owner.encode(), raw[line_end:])
+    hop = f"{HOP_HEADER}: {how} {router.owner}\r\n".encode("ascii")
+    return b"".join((raw[:line_end], hop, raw[line_end:]))
 
 
 def adopter(

@@ -25,6 +25,8 @@ __all__ = ["HandoffRouter"]
 
 #: Seconds an owner's address read from the peer directory is used without asking again.
 ADDRESS_CACHE_SECONDS = 2.0
+#: Seconds the peer directory has, at shutdown, to withdraw this node's address.
+PEERS_CLOSE_TIMEOUT = 5.0
 _WILDCARDS = frozenset(("", "0.0.0.0", "::"))
 _MAX_UNIX_PATH = 107
 
@@ -81,9 +83,10 @@ class HandoffRouter:
         peers = self.options.peers
         if peers is not None:
             try:
-                await peers.close()
-            except Exception:
-                logger.exception("closing the peer directory failed")
+                # Bounded: a directory that does not answer must not hold the shutdown.
+                await asyncio.wait_for(peers.close(), PEERS_CLOSE_TIMEOUT)
+            except Exception as exc:
+                logger.warning("closing the peer directory failed: %r", exc)
 
     def socket_path(self, owner: str) -> str:
         """``{socket_dir}/{owner}.sock``."""

@@ -16,6 +16,10 @@ first byte (slowloris), its body within ``body_timeout``, and an idle
 keep-alive connection is closed after ``keep_alive_timeout``. Header bytes are
 counted as they arrive, so a header that never ends is answered 431 at
 ``max_header_bytes`` rather than held until its deadline.
+
+A server with ``HandoffOptions`` uses the subclass ``HandoffHttpProtocol``
+(``handoff_protocol``), which queues a ``HAND_OFF`` item where this class
+would queue a request; nothing here costs a server without it anything.
 """
 
 from __future__ import annotations

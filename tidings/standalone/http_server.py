@@ -247,6 +247,14 @@ async def _run(server: HttpServer, shutdown_timeout: float) -> None:
     host = server.host
     shown = f"[{host}]" if ":" in host else host
     logger.info("listening on http://%s:%d", shown, server.port)
+    handoff = server.handoff
+    if handoff is not None:
+        logger.info(
+            "owner %s: handing requests to other owners%s%s",
+            handoff.owner,
+            f" through {handoff.socket_dir}" if handoff.socket_dir else "",
+            " and the peer directory" if handoff.peers is not None else "",
+        )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 

@@ -1,32 +1,19 @@
-"""Hand-off between servers of one loop (fd passing over unix sockets), behind a balancer
-that sends every request of a session to another server than the last."""
+"""The official client behind a balancer that sends every request of a session to another
+server than the last: on one machine (fd passing over unix sockets) and across machines
+(TCP relay to the address in the peer directory), in every transport mode."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.harness import MODES, NodeClient
-from tidings.standalone import HandoffOptions, HttpServer, serve
 
-from .app import make_app
+from .nodes import nodes, unique_prefix
 from .proxy import RoundRobinProxy, balancing
-
-
-@contextlib.asynccontextmanager
-async def nodes(socket_dir: Path, count: int = 3) -> AsyncIterator[list[HttpServer]]:
-    async with contextlib.AsyncExitStack() as stack:
-        servers = []
-        for i in range(count):
-            owner = f"n{i}"
-            handoff = HandoffOptions(owner=owner, socket_dir=str(socket_dir))
-            servers.append(await stack.enter_async_context(serve(make_app(owner), handoff=handoff)))
-        yield servers
 
 
 def hopped(proxy: RoundRobinProxy, sid: str) -> list[int]:
@@ -35,10 +22,12 @@ def hopped(proxy: RoundRobinProxy, sid: str) -> list[int]:
 
 
 @pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("setup", ["fd", "relay"])
 async def test_every_feature_through_a_round_robin_balancer(
-    node: NodeClient, socket_dir: Path, mode: str
+    node: NodeClient, socket_dir: Path, mode: str, setup: str
 ) -> None:
-    async with nodes(socket_dir) as servers, balancing(
+    where = {"socket_dir": socket_dir} if setup == "fd" else {"prefix": unique_prefix()}
+    async with nodes(**where) as servers, balancing(
         [("127.0.0.1", s.port) for s in servers]
     ) as proxy:
         url = f"http://127.0.0.1:{proxy.port}"
@@ -74,3 +63,23 @@ async def test_every_feature_through_a_round_robin_balancer(
         await a.disconnect()
         reason = await a.disconnected()
         assert reason == "io client disconnect"
+
+
+@pytest.mark.parametrize("mode", ["polling", "upgrade"])
+@pytest.mark.parametrize("setup", ["fd", "relay"])
+async def test_large_messages_cross_the_hand_off(
+    node: NodeClient, socket_dir: Path, mode: str, setup: str
+) -> None:
+    """Bodies far larger than one read: most of each comes after the head, from the socket."""
+    where = {"socket_dir": socket_dir} if setup == "fd" else {"prefix": unique_prefix()}
+    big = bytes(range(256)) * 1500  # 384000 bytes; base64 in a polling body: about 512 kB
+    async with nodes(count=2, **where) as servers, balancing(
+        [("127.0.0.1", s.port) for s in servers]
+    ) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}"
+        a = node.socket(url, id="a", opts={**MODES[mode], "reconnection": False})
+        await a.connect()
+        await a.connected()
+        for _ in range(3):
+            assert await a.call("reverse", big) == [big[::-1]]
+        assert await a.call("echo", "x" * 200_000) == ["x" * 200_000]
