@@ -339,3 +339,18 @@ async def test_prune_drops_live_sessions_of_long_dead_nodes(backend: Backend) ->
     assert await store.take_session("d", max_age=1e9, now=1100.0) is None
     assert await store.take_session("a", max_age=1e9, now=1100.0) is not None
     assert await store.take_session("x", max_age=1e9, now=1100.0) is not None
+
+
+async def test_a_session_is_updated_only_by_the_node_holding_it(store: HistoryStore) -> None:
+    await store.save_session(SessionRecord("p", "s", NS, ("a",), b"1", LIVE, node="n1"))
+    assert await store.update_session(SessionRecord("p", "s", NS, ("b",), b"2", LIVE, node="n1"))
+    # the client came back through n2, which took the session and holds it now
+    taken = await store.take_session("p", max_age=60.0, now=10.0)
+    assert taken is not None and taken.rooms == ("b",) and taken.data == b"2"
+    await store.save_session(SessionRecord("p", "s", NS, ("b", "c"), b"3", LIVE, node="n2"))
+    # n1 sees its old socket drop late: it must not write over n2's session
+    assert not await store.update_session(SessionRecord("p", "s", NS, ("a",), b"1", 9.0, "n1"))
+    assert not await store.update_session(SessionRecord("q", "s", NS, (), b"", 9.0, "n1"))
+    mine = await store.take_session("p", max_age=60.0, now=10.0)
+    assert mine == SessionRecord("p", "s", NS, ("b", "c"), b"3", LIVE, "n2")
+    assert await store.take_session("q", max_age=60.0, now=10.0) is None  # never created

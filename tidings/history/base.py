@@ -216,6 +216,12 @@ class HistoryStore(Protocol):
         """Keep (or replace) the session of a socket that went away; durable on return."""
         ...
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        """Replace the session of ``record.pid`` only if it is still held by ``record.node``;
+        whether it was. A node whose client came back through another node meanwhile (which
+        took the session and saved it as its own) must not write over it."""
+        ...
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         """Remove and return the session, unless missing or older than ``max_age``.
 

@@ -140,6 +140,14 @@ class MemoryHistory(AppendOne):
             raise TypeError("save_session takes a SessionRecord")
         self._sessions[record.pid] = record
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        self._check_open()
+        held = self._sessions.get(record.pid)
+        if held is None or held.node != record.node:
+            return False
+        self._sessions[record.pid] = record
+        return True
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         self._check_open()
         record = self._sessions.pop(pid, None)

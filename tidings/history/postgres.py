@@ -274,6 +274,19 @@ class PostgresHistory(BatchedAppends):
         )
         log.debug("history session saved: sid=%s namespace=%s", record.sid, record.namespace)
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        status = await self._open_pool().execute(
+            self._sql.update_session,
+            record.pid,
+            record.sid,
+            record.namespace,
+            list(record.rooms),
+            record.data,
+            float(record.disconnected_at),
+            record.node,
+        )
+        return _row_count(status) > 0
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         row = await self._open_pool().fetchrow(self._sql.take_session, pid)
         if row is None:
@@ -347,6 +360,7 @@ class _Statements:
         "since",
         "since_rooms",
         "take_session",
+        "update_session",
     )
 
     def __init__(self, schema: str) -> None:
@@ -409,6 +423,10 @@ class _Statements:
             " sid = excluded.sid, namespace = excluded.namespace, rooms = excluded.rooms,"
             " data = excluded.data, disconnected_at = excluded.disconnected_at,"
             " node = excluded.node"
+        )
+        self.update_session = (
+            f"UPDATE {sessions} SET sid = $2, namespace = $3, rooms = $4, data = $5,"
+            " disconnected_at = $6 WHERE pid = $1 AND node = $7"
         )
         self.take_session = (
             f"DELETE FROM {sessions} AS s WHERE pid = $1"

@@ -246,6 +246,25 @@ class SQLiteHistory(BatchedAppends):
         )
         log.debug("history session saved: sid=%s namespace=%s", record.sid, record.namespace)
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        params = (
+            record.sid,
+            record.namespace,
+            _rooms_json(record.rooms),
+            record.data,
+            float(record.disconnected_at),
+            record.pid,
+            record.node,
+        )
+        cursor = await self._conn(self._writer).run(
+            lambda db: db.execute(
+                "UPDATE sessions SET sid = ?, namespace = ?, rooms = ?, data = ?,"
+                " disconnected_at = ? WHERE pid = ? AND node = ?",
+                params,
+            )
+        )
+        return bool(cursor.rowcount)
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         # fetchall: the statement runs to its end, so its implicit transaction commits now.
         rows = await self._conn(self._writer).run(

@@ -163,6 +163,8 @@ class Journal:
         for task in (self._pruning, self._beating):
             if task is not None:
                 await asyncio.wait([task])
+        for sequencer in self._sequencers.values():
+            sequencer.close()
         if self._opened is not None:
             self._opened = None
             await self.store.close()
@@ -245,16 +247,25 @@ class Journal:
         return SessionRecord(pid, sid, namespace, tuple(sorted(rooms)), raw, now, self.node)
 
     async def save(self, record: SessionRecord) -> None:
+        """A socket connected: its session is this node's now (recovered from another or new)."""
         await self.open()
         await self.store.save_session(record)
 
+    async def update(self, record: SessionRecord) -> None:
+        """A connected socket's rooms or data changed: keep the stored session current, unless
+        the client came back through another node meanwhile (that node holds it now)."""
+        await self.open()
+        if not await self.store.update_session(record):
+            logger.debug("sid=%s session held elsewhere now; not updated", record.sid)
+
     async def keep_or_forget(self, record: SessionRecord, reason: str) -> None:
-        """A socket left: keep its session if it may come back, else drop it."""
+        """A socket left: keep its session if it may come back, else drop it (either only if
+        this node still holds it: the client may be back through another node already)."""
         try:
             await self.open()
             if reason in RECOVERABLE_REASONS:
-                await self.store.save_session(record)
-            else:
+                await self.update(record)
+            elif await self.store.update_session(record):  # still ours: then drop it
                 await self.store.take_session(record.pid, float("inf"), time.time())
         except Exception:
             logger.exception("sid=%s could not update its recovery session", record.sid)

@@ -102,6 +102,11 @@ class Sequencer:
             self._primed.set_result(None)
         await self._primed
 
+    def close(self) -> None:
+        """The store is closing: stop filling (what waits is sent at the next offer)."""
+        if self._filler is not None:
+            self._filler.cancel()
+
     # -- this node's emits ----------------------------------------------------------------
 
     def ticket(self) -> int:

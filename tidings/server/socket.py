@@ -21,6 +21,7 @@ from tidings.server.handshake import Handshake
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.outgoing import Ack, EmitModifiers, HeldConnection, write_packet
+from tidings.server.session_data import SessionData
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
@@ -116,7 +117,7 @@ class Socket:
     def data(self) -> dict[str, Any]:
         """Free-form per-socket storage for the application."""
         if self._data is None:
-            self._data = {}
+            self._data = SessionData(self._session_changed)
         return self._data
 
     @property
@@ -147,7 +148,7 @@ class Socket:
         self._session_changed()
 
     def _session_changed(self) -> None:
-        """Keep the stored session current, so a crash loses no room membership."""
+        """Keep the stored session current, so a crash loses no room or data."""
         if self.pid is None or self._saving or self.state is not SocketState.CONNECTED:
             return
         self._saving = True
@@ -158,7 +159,7 @@ class Socket:
         await asyncio.sleep(0)  # one write for every join/leave of this turn
         self._saving = False
         if journal is not None and self.state is SocketState.CONNECTED:
-            await journal.save(self.session_record(journal, LIVE))
+            await journal.update(self.session_record(journal, LIVE))
 
     def session_record(self, journal: Journal, at: float | None = None) -> SessionRecord:
         """This socket's session as stored for recovery (needs a pid): disconnected ``at``
