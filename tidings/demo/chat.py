@@ -32,6 +32,7 @@ from tidings.demo.rules import (
     check_room,
     check_text,
 )
+from tidings.errors import ClusterError
 from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory, RetentionPolicy
 
 logger = logging.getLogger("tidings.demo")
@@ -140,9 +141,23 @@ class Chat:
         seconds = max(1, round(wait + 0.49))
         return InputError(f"You are {what} too fast: wait {seconds} s and try again.", wait)
 
+    async def sockets(self, key: str | None = None) -> list[tidings.SocketHandle]:
+        """The sockets in room ``key`` (``None``: all), on every node of a cluster.
+
+        When a node does not answer (it is stopping, or died), this node's own are
+        returned: a page is better shown who this node knows of than nothing.
+        """
+        operator = self.sio.operator() if key is None else self.sio.in_(key)
+        try:
+            return await operator.fetch_sockets()
+        except (tidings.AckTimeoutError, ClusterError) as exc:
+            logger.warning("sockets in %s from this node only: the cluster did not answer (%s)",
+                           key or "the namespace", exc)
+            return await operator.local.fetch_sockets()
+
     async def members(self, key: str) -> list[str]:
         """Who is in the room now: nicknames, once each, sorted (case-insensitively)."""
-        nicks = {s.data.get("nick") for s in await self.sio.in_(key).fetch_sockets()}
+        nicks = {s.data.get("nick") for s in await self.sockets(key)}
         return sorted((n for n in nicks if isinstance(n, str)), key=str.casefold)
 
     async def announce(self, name: str) -> None:
@@ -287,7 +302,7 @@ class Chat:
     async def on_rooms(self, socket: tidings.Socket, *_: Any) -> dict[str, Any]:
         """Rooms with someone in them, busiest first, for the page's room list."""
         counts: dict[str, set[str]] = {}
-        for s in await self.sio.fetch_sockets():
+        for s in await self.sockets():
             for name in chat_rooms(s):
                 counts.setdefault(name, set()).add(str(s.data.get("nick")))
         rooms = sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))
