@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -37,7 +38,7 @@ def free_ports_in_a_row(count: int) -> int:
 
 
 async def test_run_starts_the_cluster_and_stops_it_on_sigterm(
-    nginx_bin: str, services: tuple[str, str], prefix: str,
+    nginx_bin: str, services: tuple[str, str], prefix: str, tmp_path: Path,
     start_client: Callable[[], Awaitable[NodeClient]],
 ) -> None:
     redis_url, dsn = services
@@ -45,10 +46,13 @@ async def test_run_starts_the_cluster_and_stops_it_on_sigterm(
     proc = await asyncio.create_subprocess_exec(
         str(RUN), "--no-setup", "--port", str(port), "--node-port", str(node_port),
         "--redis", redis_url, "--postgres", dsn, "--cluster", prefix,
-        cwd=REPO_ROOT, env={**os.environ, "PATH": f"{os.environ['PATH']}:{os.path.dirname(nginx_bin)}"},
+        cwd=REPO_ROOT,
+        env={  # nginx's directory goes under the test's own
+            **os.environ, "PATH": f"{os.environ['PATH']}:{os.path.dirname(nginx_bin)}",
+            "TMPDIR": str(tmp_path),
+        },
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,  # a group of its own: the script, its nodes and nginx
     )
     output: list[str] = []
     try:
@@ -83,7 +87,19 @@ async def test_run_starts_the_cluster_and_stops_it_on_sigterm(
             assert await proc.wait() == 128 + signal.SIGTERM
         assert not any(listening(p) for p in (port, node_port, node_port + 1, node_port + 2))
         assert "stopping (PIDs" in "".join(output)
+        assert list(tmp_path.iterdir()) == []  # its nginx directory is gone
     finally:
         if proc.returncode is None:  # the test failed with it running: end all it started
-            os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+            await kill_all(proc)
+
+
+async def kill_all(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the script and what it started: each child leads a process group of its own
+    (nginx's holds its workers)."""
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    with contextlib.suppress(OSError):
+        for child in children.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(child), signal.SIGKILL)
+    proc.kill()
+    await proc.wait()
