@@ -15,6 +15,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -42,10 +43,11 @@ def nginx_bin() -> str:
 @pytest.fixture(scope="session")
 def services() -> tuple[str, str]:
     """(Redis URL, PostgreSQL DSN), both checked to answer."""
+    port = urlsplit(REDIS_URL).port or 6379
     try:
-        assert redis_command(6379, "PING").startswith(b"+PONG")
+        assert redis_command(port, "PING").startswith(b"+PONG")
     except (OSError, AssertionError) as exc:
-        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc!r}): scripts/test sets it up")
+        pytest.fail(f"no Redis at {REDIS_URL} ({exc!r}): scripts/test sets it up")
     return REDIS_URL, PG_DSN
 
 

@@ -172,8 +172,8 @@ class Nginx(Process):
             encoding="utf-8",
         )
         argv = [binary, "-p", str(workdir), "-e", "error.log", "-c", "nginx.conf", "-g", "daemon off;"]
-        # nginx prints nothing when it starts well: wait for its port instead (see start).
-        super().__init__("nginx", argv, r"^$")
+        # nginx prints nothing when it starts well: ``start`` waits for its port instead.
+        super().__init__("nginx", argv, ready="")
 
     @property
     def url(self) -> str:
