@@ -85,13 +85,15 @@ async def test_after_a_chunked_body_in_the_same_read_the_request_is_served_here(
 async def test_a_body_that_comes_after_the_head(socket_dir: Path) -> None:
     async with nodes(socket_dir=socket_dir, count=2) as (n0, n1):
         sid = await handshake(n0.port)
+        await until(lambda: n0.connection_count == 0, "the handshake connection closed")
         reader, writer = await asyncio.open_connection("127.0.0.1", n1.port)
         try:
             post = request("POST", sid, b"40")
             writer.write(post[:-2])  # the head and half the body
             await writer.drain()
-            # The head alone decided: the connection leaves n1 with nothing answered.
-            await until(lambda: n1.connection_count == 0, "n1 handed the connection on")
+            # The head alone decided: the connection moves with the body unread.
+            await until(lambda: n0.connection_count == 1, "n0 adopted the connection")
+            assert n1.connection_count == 0
             writer.write(post[-2:])
             writer.write(request("GET", sid))
             assert status_and_body(await read_response(reader)) == (200, b"ok")
@@ -259,6 +261,7 @@ async def test_the_unix_socket_drops_what_is_not_a_whole_hand_off(
 async def test_a_relaying_node_that_shuts_down_closes_its_relays() -> None:
     async with nodes(prefix=unique_prefix(), count=2) as (n0, n1):
         sid = await handshake(n0.port)
+        await until(lambda: n0.connection_count == 0, "the handshake connection closed")
         reader, writer = await asyncio.open_connection("127.0.0.1", n1.port)
         try:
             writer.write(request("GET", sid))  # held by n0, through n1
@@ -267,5 +270,43 @@ async def test_a_relaying_node_that_shuts_down_closes_its_relays() -> None:
             await asyncio.wait_for(n1.close(), 5)
             assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, not held
             assert n1.connection_count == 0
+        finally:
+            writer.close()
+
+
+async def test_a_moved_connection_moves_again_for_another_session(socket_dir: Path) -> None:
+    """A balancer that reuses upstream connections mixes sessions on one: each request
+    for another owner moves the connection on (only the first request is marked)."""
+    async with nodes(socket_dir=socket_dir, count=3) as (n0, n1, n2):
+        s0, s2 = await handshake(n0.port), await handshake(n2.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", n1.port)
+        try:
+            for sid in (s0, s2):
+                writer.write(request("POST", sid, b"40") + request("GET", sid))
+                assert status_and_body(await read_response(reader)) == (200, b"ok")
+                status, body = status_and_body(await read_response(reader))
+                assert status == 200 and body.startswith(b"40{"), body
+            # Back to n0 (from n2 now): its welcome, sent after the CONNECT, is waiting there.
+            writer.write(request("GET", s0))
+            status, body = status_and_body(await read_response(reader))
+            assert (status, body) == (200, b'42["welcome",{"node":"n0"}]')
+        finally:
+            writer.close()
+
+
+async def test_expect_continue_is_the_owners_to_answer(socket_dir: Path) -> None:
+    async with nodes(socket_dir=socket_dir, count=2) as (n0, n1):
+        sid = await handshake(n0.port)
+        await until(lambda: n0.connection_count == 0, "the handshake connection closed")
+        reader, writer = await asyncio.open_connection("127.0.0.1", n1.port)
+        try:
+            head, _, body = request("POST", sid, b"40").partition(b"\r\n\r\n")
+            writer.write(head + b"\r\nExpect: 100-continue\r\n\r\n")
+            await writer.drain()
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            assert n1.connection_count == 0 and n0.connection_count == 1  # n0 said it
+            writer.write(body)
+            assert status_and_body(await read_response(reader)) == (200, b"ok")
         finally:
             writer.close()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidings.standalone.handoff import HandoffOptions, PeerDirectory
 from tidings.standalone.http_server import HttpServer, run, serve
 from tidings.standalone.options import HttpOptions
+
+if TYPE_CHECKING:
+    from tidings.standalone.redis_peers import RedisPeerDirectory
 
 __all__ = [
     "HandoffOptions",

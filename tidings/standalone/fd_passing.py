@@ -33,6 +33,8 @@ MAX_PASSED_BYTES = 64 * 1024 * 1024
 _READ_SIZE = 256 * 1024
 _FD_SIZE = array.array("i").itemsize
 _LENGTH = struct.Struct("!Q")
+#: Received descriptors are not inherited by processes this one starts (Linux).
+_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 
 
 async def pass_connection(
@@ -155,7 +157,7 @@ class FdReceiver:
         sock = incoming.sock
         try:
             data, ancdata, _, _ = sock.recvmsg(
-                _READ_SIZE, socket.CMSG_SPACE(4 * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
+                _READ_SIZE, socket.CMSG_SPACE(4 * _FD_SIZE), _CLOEXEC
             )
         except (BlockingIOError, InterruptedError):
             return

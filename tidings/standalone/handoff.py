@@ -68,8 +68,9 @@ class HandoffOptions:
     advertise: tuple[str, int] | None = None
     """The address other nodes reach this one at; by default the listening host and
     port (which must then not be a wildcard such as 0.0.0.0)."""
-    relay_connect_timeout: float = 3.0
-    """How long connecting to another node may take before the request is answered 400."""
+    connect_timeout: float = 3.0
+    """How long reaching the owner may take (its unix socket, the peer directory, its
+    node's address), each, before the request is answered 400."""
 
     def __post_init__(self) -> None:
         check_owner(self.owner)
@@ -77,5 +78,5 @@ class HandoffOptions:
             raise ValueError("socket_dir must be a directory or None")
         if self.peers is not None and not isinstance(self.peers, PeerDirectory):
             raise TypeError("peers must implement PeerDirectory (address_of, publish, close)")
-        if not self.relay_connect_timeout > 0:
-            raise ValueError("relay_connect_timeout must be positive")
+        if not self.connect_timeout > 0:
+            raise ValueError("connect_timeout must be positive")

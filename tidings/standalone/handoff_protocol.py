@@ -59,6 +59,7 @@ class HandoffHttpProtocol(HttpProtocol):
         "_chunk",
         "_diverted",
         "_initial",
+        "_late",
         "_may_relay",
         "_next",
         "_no_handoff",
@@ -86,6 +87,9 @@ class HandoffHttpProtocol(HttpProtocol):
         self._chunk = b""  # the read being parsed
         self._prefix = b""  # the request's bytes from reads before this one, while in its head
         self._diverted: tuple[str, bytes] | None = None
+        # Read after the request was diverted and before the connection left: all of it
+        # goes with the connection (None: not diverting).
+        self._late: list[bytes] | None = None
         # False for a request relayed here from another node: it may only be passed on
         # to a process of this machine (the owner's socket), never relayed again.
         self._may_relay = True
@@ -100,10 +104,22 @@ class HandoffHttpProtocol(HttpProtocol):
             self._initial = b""
             if not transport.is_closing():
                 self.data_received(initial)
+                if self._read_paused:
+                    # uvloop starts reading when connection_made returns: pause again then.
+                    self._context.loop.call_soon(self._pause_again)
+
+    def _pause_again(self) -> None:
+        transport = self._transport
+        if self._read_paused and transport is not None and not transport.is_closing():
+            transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
         if self._parser is None:
-            super().data_received(data)
+            late = self._late
+            if late is not None:
+                late.append(data)
+            else:
+                super().data_received(data)
             return
         self._chunk = data
         super().data_received(data)
@@ -208,6 +224,7 @@ class HandoffHttpProtocol(HttpProtocol):
         self._parser = None
         self._cancel_timer()
         self._pause_reading()
+        self._late = []
         self._diverted = (cause.owner, self._request_bytes())
         self._queue.append((None, False, False, HAND_OFF, cause.owner))
 
@@ -223,11 +240,10 @@ class HandoffHttpProtocol(HttpProtocol):
         diverted = self._diverted
         assert diverted is not None
         self._diverted = None
-        owner, raw = diverted
-        raw += self._leftover  # anything that came before reading paused
-        self._leftover = b""
+        owner, first = diverted
+        transport.pause_reading()  # again: see connection_made
         router = self._router
-        timeout = router.options.relay_connect_timeout
+        timeout = router.options.connect_timeout
         # Bounded as a request's head is: a client that does not read what it was
         # answered, or an owner that does not accept, cannot hold the connection here.
         self._arm(self._options.header_timeout)
@@ -238,6 +254,10 @@ class HandoffHttpProtocol(HttpProtocol):
         transport.set_write_buffer_limits(high=self._options.write_buffer_limit)
         if transport.is_closing():
             return False
+        # Reading is paused: nothing more comes until the connection has left.
+        late = self._late or []
+        raw = b"".join((first, *late))
+        self._late = None
         failures: list[str] = []
         path = router.local_path(owner)
         if path is not None:
@@ -276,7 +296,7 @@ class HandoffHttpProtocol(HttpProtocol):
     ) -> bool:
         """Pipe the connection to ``owner``'s node; False if it cannot be reached."""
         router = self._router
-        timeout = router.options.relay_connect_timeout
+        timeout = router.options.connect_timeout
         try:
             address = await asyncio.wait_for(router.address_of(owner), timeout)
         except Exception as exc:
