@@ -47,7 +47,7 @@ from tidings.history.base import (
     visible,
 )
 from tidings.history.batching import BatchedAppends, GroupCommit
-from tidings.history.sqlite import pack_blobs, unpack_blobs
+from tidings.history.blobs import pack_blobs, unpack_blobs
 
 log = logging.getLogger("tidings.history")
 

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import sqlite3
-import struct
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -44,6 +43,7 @@ from tidings.history.base import (
     socket_rooms,
 )
 from tidings.history.batching import BatchedAppends, GroupCommit
+from tidings.history.blobs import pack_blobs, unpack_blobs
 from tidings.history.sqlite_thread import SQLiteThread
 
 log = logging.getLogger("tidings.history")
@@ -482,27 +482,3 @@ def _entry(row: Any) -> Entry:
         unpack_blobs(attachments),
         created_at,
     )
-
-
-_LENGTH = struct.Struct(">I")
-
-
-def pack_blobs(blobs: tuple[bytes, ...]) -> bytes | None:
-    """Binary attachments as one column: each prefixed by its 4-byte length."""
-    if not blobs:
-        return None
-    return b"".join(_LENGTH.pack(len(b)) + b for b in blobs)
-
-
-def unpack_blobs(packed: bytes | None) -> tuple[bytes, ...]:
-    if not packed:
-        return ()
-    blobs = []
-    view = memoryview(packed)
-    at = 0
-    while at < len(view):
-        (size,) = _LENGTH.unpack_from(view, at)
-        at += _LENGTH.size
-        blobs.append(bytes(view[at : at + size]))
-        at += size
-    return tuple(blobs)

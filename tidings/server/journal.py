@@ -120,6 +120,11 @@ class Journal:
             self._schedule_beat()
         await self._opened
 
+    @property
+    def opened(self) -> bool:
+        """Whether ``open`` has begun (the node is known to the store from then on)."""
+        return self._opened is not None
+
     def _schedule_beat(self) -> None:
         if self.recovery is not None:
             loop = asyncio.get_running_loop()

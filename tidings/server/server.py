@@ -81,14 +81,11 @@ class Server(Broadcaster):
         )
         if recovery is not None and history is None:
             history = MemoryHistory()  # recovery within this process only
-        if not isinstance(node_id, str) or not _NODE_ID.fullmatch(node_id):
-            raise ValueError("node_id must be 1 to 24 characters of A-Z a-z 0-9 _ -")
-        self.node_id = node_id
-        """This server's name among the nodes sharing a history store (see ``node_id``)."""
         self.journal: Journal | None = (
-            Journal(history, self.serializer, recovery, node_id) if history is not None else None
+            Journal(history, self.serializer, recovery) if history is not None else None
         )
         """The history store in use (``history=``), as the server's parts write to it."""
+        self.node_id = node_id
         self.adapter_factory = adapter_factory
         """Makes each namespace's adapter: rooms and broadcasts, in this process or a cluster."""
         if not path.startswith("/"):
@@ -120,6 +117,22 @@ class Server(Broadcaster):
         """Plain WebSocket endpoints served beside Socket.IO (``@sio.websocket("/echo")``)."""
         self.websocket = self.websocket_routes.route
         self.of("/")
+
+    @property
+    def node_id(self) -> str:
+        """This server's name among the servers sharing a history store; may be set until
+        the server starts (a supervisor names each worker of an imported app this way)."""
+        return self._node_id
+
+    @node_id.setter
+    def node_id(self, value: str) -> None:
+        if not isinstance(value, str) or not _NODE_ID.fullmatch(value):
+            raise ValueError("node_id must be 1 to 24 characters of A-Z a-z 0-9 _ -")
+        if self.journal is not None:
+            if self.journal.opened:
+                raise RuntimeError("node_id cannot change once the history store is open")
+            self.journal.node = value
+        self._node_id = value
 
     # -- namespaces ----------------------------------------------------------------------
 
