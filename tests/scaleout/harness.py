@@ -126,11 +126,18 @@ class Process:
 
 
 class NodeProcess(Process):
-    """One tidings node on its own port; ``name`` is its owner tag (node1, node2, ...)."""
+    """One tidings node; ``name`` is its owner tag (node1, node2, ...). It listens on a
+    port the system gives it, read from its log (and published to the other nodes)."""
 
-    def __init__(self, name: str, port: int, argv: Sequence[str]) -> None:
-        super().__init__(name, argv, r"listening on http://")
-        self.port = port
+    def __init__(self, name: str, argv: Sequence[str]) -> None:
+        super().__init__(name, argv, r"listening on http://127\.0\.0\.1:(\d+)")
+        self.port = 0
+
+    async def start(self) -> None:
+        await super().start()
+        found = self.ready.search(self.output[-1])
+        assert found is not None
+        self.port = int(found.group(1))
 
     @property
     def address(self) -> str:
@@ -142,22 +149,20 @@ class NodeProcess(Process):
 
     @classmethod
     def test_app(cls, name: str, redis_url: str, postgres_dsn: str, prefix: str) -> NodeProcess:
-        port = free_port()
         argv = [
-            sys.executable, "-m", "tests.scaleout.nodeapp", "--node", name, "--port", str(port),
+            sys.executable, "-m", "tests.scaleout.nodeapp", "--node", name, "--port", "0",
             "--redis", redis_url, "--postgres", postgres_dsn, "--prefix", prefix,
         ]
-        return cls(name, port, argv)
+        return cls(name, argv)
 
     @classmethod
     def chat(cls, name: str, redis_url: str, postgres_dsn: str, prefix: str) -> NodeProcess:
-        port = free_port()
         argv = [
             sys.executable, str(REPO_ROOT / "examples" / "cluster" / "node.py"),
-            "--node", name, "--host", HOST, "--port", str(port),
+            "--node", name, "--host", HOST, "--port", "0",
             "--redis", redis_url, "--postgres", postgres_dsn, "--cluster", prefix,
         ]
-        return cls(name, port, argv)
+        return cls(name, argv)
 
 
 class Nginx(Process):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -28,11 +29,21 @@ def listening(port: int) -> bool:
     return False
 
 
+def bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
 def free_ports_in_a_row(count: int) -> int:
-    """The first of ``count`` consecutive free ports."""
-    for _ in range(50):
-        base = free_port()
-        if base + count < 65535 and not any(listening(base + i) for i in range(count)):
+    """The first of ``count`` consecutive free ports, below the ephemeral range (where
+    outgoing connections would take ports from under the nodes)."""
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000)
+        if all(bindable(base + i) for i in range(count)):
             return base
     raise AssertionError("no free ports in a row")
 
