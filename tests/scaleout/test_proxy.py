@@ -144,8 +144,8 @@ async def test_every_feature_through_the_proxy(
             assert set(requests_of(deployment, client, name)) == set(NODE_NAMES), name
 
 
-async def test_auth_token_is_checked(deployment: Deployment, start_client: StartClient) -> None:
-    """A sanity check of the test app itself: the right token gets in."""
+async def test_the_right_token_gets_in(deployment: Deployment, start_client: StartClient) -> None:
+    """The test app itself: a client with the right token (and no user) is let in."""
     client: NodeClient = await start_client()
     socket, _ = await connect(deployment, client, "a", "websocket", auth={"token": TOKEN})
     assert (await socket.emit_with_ack("whoami"))["user"] is None
