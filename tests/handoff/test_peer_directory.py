@@ -53,7 +53,7 @@ async def test_entries_expire_without_a_heartbeat_and_live_with_one() -> None:
 async def test_a_server_publishes_and_withdraws(tmp_path: Path) -> None:
     prefix = unique_prefix()
     reader = RedisPeerDirectory(REDIS_URL, prefix)
-    socket_dir = Path(tmp_path)
+    socket_dir = tmp_path / "made" / "here"  # made by the server, private
     handoff = HandoffOptions(
         "n0", socket_dir=str(socket_dir), peers=RedisPeerDirectory(REDIS_URL, prefix)
     )
@@ -61,6 +61,7 @@ async def test_a_server_publishes_and_withdraws(tmp_path: Path) -> None:
         async with HttpServer(tidings.Server(), handoff=handoff) as server:
             assert await reader.address_of("n0") == ("127.0.0.1", server.port)
             assert (socket_dir / "n0.sock").is_socket()
+            assert socket_dir.stat().st_mode & 0o777 == 0o700
         assert await reader.address_of("n0") is None
         assert not (socket_dir / "n0.sock").exists()
     finally:

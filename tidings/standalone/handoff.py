@@ -23,11 +23,14 @@ reached, so a stale directory entry costs a hop or two, never a loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tidings.engine.owner import check_owner
 
-__all__ = ["HOP_HEADER", "HandoffOptions", "PeerDirectory"]
+if TYPE_CHECKING:
+    from tidings.standalone.redis_peers import RedisPeerDirectory
+
+__all__ = ["HOP_HEADER", "HandoffOptions", "PeerDirectory", "RedisPeerDirectory"]
 
 #: Added to the first request of every connection handed on ("fd <tag>" or "relay <tag>").
 HOP_HEADER = "X-Tidings-Handoff"
@@ -61,7 +64,8 @@ class HandoffOptions:
     socket_dir: str | None = None
     """Same machine: each process listens on ``{socket_dir}/{owner}.sock``, and a
     connection for another owner's session is passed there with its file descriptor.
-    The directory should be private to the processes (the socket accepts connections)."""
+    The directory should be private to the processes (the socket accepts connections);
+    one that does not exist is made, readable by this user only."""
     peers: PeerDirectory | None = None
     """Other machines: where another owner's node listens; the connection is relayed to
     it over TCP. This node publishes its own address there when it starts."""
@@ -80,3 +84,12 @@ class HandoffOptions:
             raise TypeError("peers must implement PeerDirectory (address_of, publish, close)")
         if not self.connect_timeout > 0:
             raise ValueError("connect_timeout must be positive")
+
+
+def __getattr__(name: str) -> Any:
+    # ``RedisPeerDirectory`` lives in ``redis_peers`` (Redis is optional); found here too.
+    if name == "RedisPeerDirectory":
+        from tidings.standalone.redis_peers import RedisPeerDirectory
+
+        return RedisPeerDirectory
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

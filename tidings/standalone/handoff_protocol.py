@@ -10,8 +10,10 @@ server without hand-off uses ``HttpProtocol`` itself and pays nothing for this.
 Where a request starts is known without help from the parser: at the start of
 a read when the previous request ended with the read before (always, unless
 the client pipelines), else where the previous request's head ended plus its
-Content-Length. After a chunked body that ended inside a read, the next
-request's start is unknown: that one request is served here.
+Content-Length, worked out only then (a request for one of our own sessions
+costs a substring search and a comparison). After a chunked body that ended
+inside a read, the next request's start is unknown: that one request is
+served here.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ _SID = re.compile(rb"[?&]sid=([^&#]*)")
 _OWNER = re.compile(rb"[A-Za-z0-9_-]{1,24}")
 _HOP = HOP_HEADER.lower().encode("ascii")
 _HEAD_END = b"\r\n\r\n"
+#: ``_next`` before it is worked out.
+_PENDING = -2
 
 
 class HandOff(Exception):
@@ -58,6 +62,7 @@ class HandoffHttpProtocol(HttpProtocol):
     __slots__ = (
         "_chunk",
         "_diverted",
+        "_head_headers",
         "_initial",
         "_late",
         "_may_relay",
@@ -85,6 +90,7 @@ class HandoffHttpProtocol(HttpProtocol):
         self._start = 0
         self._next = 0
         self._chunk = b""  # the read being parsed
+        self._head_headers: list[tuple[bytes, bytes]] = []  # of the request ``_next`` is after
         self._prefix = b""  # the request's bytes from reads before this one, while in its head
         self._diverted: tuple[str, bytes] | None = None
         # Read after the request was diverted and before the connection left: all of it
@@ -123,12 +129,11 @@ class HandoffHttpProtocol(HttpProtocol):
             return
         self._chunk = data
         super().data_received(data)
-        self._chunk = b""
         seen = self._seen
-        self._seen = end = seen + len(data)
+        end = seen + len(data)
         if self._parser is None:
-            return  # handed off, upgraded or failed
-        if self._in_head:
+            pass  # handed off, upgraded or failed
+        elif self._in_head:
             start = self._start
             if start >= seen:
                 self._prefix = data[start - seen :]
@@ -136,12 +141,19 @@ class HandoffHttpProtocol(HttpProtocol):
                 self._prefix += data
         elif not self._receiving:
             self._next = end  # between requests: the next one starts with the next read
+        elif self._next == _PENDING:
+            self._next = self._resolve_next()  # a body goes on: its head ended in this read
+        self._chunk = b""
+        self._seen = end
 
     # -- httptools callbacks ---------------------------------------------------
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start = self._next
+        start = self._next
+        if start == _PENDING:
+            start = self._resolve_next()  # pipelined: it starts where the last one ended
+        self._start = start
         self._prefix = b""
 
     def on_headers_complete(self) -> None:
@@ -154,14 +166,18 @@ class HandoffHttpProtocol(HttpProtocol):
                 raise HandOff(owner)
         self._no_handoff = False
         super().on_headers_complete()
-        # Where the next request starts, should it start within this read.
-        start = self._start
-        length, has_body, _ = body_expected(self._headers)
-        if start < 0 or (has_body and not length):
-            self._next = -1  # chunked: its end is the parser's to find
-            return
+        # Where the next request starts is worked out only if it is needed: when one
+        # starts in the read this head ended in, or the body goes on past it.
+        self._head_headers = self._headers
+        self._next = _PENDING
+
+    def _resolve_next(self) -> int:
+        """Where the request after the current one starts (its head ended in this read)."""
+        length, has_body, _ = body_expected(self._head_headers)
+        if self._start < 0 or (has_body and not length):
+            return -1  # chunked: its end is the parser's to find
         end = self._head_end()
-        self._next = -1 if end < 0 else end + length
+        return -1 if end < 0 else end + length
 
     def _head_end(self) -> int:
         """The offset just past this request's head (which ends in the current read)."""
@@ -327,6 +343,7 @@ class HandoffHttpProtocol(HttpProtocol):
         """Parse the request again, as ours: the engine answers an unknown session."""
         self._parser = httptools.HttpRequestParser(self)
         self._seen = self._start = self._next = 0
+        self._chunk = b""
         self._prefix = b""
         self._no_handoff = True
         if self._read_paused:

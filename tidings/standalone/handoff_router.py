@@ -60,6 +60,8 @@ class HandoffRouter:
         """Listen for passed connections (``adopt`` takes them) and publish our address."""
         options = self.options
         if options.socket_dir is not None:
+            # Made private if it is not there yet (the sockets accept connections).
+            os.makedirs(options.socket_dir, mode=0o700, exist_ok=True)
             receiver = FdReceiver(self.loop, self.socket_path(self.owner), adopt)
             receiver.start()
             self._receiver = receiver
