@@ -120,6 +120,12 @@ class Journal:
             self._schedule_beat()
         await self._opened
 
+    def _cancel_timers(self) -> None:
+        for timer in (self._prune_timer, self._beat_timer):
+            if timer is not None:
+                timer.cancel()
+        self._prune_timer = self._beat_timer = None
+
     @property
     def opened(self) -> bool:
         """Whether ``open`` has begun (the node is known to the store from then on)."""
@@ -161,13 +167,11 @@ class Journal:
             self._schedule_prune()
 
     async def close(self) -> None:
-        for timer in (self._prune_timer, self._beat_timer):
-            if timer is not None:
-                timer.cancel()
-        self._prune_timer = self._beat_timer = None
+        self._cancel_timers()
         for task in (self._pruning, self._beating):
             if task is not None:
                 await asyncio.wait([task])
+        self._cancel_timers()  # a task that ended meanwhile set its next one
         for sequencer in self._sequencers.values():
             sequencer.close()
         if self._opened is not None:
