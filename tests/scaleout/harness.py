@@ -300,17 +300,31 @@ class Deployment:
 async def deploy(
     make: Callable[[str], NodeProcess], nginx_bin: str, workdir: Path
 ) -> Deployment:
+    """Start the three nodes, then nginx in front of them; whatever started is stopped
+    again if anything fails to."""
     nodes = [make(name) for name in NODE_NAMES]
-    await asyncio.gather(*(n.start() for n in nodes))
-    proxy = Nginx(nginx_bin, workdir, nodes)
-    await proxy.start()
-    return Deployment(nodes, proxy)
+    try:
+        await asyncio.gather(*(n.start() for n in nodes))
+        proxy = Nginx(nginx_bin, workdir, nodes)
+        await proxy.start()  # (kills nginx itself if it does not come up)
+        return Deployment(nodes, proxy)
+    except BaseException:
+        await asyncio.gather(*(n.kill() for n in nodes), return_exceptions=True)
+        raise
 
 
 async def undeploy(deployment: Deployment) -> None:
-    """Stop the proxy, then the nodes; their logs go to the output pytest shows on failure."""
-    await deployment.proxy.stop()
-    print(deployment.logs())
-    await asyncio.gather(*(n.stop() for n in deployment.nodes))
+    """Stop the proxy, then the nodes (each, whatever the others do); their logs go to
+    the output pytest shows on failure."""
+    try:
+        await deployment.proxy.stop()
+    finally:
+        stopped = await asyncio.gather(
+            *(n.stop() for n in deployment.nodes), return_exceptions=True
+        )
+        for node, result in zip(deployment.nodes, stopped, strict=True):
+            if isinstance(result, BaseException):
+                await node.kill()
+        print(deployment.logs())
     for node in deployment.nodes:
         assert "Traceback" not in node.log(), deployment.logs()
