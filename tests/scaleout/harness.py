@@ -304,7 +304,10 @@ async def deploy(
     again if anything fails to."""
     nodes = [make(name) for name in NODE_NAMES]
     try:
-        await asyncio.gather(*(n.start() for n in nodes))
+        started = await asyncio.gather(*(n.start() for n in nodes), return_exceptions=True)
+        for result in started:  # every start has ended, so nothing comes up after the kill
+            if isinstance(result, BaseException):
+                raise result
         proxy = Nginx(nginx_bin, workdir, nodes)
         await proxy.start()  # (kills nginx itself if it does not come up)
         return Deployment(nodes, proxy)
