@@ -1,0 +1,108 @@
+"""Every ``python`` block of the docs runs, so no example can rot.
+
+A page's blocks run in order in one namespace, as a reader would type them into
+``python -m asyncio``: a name one block defines is there for the next, and top-level
+``await`` works. The page's own directory is not the working directory: each page
+runs in a fresh temporary one, so files an example writes land there. Directives
+(``tests/docs/markdown.py``): ``<!-- not run: why -->`` (compiled only) and
+``<!-- with: a client -->`` (a ``tidings.testing`` client is connected to the page's
+``sio`` first, and ``socket`` is its server-side Socket). Programs guard their blocking
+``run(...)`` with ``if __name__ == "__main__":``; the examples do not run as ``__main__``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tidings
+import tidings.testing
+
+from .markdown import Block, code_blocks
+
+REPO = Path(__file__).resolve().parents[2]
+DOCS = REPO / "docs"
+#: Pages whose examples another test runs, in its own way.
+RUN_ELSEWHERE = {
+    "docs/testing.md": "tests/testing/test_docs.py runs each block as a pytest file",
+}
+PAGES = sorted(
+    str(path.relative_to(REPO)) for path in [*DOCS.glob("*.md"), REPO / "README.md"]
+)
+#: Directives a block may carry (``with: ...`` arguments the runner knows).
+KNOWN_WITH = {"a client"}
+
+
+def python_blocks(page: str) -> list[Block]:
+    return [b for b in code_blocks((REPO / page).read_text(encoding="utf-8")) if b.lang == "python"]
+
+
+def test_every_directive_is_known_and_says_why() -> None:
+    for page in PAGES:
+        for block in code_blocks((REPO / page).read_text(encoding="utf-8")):
+            where = f"{page}:{block.line}"
+            if block.directive == "not run":
+                assert len(block.argument) >= 8, f"{where}: say why it is not run"
+            elif block.directive == "with":
+                assert block.argument in KNOWN_WITH, f"{where}: unknown `with: {block.argument}`"
+
+
+def test_the_pages_have_examples() -> None:
+    runnable = [
+        block for page in PAGES if page not in RUN_ELSEWHERE for block in python_blocks(page)
+        if block.directive != "not run"
+    ]
+    assert len(runnable) >= 25
+
+
+class Reader:
+    """One page's blocks, run in one namespace inside the test's loop."""
+
+    def __init__(self, page: str, stack: AsyncExitStack) -> None:
+        self.page = page
+        self.stack = stack
+        self.namespace: dict[str, Any] = {"__name__": "docs_example", "__builtins__": __builtins__}
+        self.client: tidings.testing.TestClient | None = None
+        text = (REPO / page).read_text(encoding="utf-8")
+        # Tracebacks show the page's own lines.
+        linecache.cache[page] = (len(text), None, text.splitlines(keepends=True), page)
+
+    def compile(self, block: Block) -> Any:
+        source = "\n" * (block.line - 1) + block.code
+        return compile(source, self.page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+    async def connect_client(self) -> None:
+        if self.client is not None and self.client.connected:
+            return
+        sio = self.namespace.get("sio")
+        assert isinstance(sio, tidings.Server), f"{self.page}: `with: a client` needs a `sio`"
+        self.client = await self.stack.enter_async_context(tidings.testing.connect(sio))
+        # The client answers whatever the server asks with the first argument it got.
+        self.client.on("*", lambda event, *args: args[0] if args else None)
+        self.namespace["socket"] = self.client.socket
+
+    async def run(self, block: Block) -> None:
+        code = self.compile(block)
+        if block.directive == "not run":
+            return
+        if block.directive == "with":
+            await self.connect_client()
+        result = eval(code, self.namespace)  # noqa: S307  (the docs' own example)
+        if inspect.iscoroutine(result):
+            await result
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("page", [p for p in PAGES if p not in RUN_ELSEWHERE])
+async def test_the_examples_of(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with AsyncExitStack() as stack:
+        reader = Reader(page, stack)
+        for block in python_blocks(page):
+            await reader.run(block)
