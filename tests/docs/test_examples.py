@@ -7,7 +7,7 @@ runs in a fresh temporary one, so files an example writes land there. Directives
 (``tests/docs/markdown.py``): ``<!-- not run: why -->`` (compiled only) and
 ``<!-- with: a client -->`` (a ``tidings.testing`` client is connected to the page's
 ``sio`` first, and ``socket`` is its server-side Socket). Programs guard their blocking
-``run(...)`` with ``if __name__ == "__main__":``; the examples do not run as ``__main__``.
+``run(...)`` with ``if __name__ == "__main__":``; the examples run as a module named ``docs_<page>``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import re
+import sys
+import types
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -67,7 +70,9 @@ class Reader:
     def __init__(self, page: str, stack: AsyncExitStack) -> None:
         self.page = page
         self.stack = stack
-        self.namespace: dict[str, Any] = {"__name__": "docs_example", "__builtins__": __builtins__}
+        # A module of its own, importable by its name while it runs (Django's ROOT_URLCONF).
+        self.module = types.ModuleType("docs_" + re.sub(r"\W", "_", Path(page).stem))
+        self.namespace: dict[str, Any] = self.module.__dict__
         self.client: tidings.testing.TestClient | None = None
         text = (REPO / page).read_text(encoding="utf-8")
         # Tracebacks show the page's own lines.
@@ -104,5 +109,6 @@ async def test_the_examples_of(page: str, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     async with AsyncExitStack() as stack:
         reader = Reader(page, stack)
+        monkeypatch.setitem(sys.modules, reader.module.__name__, reader.module)
         for block in python_blocks(page):
             await reader.run(block)
