@@ -98,7 +98,7 @@ class Reader:
             return
         if block.directive == "with":
             await self.connect_client()
-        result = eval(code, self.namespace)  # noqa: S307  (the docs' own example)
+        result = eval(code, self.namespace)  # the docs' own example
         if inspect.iscoroutine(result):
             await result
 
