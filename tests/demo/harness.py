@@ -28,14 +28,16 @@ WAIT = 10.0
 
 
 class ServedProcess:
-    """A command that serves on 127.0.0.1 and says ``listening on http://127.0.0.1:PORT``
-    (``tidings serve`` and ``tidings demo`` both do); its output is kept for the report."""
+    """A command that serves on 127.0.0.1 and says so with its port (``ready``: by default
+    ``listening on http://127.0.0.1:PORT``, as ``tidings serve`` and ``tidings demo`` say);
+    its output is kept for the report."""
 
     def __init__(
         self, argv: list[str], *, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None,
-        port: int = 0,
+        port: int = 0, ready: str = r"listening on http://127\.0\.0\.1:(\d+)",
     ) -> None:
         self.argv = argv
+        self.ready = ready
         self.cwd = cwd
         self.env = env
         self.port = port
@@ -64,7 +66,7 @@ class ServedProcess:
                         f"{self.argv} exited ({await self.proc.wait()}):\n{''.join(self.output)}"
                     )
                 self.output.append(line)
-                found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+                found = re.search(self.ready, line)
                 if found:
                     self.port = int(found.group(1))
                     break
