@@ -15,9 +15,11 @@ from __future__ import annotations
 import ast
 import inspect
 import linecache
+import logging
 import re
 import sys
 import types
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ def test_the_pages_have_examples() -> None:
         block for page in PAGES if page not in RUN_ELSEWHERE for block in python_blocks(page)
         if block.directive != "not run"
     ]
-    assert len(runnable) >= 25
+    assert len(runnable) >= 30
 
 
 class Reader:
@@ -103,7 +105,23 @@ class Reader:
             await result
 
 
+@pytest.fixture
+def logging_kept() -> Iterator[None]:
+    """What an example sets up in ``logging`` is undone: the next tests log as before."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logger.level for name, logger in logging.Logger.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in logging.Logger.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
+
+
 @pytest.mark.timeout(60)
+@pytest.mark.usefixtures("logging_kept")
 @pytest.mark.parametrize("page", [p for p in PAGES if p not in RUN_ELSEWHERE])
 async def test_the_examples_of(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
