@@ -5,7 +5,9 @@ comment on the line just above its fence (invisible on the site):
 
 - ``<!-- not run: why -->``: the block is only compiled (Python) or not read at all;
 - ``<!-- with: a client -->``: a ``tidings.testing`` client is connected to the page's
-  ``sio`` before the block runs, and ``socket`` is that client's server-side Socket.
+  ``sio`` before the block runs, and ``socket`` is that client's server-side Socket;
+- ``<!-- with: a server -->``: the page's ``sio`` is served on a free port of 127.0.0.1
+  before the block runs, and ``url`` is its address.
 
 tests/docs/test_examples.py runs the pages' ``python`` blocks with these;
 tests/testing/test_docs.py runs docs/testing.md's as pytest files.

@@ -6,7 +6,8 @@ A page's blocks run in order in one namespace, as a reader would type them into
 runs in a fresh temporary one, so files an example writes land there. Directives
 (``tests/docs/markdown.py``): ``<!-- not run: why -->`` (compiled only) and
 ``<!-- with: a client -->`` (a ``tidings.testing`` client is connected to the page's
-``sio`` first, and ``socket`` is its server-side Socket). Programs guard their blocking
+``sio`` first, and ``socket`` is its server-side Socket; ``<!-- with: a server -->``:
+the page's ``sio`` is served on a free port first, its address in ``url``). Programs guard their blocking
 ``run(...)`` with ``if __name__ == "__main__":``; the examples run as a module named ``docs_<page>``.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 
 import tidings
+import tidings.standalone
 import tidings.testing
 
 from .markdown import Block, code_blocks
@@ -41,7 +43,7 @@ PAGES = sorted(
     str(path.relative_to(REPO)) for path in [*DOCS.glob("*.md"), REPO / "README.md"]
 )
 #: Directives a block may carry (``with: ...`` arguments the runner knows).
-KNOWN_WITH = {"a client"}
+KNOWN_WITH = {"a client", "a server"}
 
 
 def python_blocks(page: str) -> list[Block]:
@@ -76,6 +78,7 @@ class Reader:
         self.module = types.ModuleType("docs_" + re.sub(r"\W", "_", Path(page).stem))
         self.namespace: dict[str, Any] = self.module.__dict__
         self.client: tidings.testing.TestClient | None = None
+        self.served = False
         text = (REPO / page).read_text(encoding="utf-8")
         # Tracebacks show the page's own lines.
         linecache.cache[page] = (len(text), None, text.splitlines(keepends=True), page)
@@ -84,12 +87,27 @@ class Reader:
         source = "\n" * (block.line - 1) + block.code
         return compile(source, self.page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
+    def sio(self) -> tidings.Server:
+        sio = self.namespace.get("sio")
+        assert isinstance(sio, tidings.Server), f"{self.page}: a `with:` directive needs a `sio`"
+        return sio
+
+    async def serve(self) -> None:
+        """The page's ``sio`` on a free port of 127.0.0.1, its address in ``url``."""
+        if self.served:
+            return
+        server = await self.stack.enter_async_context(
+            tidings.standalone.serve(self.sio(), "127.0.0.1", 0)
+        )
+        self.served = True
+        self.namespace["url"] = f"http://127.0.0.1:{server.port}"
+
     async def connect_client(self) -> None:
         if self.client is not None and self.client.connected:
             return
-        sio = self.namespace.get("sio")
-        assert isinstance(sio, tidings.Server), f"{self.page}: `with: a client` needs a `sio`"
-        self.client = await self.stack.enter_async_context(tidings.testing.connect(sio))
+        self.client = await self.stack.enter_async_context(
+            tidings.testing.connect(self.sio(), lifespan=not self.served)
+        )
         # The client answers whatever the server asks with the first argument it got.
         self.client.on("*", lambda event, *args: args[0] if args else None)
         self.namespace["socket"] = self.client.socket
@@ -98,8 +116,10 @@ class Reader:
         code = self.compile(block)
         if block.directive == "not run":
             return
-        if block.directive == "with":
+        if block.directive == "with" and block.argument == "a client":
             await self.connect_client()
+        elif block.directive == "with" and block.argument == "a server":
+            await self.serve()
         result = eval(code, self.namespace)  # the docs' own example
         if inspect.iscoroutine(result):
             await result
