@@ -202,3 +202,41 @@ setup_system() {
     setup_postgres
     setup_redis
 }
+
+# --- Other Pythons (the test matrix) ---------------------------------------
+
+# python_for VERSION: an interpreter of that minor version (pythonX.Y on PATH, else pyenv's).
+python_for() {
+    local version="$1" candidate full
+    for candidate in "python$version" "$(command -v pyenv >/dev/null 2>&1 \
+        && full="$(pyenv versions --bare 2>/dev/null | grep -E "^${version//./\\.}(\.[0-9]+)?$" | sort -V | tail -n 1)" \
+        && [[ -n "$full" ]] && printf '%s/bin/python%s' "$(pyenv prefix "$full")" "$version")"; do
+        [[ -n "$candidate" ]] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# setup_matrix_python VERSION: .venv-VERSION with tidings (editable) and its dev tools, as
+# .venv has for the default Python; prints the venv's python.
+setup_matrix_python() {
+    local version="$1" venv="$REPO_ROOT/.venv-$1" python stamp want
+    stamp="$venv/.tidings-dev-installed"
+    want="$(printf '%s\n%s\n' "$REPO_ROOT" "$(sha_of "$REPO_ROOT/pyproject.toml")")"
+    if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        printf '%s\n' "$venv/bin/python"
+        return 0
+    fi
+    python="$(python_for "$version")" \
+        || die "Python $version is needed for the test matrix (install it, e.g. pyenv install $version)"
+    say "creating .venv-$version with $python"
+    "$python" -m venv --clear "$venv" >&2 || die "could not create .venv-$version"
+    "$venv/bin/python" -m pip install --quiet -e "$REPO_ROOT[dev]" >&2 \
+        || die "pip install -e '.[dev]' failed under Python $version (see above)"
+    printf '%s' "$want" >"$stamp"
+    printf '%s\n' "$venv/bin/python"
+}

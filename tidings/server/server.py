@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
@@ -11,7 +12,7 @@ from tidings.adapters.base import Adapter, LocalNamespace
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
 from tidings.engine.options import CorsOrigins
-from tidings.history import HistoryStore, MemoryHistory
+from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory
 from tidings.protocol.socketio import Decoder, DecoderLimits
 from tidings.serializers import OrjsonSerializer, Serializer
 from tidings.server.connection import Connection
@@ -26,6 +27,8 @@ logger = logging.getLogger("tidings.server")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
+
 
 class Server(Broadcaster):
     """A Socket.IO server. Serve it with ``tidings.standalone.run(sio)`` or mount ``tidings.ASGIApp(sio)``.
@@ -33,6 +36,9 @@ class Server(Broadcaster):
     ``history`` (a ``tidings.history`` store) keeps what is emitted to rooms, read back with
     ``sio.of(name).history``; ``connection_state_recovery`` also logs every event so a client
     that was away (or a server that restarted) replays what was missed, in order, once.
+    ``node_id`` names this server among several sharing one history store (a cluster, or
+    workers on one SQLite file): give each a name of its own that it keeps across restarts
+    (the handoff owner tag fits). A node marks only its own sessions lost when it starts.
 
     The Engine.IO options (``ping_interval``, ``ping_timeout``, ``max_http_buffer_size``: the
     largest message or request body, ``cors_allowed_origins``, ``transports``...) are typed
@@ -57,6 +63,7 @@ class Server(Broadcaster):
         max_http_buffer_size: int = 1_000_000,
         history: HistoryStore | None = None,
         connection_state_recovery: bool | RecoveryOptions = False,
+        node_id: str = DEFAULT_NODE,
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         transports: Sequence[str] = ("polling", "websocket"),
@@ -85,6 +92,7 @@ class Server(Broadcaster):
             Journal(history, self.serializer, recovery) if history is not None else None
         )
         """The history store in use (``history=``), as the server's parts write to it."""
+        self.node_id = node_id
         self.adapter_factory = adapter_factory
         """Makes each namespace's adapter: rooms and broadcasts, in this process or a cluster."""
         if not path.startswith("/"):
@@ -116,6 +124,22 @@ class Server(Broadcaster):
         """Plain WebSocket endpoints served beside Socket.IO (``@sio.websocket("/echo")``)."""
         self.websocket = self.websocket_routes.route
         self.of("/")
+
+    @property
+    def node_id(self) -> str:
+        """This server's name among the servers sharing a history store; may be set until
+        the server starts (a supervisor names each worker of an imported app this way)."""
+        return self._node_id
+
+    @node_id.setter
+    def node_id(self, value: str) -> None:
+        if not isinstance(value, str) or not _NODE_ID.fullmatch(value):
+            raise ValueError("node_id must be 1 to 24 characters of A-Z a-z 0-9 _ -")
+        if self.journal is not None:
+            if self.journal.opened:
+                raise RuntimeError("node_id cannot change once the history store is open")
+            self.journal.node = value
+        self._node_id = value
 
     # -- namespaces ----------------------------------------------------------------------
 

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
+from tidings.history.base import LIVE
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
 from tidings.server.handshake import Handshake
 from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_middleware
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
+from tidings.server.session_data import SessionData
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
@@ -121,15 +123,14 @@ class Socket(HookMethods, EmitMethods):
     def data(self) -> dict[str, Any]:
         """Free-form per-socket storage for the application."""
         if self._data is None:
-            self._data = {}
+            self._data = SessionData(self._session_changed)
         return self._data
 
     @property
     def rooms(self) -> set[Room]:
         """Its rooms; after it left, the rooms it had (as disconnect handlers expect)."""
-        if self._left_rooms is not None:
-            return set(self._left_rooms)
-        return self.nsp.adapter.socket_rooms(self.id)
+        left = self._left_rooms
+        return set(left) if left is not None else self.nsp.adapter.socket_rooms(self.id)
 
     @property
     def handshake(self) -> Handshake:
@@ -142,9 +143,8 @@ class Socket(HookMethods, EmitMethods):
     # -- rooms -------------------------------------------------------------------------
 
     def join(self, rooms: str | Iterable[str]) -> None:
-        if isinstance(rooms, str):
-            rooms = (rooms,)
-        self.nsp.adapter.add_all(self.id, [Room(r) for r in rooms])
+        names = (rooms,) if isinstance(rooms, str) else rooms
+        self.nsp.adapter.add_all(self.id, [Room(r) for r in names])
         self._session_changed()
 
     def leave(self, room: str) -> None:
@@ -152,7 +152,7 @@ class Socket(HookMethods, EmitMethods):
         self._session_changed()
 
     def _session_changed(self) -> None:
-        """Keep the stored session current, so a crash loses no room membership."""
+        """Keep the stored session current, so a crash loses no room or data."""
         if self.pid is None or self._saving or self.state is not SocketState.CONNECTED:
             return
         self._saving = True
@@ -163,13 +163,15 @@ class Socket(HookMethods, EmitMethods):
         await asyncio.sleep(0)  # one write for every join/leave of this turn
         self._saving = False
         if journal is not None and self.state is SocketState.CONNECTED:
-            await journal.save(self.session_record(journal))
+            await journal.update(self.session_record(journal, LIVE))
 
-    def session_record(self, journal: Journal) -> SessionRecord:
-        """This socket's session as stored for recovery (needs a pid)."""
+    def session_record(self, journal: Journal, at: float | None = None) -> SessionRecord:
+        """This socket's session as stored for recovery (needs a pid): disconnected ``at``
+        (now by default; ``LIVE`` while connected, so that a crash leaves it behind)."""
         assert self.pid is not None
         return journal.session_record(
-            self.pid, self.id, self.nsp.name, self.rooms, self._data, time.time()
+            self.pid, self.id, self.nsp.name, self.rooms, self._data,
+            time.time() if at is None else at,
         )
 
     # -- sending -----------------------------------------------------------------------
@@ -188,9 +190,12 @@ class Socket(HookMethods, EmitMethods):
         journal = self.nsp.journal
         if journal is not None and journal.recovery is not None and not volatile:
             # Stored before it is sent; its offset travels as the last argument.
-            packet = await journal.record(packet, (self.id,), ())
+            sequencer = journal.sequencer(self.nsp.name, self.nsp.adapter)
+            packet = await journal.record(packet, (self.id,), (), sequencer)
+            turn = sequencer.turn(int(packet.data[-1]))
+            if turn is not None:
+                await turn
             self.send_packet(packet)
-            journal.mark_sent(packet)
             return
         self.send_packet(packet)
 

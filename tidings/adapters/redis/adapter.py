@@ -290,7 +290,8 @@ class ClusterAdapter(InMemoryAdapter):
             opts = options_of(message.target)
             if message.request_id is None:
                 packet = Packet(PacketType.EVENT, self.nsp.name, message.data)
-                await InMemoryAdapter.broadcast(self, packet, opts)
+                if not self.nsp.receive_broadcast(packet, opts):  # else delivered in order
+                    await InMemoryAdapter.broadcast(self, packet, opts)
             else:
                 await self._answer_ack_broadcast(message, opts)
         elif isinstance(message, SocketsJoin):
