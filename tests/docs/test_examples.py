@@ -9,6 +9,8 @@ runs in a fresh temporary one, so files an example writes land there. Directives
 ``sio`` first, and ``socket`` is its server-side Socket; ``<!-- with: a server -->``:
 the page's ``sio`` is served on a free port first, its address in ``url``). Programs guard their blocking
 ``run(...)`` with ``if __name__ == "__main__":``; the examples run as a module named ``docs_<page>``.
+The examples' Redis (``redis://127.0.0.1:6379``) is a ``redis-server`` of the page's own
+on a free port, so they never meet other tests, or other runs, on the shared one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import inspect
 import linecache
 import logging
 import re
+import shutil
 import sys
+import tempfile
 import types
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -30,10 +34,13 @@ import pytest
 import tidings
 import tidings.standalone
 import tidings.testing
+from tests.cluster.redis_server import PrivateRedis, free_port
 
 from .markdown import Block, code_blocks
 
 REPO = Path(__file__).resolve().parents[2]
+#: The Redis the docs' examples use, replaced in their code by the page's own.
+DOCS_REDIS = "redis://127.0.0.1:6379"
 DOCS = REPO / "docs"
 #: Pages whose examples another test runs, in its own way.
 RUN_ELSEWHERE = {
@@ -79,12 +86,14 @@ class Reader:
         self.namespace: dict[str, Any] = self.module.__dict__
         self.client: tidings.testing.TestClient | None = None
         self.served = False
+        self.redis: str | None = None
         text = (REPO / page).read_text(encoding="utf-8")
         # Tracebacks show the page's own lines.
         linecache.cache[page] = (len(text), None, text.splitlines(keepends=True), page)
 
     def compile(self, block: Block) -> Any:
-        source = "\n" * (block.line - 1) + block.code
+        code = block.code if self.redis is None else block.code.replace(DOCS_REDIS, self.redis)
+        source = "\n" * (block.line - 1) + code
         return compile(source, self.page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
 
     def sio(self) -> tidings.Server:
@@ -112,7 +121,18 @@ class Reader:
         self.client.on("*", lambda event, *args: args[0] if args else None)
         self.namespace["socket"] = self.client.socket
 
+    async def start_redis(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None, "redis-server is missing: scripts/test installs it"
+        workdir = self.stack.enter_context(tempfile.TemporaryDirectory(prefix="tidings-redis-"))
+        redis = PrivateRedis(binary, free_port(), Path(workdir))
+        await redis.start()
+        self.stack.push_async_callback(redis.stop)
+        self.redis = f"redis://127.0.0.1:{redis.port}"
+
     async def run(self, block: Block) -> None:
+        if DOCS_REDIS in block.code and self.redis is None and block.directive != "not run":
+            await self.start_redis()
         code = self.compile(block)
         if block.directive == "not run":
             return
