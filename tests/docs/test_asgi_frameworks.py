@@ -70,19 +70,3 @@ async def test_the_framework_and_socketio_share_the_port(
     assert "Application shutdown complete" in server.log(), server.log()
     assert "Traceback" not in server.log(), server.log()
     assert "lifespan' protocol appears unsupported" not in server.log()
-
-
-async def test_django_without_the_lifespan_wrapper_leaves_tidings_stopped(tmp_path: Path) -> None:
-    code = example("from django.conf import settings").replace(
-        "app = tidings.ASGIApp(sio, django_without_lifespan)", "app = tidings.ASGIApp(sio, django_app)"
-    )
-    assert "ASGIApp(sio, django_app)" in code
-    server = await serve(tmp_path, code)
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            assert (await http.get("/hello")).text == "Hello from Django"
-            poll = await http.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
-            assert poll.status_code == 503, poll.text
-    finally:
-        await server.stop()
-    assert "lifespan' protocol appears unsupported" in server.log()
