@@ -37,8 +37,11 @@ class HttpServer:
         static_files: StaticFilesMap | None = None,
         backlog: int = 2048,
         options: HttpOptions | None = None,
+        reuse_port: bool = False,
     ) -> None:
         self.app = app
+        self.reuse_port = reuse_port
+        """SO_REUSEPORT: several processes listen on the same port (``tidings serve --workers``)."""
         self._hosted = HostedApp(app)
         self.engine = self._hosted.engine
         self.host = host
@@ -77,6 +80,7 @@ class HttpServer:
             self.port,
             backlog=self.backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port or None,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
 
