@@ -48,12 +48,15 @@ def main() -> None:
               help="This machine's tag in a cluster; worker i is NAME-wi [default: host name]")
 @click.option("--redis", default=None, metavar="URL",
               help="Join the cluster on this Redis (RedisAdapter) instead of the workers' local bus")
+@click.option("--redis-key", default="socket.io", show_default=True, metavar="PREFIX",
+              help="With --redis: the adapter's key prefix (Node's `key`)")
 @click.option("--drain-spread", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="At shutdown, close the sessions over this long so clients do not all"
                    " reconnect at once [default: 3 with --workers, else the app's own]")
 def serve(
     target: str, host: str, port: int, static: tuple[str, ...], log_level: str,
-    workers: int | None, node: str | None, redis: str | None, drain_spread: float | None,
+    workers: int | None, node: str | None, redis: str | None, redis_key: str,
+    drain_spread: float | None,
 ) -> None:
     """Serve TARGET (module:attribute, a tidings Server) with the built-in server."""
     _setup_logging(log_level)
@@ -69,25 +72,26 @@ def serve(
         try:
             status = supervisor.run(
                 target, workers=workers, host=host, port=port, node=node, redis=redis,
+                redis_key=redis_key,
                 drain_spread=3.0 if drain_spread is None else drain_spread,
                 static_files=static_files, log_level=log_level,
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
         sys.exit(status)
-    _serve_one(target, host, port, static_files, node, redis, drain_spread)
+    _serve_one(target, host, port, static_files, node, redis, redis_key, drain_spread)
 
 
 def _serve_one(
     target: str, host: str, port: int, static_files: dict[str, str],
-    node: str | None, redis: str | None, drain_spread: float | None,
+    node: str | None, redis: str | None, redis_key: str, drain_spread: float | None,
 ) -> None:
     from tidings.server import Server
     from tidings.standalone import run
     from tidings.workers.worker import handoff_options, install_adapter
 
     app = load_app(target)
-    install_adapter(app, redis=redis)
+    install_adapter(app, redis=redis, redis_key=redis_key)
     if drain_spread is not None and isinstance(app, Server):
         app.shutdown_spread = drain_spread
     extra = {} if node is None else handoff_options(node)

@@ -32,6 +32,8 @@ class WorkersOptions:
     """This machine's tag; worker i's owner tag is ``f"{node}-w{i}"``."""
     redis: str | None = None
     """A Redis URL: workers use ``RedisAdapter`` on it instead of the supervisor's local bus."""
+    redis_key: str = "socket.io"
+    """The Redis adapter's key prefix (Node's ``key``)."""
     drain_spread: float = 3.0
     """Seconds over which each worker closes its sessions at shutdown."""
     shutdown_timeout: float = 10.0
@@ -73,6 +75,7 @@ class WorkerSpec:
     socket_dir: str
     bus_path: str | None
     redis: str | None
+    redis_key: str
     drain_spread: float
     shutdown_timeout: float
     static_files: dict[str, str]

@@ -196,7 +196,7 @@ class Supervisor:
         spec = WorkerSpec(
             target=options.target, host=options.host, port=self.port, index=slot.index,
             owner=options.owner(slot.index), socket_dir=self.socket_dir, bus_path=bus_path,
-            redis=options.redis, drain_spread=options.drain_spread,
+            redis=options.redis, redis_key=options.redis_key, drain_spread=options.drain_spread,
             shutdown_timeout=options.shutdown_timeout, static_files=dict(options.static_files),
             log_level=options.log_level, control_fd=theirs.fileno(),
         )
@@ -245,6 +245,7 @@ def run(
     port: int = 8000,
     node: str | None = None,
     redis: str | None = None,
+    redis_key: str = "socket.io",
     drain_spread: float = 3.0,
     shutdown_timeout: float = 10.0,
     static_files: dict[str, str] | None = None,
@@ -257,7 +258,7 @@ def run(
     as for ``tidings serve``. See docs/workers.md."""
     extra: dict[str, Any] = {} if node is None else {"node": node}
     options = WorkersOptions(
-        target=target, workers=workers, host=host, port=port, redis=redis,
+        target=target, workers=workers, host=host, port=port, redis=redis, redis_key=redis_key,
         drain_spread=drain_spread, shutdown_timeout=shutdown_timeout,
         static_files=dict(static_files or {}), log_level=log_level, **extra,
     )

@@ -30,7 +30,10 @@ logger = logging.getLogger("tidings.workers")
 READY = b"R"
 
 
-def install_adapter(app: object, *, redis: str | None = None, bus_path: str | None = None) -> None:
+def install_adapter(
+    app: object, *, redis: str | None = None, redis_key: str = "socket.io",
+    bus_path: str | None = None,
+) -> None:
     """Put a ``tidings.Server`` made at import time on the workers' cluster: its namespaces'
     adapters are made again (``Server.use_adapter``) with ``RedisAdapter`` when ``--redis``
     says so, else with the supervisor's local bus. A server given a cluster adapter of its
@@ -43,7 +46,7 @@ def install_adapter(app: object, *, redis: str | None = None, bus_path: str | No
     if redis is not None:
         from tidings.adapters.redis import RedisAdapter
 
-        app.use_adapter(RedisAdapter(redis))
+        app.use_adapter(RedisAdapter(redis, key_prefix=redis_key))
     elif bus_path is not None:
         from tidings.adapters.localbus import LocalBusAdapter
 
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         )
     app = load_target(spec.target)
-    install_adapter(app, redis=spec.redis, bus_path=spec.bus_path)
+    install_adapter(app, redis=spec.redis, redis_key=spec.redis_key, bus_path=spec.bus_path)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve_worker(app, spec))
     return 0
