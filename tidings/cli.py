@@ -78,6 +78,8 @@ def serve(
             )
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
+        except ImportError as exc:  # the local bus needs msgpack and redis-py
+            raise click.ClickException(f"--workers: {exc}") from exc
         sys.exit(status)
     _serve_one(target, host, port, static_files, node, redis, redis_key, drain_spread)
 

@@ -220,13 +220,12 @@ class Supervisor:
 
     async def _watch_ready(self, slot: WorkerSlot, control: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        # ``control`` stays open until the worker ends (``_run_once`` closes it): its end of
+        # stream is how a worker learns that the supervisor is gone.
         with contextlib.suppress(OSError):
             if await loop.sock_recv(control, 1):
                 self._any_ready = True
                 slot.ready.set()
-                # Held open until the worker ends: its end of stream tells a worker the
-                # supervisor is gone.
-                await asyncio.Event().wait()
 
 
 def _loop_factory() -> Any:

@@ -21,7 +21,7 @@ from tidings.adapters.memory import InMemoryAdapter
 from tidings.server import Server
 from tidings.standalone import HttpServer
 from tidings.workers.options import WorkerSpec
-from tidings.workers.target import load_target
+from tidings.workers.target import TargetError, load_target
 
 __all__ = ["handoff_options", "install_adapter", "main", "serve_worker"]
 
@@ -132,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             level=getattr(logging, spec.log_level.upper()),
             format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         )
-    app = load_target(spec.target)
+    try:
+        app = load_target(spec.target)
+    except TargetError as exc:
+        print(f"worker {spec.index}: {exc}", file=sys.stderr)
+        return 1
     install_adapter(app, redis=spec.redis, redis_key=spec.redis_key, bus_path=spec.bus_path)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve_worker(app, spec))
