@@ -60,8 +60,9 @@ METRICS: dict[str, tuple[Metric, ...]] = {
 
 
 PROCESS_CPU_KEYS = ("cpu_us_per_delivery", "user_us_per_delivery", "sys_us_per_delivery",
-                    "cpu_us_per_round_trip", "server_util")
-"""Figures read from one server process's CPU time (not those of its workers)."""
+                    "cpu_us_per_round_trip", "server_util", "other_load")
+"""Figures read from one server process's CPU time: wrong for a server of several worker
+processes (``other_load``, the machine's busy time less the server's, would count them)."""
 HEADLINE = {FANOUT: "deliveries_per_s", ECHO: "round_trips_per_s"}
 
 
