@@ -171,3 +171,17 @@ async def test_polling_and_upgrade_clients_across_workers(
     for socket in sockets:
         assert (await socket.event("news"))[0] == "all of you"
         assert await socket.call("pid") == [next(p for p, s in by_pid.items() if socket in s)]
+
+
+async def test_a_drain_lets_an_ack_in_flight_reach_its_client_first(
+    start_supervisor: StartSupervisor, node: NodeClient
+) -> None:
+    served = await start_supervisor("--workers", "2", "--drain-spread", "0.5")
+    by_pid = await spread_clients(node, served.url)
+    a = next(iter(by_pid.values()))[0]
+    call = asyncio.ensure_future(a.call("slow", 1.5))
+    assert await a.event("started") == []
+    status = asyncio.ensure_future(served.stop())
+    assert await call == ["done"]  # its session was kept open until the handler acked
+    assert await a.disconnected() == "transport close"
+    assert await status == 0

@@ -6,6 +6,7 @@ the workers apart; the rest exercises the cluster across them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -13,7 +14,6 @@ import tidings
 
 sio = tidings.Server()
 pid = os.getpid()
-heard: list[Any] = []
 
 
 @sio.on("pid")
@@ -67,3 +67,11 @@ async def on_note(note: str, sender: int) -> None:
 @sio.on("ack_all")
 async def on_ack_all(socket: tidings.Socket) -> list[Any]:
     return await sio.timeout(3).emit_with_ack("question")
+
+
+@sio.on("slow")
+async def on_slow(socket: tidings.Socket, seconds: float) -> str:
+    """An event whose ack takes ``seconds``: still in flight when a drain starts."""
+    await socket.emit("started")
+    await asyncio.sleep(seconds)
+    return "done"

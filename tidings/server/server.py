@@ -270,17 +270,37 @@ class Server(Broadcaster):
         for nsp in [*self._parents, *self._namespaces()]:
             nsp.bind(self)
 
-    async def _close_spread(self, spread: float) -> None:
-        """Close session k of n at ``spread * k / n`` seconds: a batch per ``SPREAD_TICK``."""
+    async def _close_spread(self, spread: float, timeout: float) -> None:
+        """Close session k of n at ``spread * k / n`` seconds, a batch per ``SPREAD_TICK``; one
+        whose handler is still running is closed once it is done (its ack sent), or when half
+        of what ``timeout`` leaves after the spread is up (the rest is the shutdown's)."""
         sockets = list(self.engine.sockets.values())
         loop = asyncio.get_running_loop()
         start = loop.time()
+        waiting: list[EngineSocket] = []
         for k, socket in enumerate(sockets):
             wait = start + spread * k / len(sockets) - loop.time()
             if wait >= SPREAD_TICK:
                 await asyncio.sleep(wait)
-            if not socket.closed:
+                waiting = self._close_idle(waiting)
+            waiting += self._close_idle([socket])
+        deadline = start + spread + (timeout - spread) / 2
+        while waiting and loop.time() < deadline:
+            await asyncio.sleep(SPREAD_TICK)
+            waiting = self._close_idle(waiting)
+
+    def _close_idle(self, sockets: list[EngineSocket]) -> list[EngineSocket]:
+        """Close those of ``sockets`` with no handler running; the others, still open."""
+        busy = []
+        for socket in sockets:
+            if socket.closed:
+                continue
+            connection = self._connections.get(socket.sid)
+            if connection is not None and connection.busy:
+                busy.append(socket)
+            else:
                 socket.close("server shutting down")
+        return busy
 
     def adapter_made(self, adapter: Adapter) -> None:
         """Open the adapter of a namespace made while the server runs (called by ``Namespace``)."""
@@ -304,9 +324,10 @@ class Server(Broadcaster):
         """Tell every client the server is going away and let running handlers finish within ``timeout``.
 
         With ``shutdown_spread``, the sessions are closed first in batches over that many
-        seconds (at most ``timeout``), each client told to reconnect at its own time."""
+        seconds (at most ``timeout``), each client told to reconnect at its own time; a
+        session whose handler is still running waits until it has acked."""
         if self.shutdown_spread > 0:
-            await self._close_spread(min(self.shutdown_spread, timeout))
+            await self._close_spread(min(self.shutdown_spread, timeout), timeout)
         await self.websocket_routes.shutdown(timeout)
         for connection in list(self._connections.values()):
             connection.closed("server shutting down")

@@ -112,6 +112,12 @@ class Socket:
         return self.state is SocketState.CONNECTED
 
     @property
+    def busy(self) -> bool:
+        """A handler of this socket is running or waiting its turn (events run in order; with
+        ``concurrent_events`` they are not followed)."""
+        return self._queue is not None
+
+    @property
     def data(self) -> dict[str, Any]:
         """Free-form per-socket storage for the application."""
         if self._data is None:

@@ -19,9 +19,12 @@ import signal
 import socket
 import sys
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidings.workers.options import WorkersOptions, WorkerSpec
+
+if TYPE_CHECKING:
+    from tidings.adapters.localbus import BusHub
 
 __all__ = ["Supervisor", "run"]
 
@@ -66,7 +69,7 @@ class Supervisor:
         """Serve until SIGTERM/SIGINT; the exit status: 0 when every worker drained cleanly."""
         options = self.options
         self.socket_dir = tempfile.mkdtemp(prefix="tidings-")
-        hub: Any = None
+        hub: BusHub | None = None
         reserved = self._reserve_port()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
