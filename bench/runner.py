@@ -402,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             "fanout_generator": "c" if generator is not None else "node", "pinning": {"server": sorted(server_cpus),
                                              "loadgen": sorted(loadgen_cpus)},
             "versions": _versions(), "skipped": skipped,
+            "loadavg_start": list(os.getloadavg()),
             "servers": {s.name: s.note for s in servers}}
     interrupted = False
     with procs.stopping_all():
@@ -434,7 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     cluster_goals = report.cluster_goals(meds) if ran_cluster else []
     scaling = report.scaling(meds)
     out_path.write_text(json.dumps({
-        "meta": {**meta, "interrupted": interrupted}, "runs": runs, "medians": meds,
+        "meta": {**meta, "interrupted": interrupted, "loadavg_end": list(os.getloadavg())},
+        "runs": runs, "medians": meds,
         "scaling": scaling,
         "goals": [{"goal": g.text, "status": g.status, "detail": g.detail}
                   for g in goals + cluster_goals],
