@@ -44,8 +44,14 @@ class Supervised:
 
     @classmethod
     async def start(cls, *options: str, app: str = "workers_app:sio") -> Supervised:
+        """``tidings serve APP --port 0 OPTIONS``."""
+        return await cls.run("-m", "tidings", "serve", app, "--port", "0", *options)
+
+    @classmethod
+    async def run(cls, *args: str) -> Supervised:
+        """``python ARGS``, which logs like ``tidings serve`` does."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tidings", "serve", app, "--port", "0", *options,
+            sys.executable, *args,
             cwd=HERE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdin=asyncio.subprocess.DEVNULL,

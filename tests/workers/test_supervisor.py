@@ -40,3 +40,21 @@ async def test_workers_drain_and_end_when_their_supervisor_is_killed(node: NodeC
             await asyncio.sleep(0.05)
     finally:
         await served.stop()
+
+
+async def test_the_code_entry_point_serves_and_drains(node: NodeClient) -> None:
+    code = (
+        "import logging, sys, tidings.workers\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "sys.exit(tidings.workers.run('workers_app:sio', workers=2, port=0, drain_spread=0.5,"
+        " node='code', log_level='info'))\n"
+    )
+    served = await Supervised.run("-c", code)
+    try:
+        assert any("(node code)" in line for line in served.lines)
+        by_pid = await spread_clients(node, served.url)
+        assert len(by_pid) == 2
+        assert any("worker 1 (code-w1) serving" in line for line in served.lines)
+    finally:
+        assert await served.stop() == 0
+    assert not any(alive(pid) for pid in by_pid)
