@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     meds = report.medians(runs)
     names = [s.name for s in servers]
     case_order = [(c.key, c.scenario) for c in all_cases]
-    goals = report.goals(meds)
+    goals = report.goals(meds) if any(s.pinned for s in servers) else []
     ran_cluster = any(c.scenario == CLUSTER for c in all_cases)
     cluster_goals = report.cluster_goals(meds) if ran_cluster else []
     scaling = report.scaling(meds)
@@ -448,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
             "the -wN servers unpinned: their workers and the load generator share every core")
     print(f"Medians over {rounds} round(s), client={args.client}; {pinning}")
     print(report.table(runs, meds, names, case_order))
-    print("\nGoals (issue 'Benchmarks side by side', tidings vs the others in this run):")
-    print(report.goals_text(goals))
+    if goals:
+        print("\nGoals (issue 'Benchmarks side by side', tidings vs the others in this run):")
+        print(report.goals_text(goals))
     if cluster_goals:
         print("\nGoals (cluster issue: cross-node fan-out, tidings+tidings vs Node+Node):")
         print(report.goals_text(cluster_goals))
