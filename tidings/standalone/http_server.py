@@ -52,6 +52,8 @@ class HttpServer:
         reuse_port: bool = False,
     ) -> None:
         self.app = app
+        self.reuse_port = reuse_port
+        """SO_REUSEPORT: several processes listen on the same port (``tidings serve --workers``)."""
         self._hosted = HostedApp(app)
         self.engine = self._hosted.engine
         self.host = host
