@@ -70,6 +70,13 @@ class WebSocketTransport(Protocol):
         """Bytes accepted but not yet handed to the kernel (for volatile and back-pressure)."""
         ...
 
+    def pause_reading(self) -> None:
+        """Read nothing more from the peer until ``resume_reading`` (the engine's input is full);
+        what was read already may still arrive."""
+        ...
+
+    def resume_reading(self) -> None: ...
+
 
 class WebSocketListener(Protocol):
     """What the I/O layer calls on the engine for each event of an accepted WebSocket."""

@@ -27,6 +27,7 @@ from tidings.protocol.engineio.events import Closed
 from tidings.protocol.engineio.requests import (
     FORBIDDEN,
     SERVER_FULL,
+    ErrorCode,
     RequestError,
     check_request,
 )
@@ -41,6 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _TEXT = ("Content-Type", "text/plain; charset=UTF-8")
 _JSON = ("Content-Type", "application/json")
 _NO_STORE = ("Cache-Control", "no-store")
+BAD_REQUEST = RequestError.of(ErrorCode.BAD_REQUEST)
 _ERROR_REASONS = frozenset({"transport error", "parse error"})
 #: Seconds a polling client has, at shutdown, to come back for its CLOSE packet.
 POLL_GRACE = 1.0
@@ -171,6 +173,9 @@ class EngineServer:
             if isinstance(result, RequestError):
                 return self._refuse(result, cors)
             return HttpResponse(200, [_TEXT, _NO_STORE, *cors], result.encode("utf-8"))
+        if socket.reading_held and not await socket.wait_readable():
+            socket.abort("transport error", "data request overlap from client")
+            return self._refuse(BAD_REQUEST, cors)
         error = socket.receive_post(request.body)
         if error is not None:
             return self._refuse(error, cors)

@@ -73,8 +73,10 @@ class EngineSocket:
         "_core",
         "_dispatching",
         "_fast",
+        "_held",
         "_listener",
         "_poll_waiter",
+        "_post_waiter",
         "_release_pending",
         "_request",
         "_unchecked",
@@ -104,6 +106,9 @@ class EngineSocket:
         self._unchecked = 0
         self._listener: _Listener | None = None
         self._poll_waiter: asyncio.Future[str] | None = None
+        # Reading is held (``hold_reading``): a POST waits on this before it is read.
+        self._held = False
+        self._post_waiter: asyncio.Future[None] | None = None
         self._release_pending = False
         self._dispatching = False
 
@@ -192,6 +197,48 @@ class EngineSocket:
         self._core.abort(reason, detail)
         self._pump()
 
+    def hold_reading(self, held: bool) -> None:
+        """Stop (True) or resume (False) reading what the client sends: the layer above
+        has too much of its input still to handle. A WebSocket's transport stops reading,
+        so TCP pushes back on this client alone; a polling POST is read, and answered,
+        only once reading resumes."""
+        if held is self._held:
+            return
+        self._held = held
+        ws = self._ws
+        if held:
+            if ws is not None:
+                ws.pause_reading()
+            return
+        if ws is not None:
+            ws.resume_reading()
+        self._release_post()
+
+    @property
+    def reading_held(self) -> bool:
+        return self._held
+
+    async def wait_readable(self) -> bool:
+        """Wait until reading is no longer held (``hold_reading``); called by
+        ``EngineServer.handle_http`` before a POST. False if another POST waits already
+        (the client overlaps its data requests: Node refuses that too)."""
+        if self._post_waiter is not None:
+            return False
+        waiter = self._post_waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._post_waiter is waiter:
+                self._post_waiter = None
+        return True
+
+    def _release_post(self) -> None:
+        waiter = self._post_waiter
+        if waiter is not None:
+            self._post_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
     # -- driven by the server, its heap and the I/O layer ----------------------------------
 
     def start(self) -> None:
@@ -246,6 +293,8 @@ class EngineSocket:
     def attach_websocket(self, transport: WebSocketTransport) -> WebSocketListener:
         """Carry a new session over ``transport``; called by ``EngineServer.open_websocket``."""
         self._ws = transport
+        if self._held:
+            transport.pause_reading()
         listener = self._listener = _Listener(self)
         return listener
 
@@ -341,6 +390,7 @@ class EngineSocket:
                         except Exception:
                             logger.exception("sid=%s message handler failed", self.sid)
                     elif type(event) is Closed:
+                        self._release_post()  # it is then refused: the session is gone
                         context.socket_closed(self, event)
                     elif type(event) is Upgraded:
                         logger.debug("sid=%s upgraded to %s", self.sid, event.transport)

@@ -21,7 +21,8 @@ from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType
 from tidings.server.context import ServerContext
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import write_packet
-from tidings.server.socket import Socket, SocketState
+from tidings.server.socket import Socket
+from tidings.server.socket_state import SocketState
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
@@ -42,7 +43,7 @@ class ConnectionServer(ServerContext, Protocol):
 class Connection:
     """Made by the server for each Engine.IO connection; the sockets' ``connection``."""
 
-    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer")
+    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer", "_holding")
 
     def __init__(self, server: ConnectionServer, conn: EngineSocket) -> None:
         self.server = server
@@ -51,6 +52,8 @@ class Connection:
         # while a binary packet awaits its attachments: an idle connection holds none.
         self.decoder: Decoder | None = None
         self.sockets: dict[str, Socket] = {}
+        # Sockets with too many events pending: while any is, the connection reads nothing.
+        self._holding: set[Socket] | None = None
         loop = asyncio.get_running_loop()
         self._connect_timer: asyncio.TimerHandle | None = loop.call_later(
             server.options.connect_timeout, self._on_connect_timeout
@@ -235,6 +238,21 @@ class Connection:
         """``socket`` left its namespace (called by the socket)."""
         if self.sockets.get(socket.nsp.name) is socket:
             del self.sockets[socket.nsp.name]
+
+    def hold(self, socket: Socket, full: bool) -> None:
+        """``socket``'s pending events reached ``max_pending_events`` (``full``), or fell to
+        a quarter of it: read nothing from the client while any socket of it is full."""
+        holding = self._holding
+        if full:
+            if holding is None:
+                holding = self._holding = set()
+                self.conn.hold_reading(True)
+            holding.add(socket)
+        elif holding is not None and socket in holding:
+            holding.discard(socket)
+            if not holding:
+                self._holding = None
+                self.conn.hold_reading(False)
 
     def disconnect(self) -> None:
         """Leave every namespace as the server's decision (the client sees "io server disconnect"), then close."""

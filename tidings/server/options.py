@@ -16,7 +16,12 @@ class ServerOptions:
     decoder_limits: DecoderLimits = field(default_factory=DecoderLimits)
     cleanup_empty_child_namespaces: bool = False
     """Remove a child of a dynamic namespace when its last socket leaves (Node 4.6+)."""
+    max_pending_events: int = 256
+    """Events of one socket waiting for its handlers: at this many its connection stops
+    reading, until they are down to a quarter of it (see docs/limits.md)."""
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0:
             raise ValueError("connect_timeout must be positive")
+        if self.max_pending_events < 1:
+            raise ValueError("max_pending_events must be at least 1")

@@ -51,6 +51,10 @@ class Server(Broadcaster):
     ``cleanup_empty_child_namespaces``: a child of a dynamic namespace (``sio.of(regex)``) is
     removed when its last socket leaves, as in Node; otherwise every distinct name a client
     asked for stays in memory.
+
+    ``max_pending_events``: a client's events waiting for its handlers (they run in order);
+    at this many its connection stops reading, and TCP pushes back on that client alone,
+    until they are down to a quarter (docs/limits.md).
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Server(Broadcaster):
         connect_timeout: float = 45.0,
         concurrent_events: bool = False,
         cleanup_empty_child_namespaces: bool = False,
+        max_pending_events: int = 256,
         decoder_limits: DecoderLimits | None = None,
         max_http_buffer_size: int = 1_000_000,
         history: HistoryStore | None = None,
@@ -83,6 +88,7 @@ class Server(Broadcaster):
             connect_timeout=connect_timeout,
             concurrent_events=concurrent_events,
             cleanup_empty_child_namespaces=cleanup_empty_child_namespaces,
+            max_pending_events=max_pending_events,
             decoder_limits=decoder_limits or DecoderLimits(),
         )
         self.serializer: Serializer = serializer or OrjsonSerializer()

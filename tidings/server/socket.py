@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import time
 import types
@@ -22,6 +21,7 @@ from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_mi
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
 from tidings.server.session_data import SessionData
+from tidings.server.socket_state import SocketState
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
@@ -42,22 +42,15 @@ class SocketConnection(Protocol):
 
     def disconnect(self) -> None:
         """Leave every namespace as the server's decision, then close."""
-        ...
 
     def forget(self, socket: Socket) -> None:
         """``socket`` left its namespace: the connection no longer routes to it."""
-        ...
 
     def close(self, reason: str) -> None:
         """Drop the whole connection: every namespace socket leaves with ``reason``."""
-        ...
 
-
-class SocketState(enum.Enum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    DISCONNECTED = "disconnected"
-    REFUSED = "refused"  # never connected: refused, or gone before the connect flow ended
+    def hold(self, socket: Socket, full: bool) -> None:
+        """Read nothing from the client while ``socket`` has too many events pending."""
 
 
 class Socket(HookMethods, EmitMethods):
@@ -429,11 +422,14 @@ class Socket(HookMethods, EmitMethods):
         if self._queue is None and server.options.concurrent_events:
             server.spawn(job())
             return
-        if self._queue is None:
+        queue = self._queue
+        if queue is None:
             self._queue = deque()
             server.spawn(self._drain(job), discard=False)
         else:
-            self._queue.append(job)
+            queue.append(job)
+            if len(queue) == server.options.max_pending_events:
+                self.connection.hold(self, True)  # read no more until handlers catch up
 
     def start(self, connect_job: Job) -> None:
         """Run the connect flow; events that arrive meanwhile wait behind it in any mode."""
@@ -441,21 +437,25 @@ class Socket(HookMethods, EmitMethods):
         self.nsp.server.spawn(self._drain(connect_job), discard=False)
 
     async def _drain(self, first: Job) -> None:
+        low = self.nsp.server.options.max_pending_events >> 2
+        job = first
         try:
-            job: Job | None = first
-            while job is not None:
+            while True:
                 try:
                     await job()
                 except Exception:
-                    # Jobs log their handlers' errors themselves; anything else must not
-                    # cost the events queued behind this one.
+                    # Jobs log their handlers' errors; anything else must not cost the next.
                     logger.exception("sid=%s event processing failed", self.id)
                 queue = self._queue
-                job = queue.popleft() if queue else None
+                if not queue:
+                    break
+                job = queue.popleft()
+                if len(queue) == low:
+                    self.connection.hold(self, False)
         finally:
             self._queue = None
-            # Spawned with discard=False: one task per event, so it leaves the server's
-            # set itself rather than through a done callback (a loop callback fewer).
+            self.connection.hold(self, False)
+            # Spawned with discard=False: it leaves the server's set itself (no done callback).
             self.nsp.server.task_done(asyncio.current_task())
 
     def handle_close(self, reason: str) -> None:

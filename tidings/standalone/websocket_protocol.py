@@ -194,6 +194,16 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         if events:
             self._dispatch(events)
 
+    def pause_reading(self) -> None:
+        """Flow control asked by the engine (its input is full) or by a route's reader:
+        what is already read still arrives, nothing more is read."""
+        if not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
+
     @property
     def buffered_amount(self) -> int:
         pending = self._pending
@@ -437,14 +447,6 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
         if self._conn.state is _OPEN:
             self._conn.send_ping(payload)
             self._mark_dirty()
-
-    def pause_reading(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.resume_reading()
 
     @property
     def writing_paused(self) -> bool:

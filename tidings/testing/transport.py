@@ -80,6 +80,12 @@ class MemoryWebSocket:
     def buffered_amount(self) -> int:
         return self._buffered
 
+    def pause_reading(self) -> None:
+        """In memory the client's sends are calls: nothing to pause."""
+
+    def resume_reading(self) -> None:
+        """See ``pause_reading``."""
+
     def _push(self, message: str | bytes) -> None:
         if self.closed:
             return
