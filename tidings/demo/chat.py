@@ -66,13 +66,19 @@ def reply_error(exc: InputError) -> dict[str, Any]:
     return reply
 
 
+#: Packets one page sends, whatever the event: far above what a person does (the chat's
+#: own allowances answer first, with a sentence), so past it is a script: disconnected.
+#: Bytes are bounded by ``MAX_HTTP_BUFFER`` per message and the message allowance.
+PAGE_LIMIT = tidings.RateLimit(packets_per_second=20, burst=200, on_limit="disconnect")
+
+
 @dataclass(slots=True)
 class _Limiter:
-    """A page's allowances; held in memory (a restart forgives everyone)."""
+    """A page's allowances; held in memory (a restart forgives everyone). Typing notices
+    are limited by the server itself (``sio.limit``): they are dropped without a word."""
 
     messages: TokenBucket
     joins: TokenBucket
-    typing: TokenBucket
 
 
 @dataclass(slots=True)
@@ -122,6 +128,8 @@ class Chat:
         self._recent: dict[str, _RecentIds] = {}
         for name in ("connect", "disconnect", "join", "leave", "message", "image", "typing", "rooms"):
             sio.on(name, getattr(self, "on_" + name))
+        sio.limit("typing", tidings.RateLimit(
+            packets_per_second=limits.typing_rate, burst=max(1.0, limits.typing_rate)))
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -132,7 +140,6 @@ class Chat:
             limiter = self._limiters[socket.id] = _Limiter(
                 TokenBucket(lim.message_burst, lim.message_rate),
                 TokenBucket(lim.join_burst, lim.join_rate),
-                TokenBucket(max(1.0, lim.typing_rate), lim.typing_rate),
             )
         return limiter
 
@@ -294,8 +301,6 @@ class Chat:
             _, key = self._member_room(socket, payload)
         except InputError:
             return
-        if self._limiter(socket).typing.take(time.monotonic()):
-            return
         name = key[len(ROOM_PREFIX):]
         await socket.to(key).volatile.emit("typing", {"room": name, "nick": socket.data["nick"]})
 
@@ -337,6 +342,7 @@ def create_app(
         node_id=node_id,
         connection_state_recovery=tidings.RecoveryOptions(max_disconnection_duration=600),
         max_http_buffer_size=MAX_HTTP_BUFFER,
+        rate_limit=PAGE_LIMIT,
     )
     Chat(sio, limits or ChatLimits())
     return sio

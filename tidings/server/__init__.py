@@ -7,6 +7,7 @@ from tidings.server.journal import HistoryItem, RecoveryOptions
 from tidings.server.namespace import Namespace
 from tidings.server.operators import BroadcastOperator
 from tidings.server.outgoing import Ack, EmitModifiers
+from tidings.server.ratelimit import RateLimit, RateLimitCounts
 from tidings.server.server import Server
 from tidings.server.socket import Socket
 
@@ -20,6 +21,8 @@ __all__ = [
     "Handshake",
     "HistoryItem",
     "Namespace",
+    "RateLimit",
+    "RateLimitCounts",
     "RecoveryOptions",
     "Server",
     "Socket",

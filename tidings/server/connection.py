@@ -10,6 +10,7 @@ import asyncio
 import logging
 import secrets
 import time
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tidings.errors import ConnectionRefusedError
@@ -21,6 +22,7 @@ from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType
 from tidings.server.context import ServerContext
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import write_packet
+from tidings.server.ratelimit import RATE_LIMITED, Limiter, RateLimitCounts
 from tidings.server.socket import Socket
 from tidings.server.socket_state import SocketState
 
@@ -39,11 +41,19 @@ class ConnectionServer(ServerContext, Protocol):
         """The namespace a client asks to join (made now if a dynamic parent accepts it)."""
         ...
 
+    @property
+    def rate_limited(self) -> RateLimitCounts:
+        """Where connections count what their rate limits dropped."""
+        ...
+
 
 class Connection:
     """Made by the server for each Engine.IO connection; the sockets' ``connection``."""
 
-    __slots__ = ("server", "conn", "decoder", "sockets", "_connect_timer", "_holding")
+    __slots__ = (
+        "server", "conn", "decoder", "sockets", "_connect_timer", "_holding", "_limiter",
+        "_event_limiters", "_dropped",
+    )
 
     def __init__(self, server: ConnectionServer, conn: EngineSocket) -> None:
         self.server = server
@@ -54,6 +64,11 @@ class Connection:
         self.sockets: dict[str, Socket] = {}
         # Sockets with too many events pending: while any is, the connection reads nothing.
         self._holding: set[Socket] | None = None
+        rule = server.options.rate_limit
+        self._limiter: Limiter | None = None if rule is None else rule.limiter(monotonic())
+        # Per-event buckets, made for an event with a limit when it first comes.
+        self._event_limiters: dict[tuple[str, str], Limiter] | None = None
+        self._dropped = 0
         loop = asyncio.get_running_loop()
         self._connect_timer: asyncio.TimerHandle | None = loop.call_later(
             server.options.connect_timeout, self._on_connect_timeout
@@ -78,11 +93,17 @@ class Connection:
             else:
                 packet = decoder.receive(data)
                 if packet is None:
+                    if self._limiter is not None:
+                        self._limiter.charge(len(data), monotonic())
                     return
                 self.decoder = None  # nothing pending: the next message starts afresh
         except DecodeError as exc:
             logger.warning("sid=%s malformed packet, closing: %s", self.conn.sid, exc)
             self.close("parse error")
+            return
+        limiter = self._limiter
+        if limiter is not None and not limiter.admit(len(data), monotonic()):
+            self._over_limit(packet, limiter, None)
             return
         self._route(packet)
 
@@ -98,6 +119,8 @@ class Connection:
             return
         if socket is not None:
             if ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT:
+                if socket.nsp.limits and not self._within_event_limit(socket.nsp, packet):
+                    return
                 socket.handle_event(packet)
                 return
             if ptype is PacketType.ACK or ptype is PacketType.BINARY_ACK:
@@ -111,6 +134,51 @@ class Connection:
             self.conn.sid, ptype.name, packet.namespace,
         )
         self.close("parse error")
+
+    def _within_event_limit(self, nsp: Namespace, packet: Packet) -> bool:
+        """Whether ``packet`` (an event) passes its event's own limit, if it has one."""
+        event = packet.data[0] if packet.data else None
+        if not isinstance(event, str):
+            return True
+        rule = nsp.limits.get(event)
+        if rule is None:
+            return True
+        limiters = self._event_limiters
+        if limiters is None:
+            limiters = self._event_limiters = {}
+        now = monotonic()
+        limiter = limiters.get((nsp.name, event))
+        if limiter is None:
+            limiter = limiters[(nsp.name, event)] = rule.limiter(now)
+        # The packet's own text: its size is not kept once decoded, so it is estimated.
+        if limiter.admit(len(str(packet.data)) if limiter.bytes is not None else 0, now):
+            return True
+        self._over_limit(packet, limiter, event)
+        return False
+
+    def _over_limit(self, packet: Packet, limiter: Limiter, event: str | None) -> None:
+        """``packet`` went over ``limiter``'s rule: drop it (answering its ack request with
+        an error), or disconnect the client, as the rule says. Logged once per connection."""
+        counts = self.server.rate_limited
+        what = "the connection's rate limit" if event is None else f"the rate limit of {event!r}"
+        if limiter.rule.on_limit == "disconnect":
+            counts.disconnected += 1
+            logger.warning("sid=%s over %s: disconnecting", self.conn.sid, what)
+            for socket in list(self.sockets.values()):
+                socket.send_packet(Packet(PacketType.DISCONNECT, socket.nsp.name))
+            self.close("rate limit exceeded")
+            return
+        counts.dropped += 1
+        self._dropped += 1
+        if self._dropped == 1:
+            logger.info("sid=%s over %s: dropping packets (counted, not logged, from now on)",
+                        self.conn.sid, what)
+        ptype = packet.type
+        if packet.id is not None and (ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT):
+            target = self.sockets.get(packet.namespace)
+            if target is not None:
+                reply = {"error": RATE_LIMITED, "retry_after": limiter.retry_after()}
+                target.send_ack(packet.id, [reply])
 
     def _connect(self, name: str, auth: Any) -> None:
         nsp = self.server.namespace_for(name, auth)
@@ -270,6 +338,8 @@ class Connection:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+        if self._dropped > 1:
+            logger.info("sid=%s dropped %d packets over rate limits", self.conn.sid, self._dropped)
         self.decoder = None  # drops a partly received binary packet
         for socket in list(self.sockets.values()):
             socket.handle_close(reason)

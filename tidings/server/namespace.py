@@ -20,6 +20,7 @@ from tidings.protocol.socketio import ack_args
 from tidings.server.hooks import notify
 from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import Broadcaster, BroadcastOperator
+from tidings.server.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from tidings.adapters.base import Adapter, BroadcastOptions, LocalSocket
@@ -42,6 +43,8 @@ class Namespace(Broadcaster):
             raise ValueError(f"namespace must start with '/': {name!r}")
         self.name = name
         self.handlers: dict[str, Handler] = {}
+        self.limits: dict[str, RateLimit] = {}
+        """Per-event rate limits (``limit``), each client's own buckets."""
         self.middlewares: list[Handler] = []
         self.any_listeners: list[Handler] = []
         self.any_outgoing_listeners: list[Handler] = []
@@ -118,6 +121,11 @@ class Namespace(Broadcaster):
         return self._ack_id
 
     # -- registration -----------------------------------------------------------------
+
+    def limit(self, event: str, rule: RateLimit) -> None:
+        """Limit how often each client may send ``event`` (its own buckets per client),
+        on top of the server's ``rate_limit``; what happens at the limit is ``rule.on_limit``."""
+        self.limits[event] = rule
 
     @overload
     def on(self, event: str) -> Callable[[F], F]: ...
@@ -268,6 +276,7 @@ class ParentNamespace(Namespace):
         """The namespace ``name`` that this parent's matcher accepted (called by ``Server``)."""
         child = Namespace(name)
         child.handlers = self.handlers
+        child.limits = self.limits
         child.middlewares = self.middlewares
         child.any_listeners = self.any_listeners
         child.any_outgoing_listeners = self.any_outgoing_listeners

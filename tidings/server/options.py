@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tidings.protocol.socketio import DecoderLimits
+from tidings.server.ratelimit import RateLimit
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,8 @@ class ServerOptions:
     max_pending_events: int = 256
     """Events of one socket waiting for its handlers: at this many its connection stops
     reading, until they are down to a quarter of it (see docs/limits.md)."""
+    rate_limit: RateLimit | None = None
+    """Every connection's packets (``tidings.RateLimit``); None: no limit."""
 
     def __post_init__(self) -> None:
         if self.connect_timeout <= 0:

@@ -21,6 +21,7 @@ from tidings.server.journal import Journal, RecoveryOptions
 from tidings.server.namespace import Namespace, NamespaceMatcher, ParentNamespace
 from tidings.server.operators import Broadcaster, BroadcastOperator
 from tidings.server.options import ServerOptions
+from tidings.server.ratelimit import RateLimit, RateLimitCounts
 from tidings.websocket_routes import WebSocketRoutes
 
 logger = logging.getLogger("tidings.server")
@@ -54,7 +55,8 @@ class Server(Broadcaster):
 
     ``max_pending_events``: a client's events waiting for its handlers (they run in order);
     at this many its connection stops reading, and TCP pushes back on that client alone,
-    until they are down to a quarter (docs/limits.md).
+    until they are down to a quarter (docs/limits.md). ``rate_limit`` (a ``RateLimit``) bounds
+    every connection's packets and bytes per second; ``sio.limit(event, ...)`` one event's.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class Server(Broadcaster):
         concurrent_events: bool = False,
         cleanup_empty_child_namespaces: bool = False,
         max_pending_events: int = 256,
+        rate_limit: RateLimit | None = None,
         decoder_limits: DecoderLimits | None = None,
         max_http_buffer_size: int = 1_000_000,
         history: HistoryStore | None = None,
@@ -89,6 +92,7 @@ class Server(Broadcaster):
             concurrent_events=concurrent_events,
             cleanup_empty_child_namespaces=cleanup_empty_child_namespaces,
             max_pending_events=max_pending_events,
+            rate_limit=rate_limit,
             decoder_limits=decoder_limits or DecoderLimits(),
         )
         self.serializer: Serializer = serializer or OrjsonSerializer()
@@ -133,6 +137,8 @@ class Server(Broadcaster):
         self._connections: dict[str, Connection] = {}
         self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.rate_limited = RateLimitCounts()
+        """What the rate limits dropped and disconnected (``rate_limit``, ``limit``)."""
         self.decoder = Decoder(self.serializer, self.options.decoder_limits)
         """Decodes every connection's text packets (they leave no state behind; see Connection)."""
         self.websocket_routes = WebSocketRoutes()
@@ -231,6 +237,10 @@ class Server(Broadcaster):
 
     def event(self, fn: F) -> F:
         return self._nsps["/"].event(fn)
+
+    def limit(self, event: str, rule: RateLimit) -> None:
+        """Limit each client's ``event`` on the main namespace (see ``Namespace.limit``)."""
+        self._nsps["/"].limit(event, rule)
 
     def use(self, middleware: F) -> F:
         return self._nsps["/"].use(middleware)
