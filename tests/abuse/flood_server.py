@@ -1,6 +1,6 @@
 """A Socket.IO server for the abuse tests, in a process of its own (its RSS is measured).
 
-    python -m tests.abuse.flood_server builtin|uvicorn [max_pending_events]
+    python -m tests.abuse.flood_server builtin|uvicorn [max_pending_events [option=value...]]
 
 Prints ``port <n>`` once it listens, and serves until killed. Its handlers:
 ``slow`` awaits (an attacker floods it), ``echo`` acknowledges at once (the canary),
@@ -29,8 +29,8 @@ def memory_kb() -> dict[str, int]:
     return found
 
 
-def make_server(max_pending_events: int) -> tidings.Server:
-    sio = tidings.Server(max_pending_events=max_pending_events)
+def make_server(max_pending_events: int, **options: float) -> tidings.Server:
+    sio = tidings.Server(max_pending_events=max_pending_events, **options)  # type: ignore[arg-type]
     handled = {"slow": 0}
 
     @sio.on("slow")
@@ -49,8 +49,8 @@ def make_server(max_pending_events: int) -> tidings.Server:
     return sio
 
 
-async def main(kind: str, max_pending_events: int) -> None:
-    sio = make_server(max_pending_events)
+async def main(kind: str, max_pending_events: int, **options: float) -> None:
+    sio = make_server(max_pending_events, **options)
     if kind == "builtin":
         async with serve(sio, "127.0.0.1", 0) as server:
             print("port", server.port, flush=True)
@@ -60,6 +60,7 @@ async def main(kind: str, max_pending_events: int) -> None:
 
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn accepts them
         print("port", sock.getsockname()[1], flush=True)
         config = uvicorn.Config(
             tidings.ASGIApp(sio), log_level="warning", ws="websockets-sansio", lifespan="on"
@@ -68,4 +69,8 @@ async def main(kind: str, max_pending_events: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 256))
+    extra = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    asyncio.run(main(
+        sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 256,
+        **{key: float(value) if "." in value else int(value) for key, value in extra.items()},
+    ))

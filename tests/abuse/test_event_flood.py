@@ -43,10 +43,13 @@ def rss_kb(pid: int) -> int:
 
 
 @contextlib.asynccontextmanager
-async def flood_server(kind: str, max_pending: int = 256) -> AsyncIterator[tuple[int, int]]:
-    """(pid, port) of ``tests.abuse.flood_server`` running ``kind``."""
+async def flood_server(
+    kind: str, max_pending: int = 256, *options: str
+) -> AsyncIterator[tuple[int, int]]:
+    """(pid, port) of ``tests.abuse.flood_server`` running ``kind`` (``options``: more of
+    ``tidings.Server``'s, as ``name=value``)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.abuse.flood_server", kind, str(max_pending),
+        sys.executable, "-m", "tests.abuse.flood_server", kind, str(max_pending), *options,
         cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
@@ -62,13 +65,15 @@ async def flood_server(kind: str, max_pending: int = 256) -> AsyncIterator[tuple
 
 
 @contextlib.asynccontextmanager
-async def canary(port: int, count: int) -> AsyncIterator[asyncio.subprocess.Process]:
+async def canary(
+    port: int, count: int, transport: str = "websocket"
+) -> AsyncIterator[asyncio.subprocess.Process]:
     """The Node canary, connected (it waits for a line on stdin to start timing)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is not on PATH")
     proc = await asyncio.create_subprocess_exec(
-        node, str(CANARY), f"http://127.0.0.1:{port}", str(count), "websocket",
+        node, str(CANARY), f"http://127.0.0.1:{port}", str(count), transport,
         cwd=REPO_ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )
     try:

@@ -41,6 +41,14 @@ class EngineOptions:
     #: process can tell where a session lives (``tidings.engine.owner_of``). None: plain
     #: 20-character ids. The built-in server's ``HandoffOptions`` sets it.
     owner: str | None = None
+    #: Sessions open at once from one client address (``tidings.engine.admission``): a new
+    #: one past it is refused 429. None: no bound (the default: behind a proxy every
+    #: client has the proxy's address).
+    max_sessions_per_address: int | None = None
+    #: New sessions (handshakes) per second from one client address, in bursts of
+    #: ``handshake_burst`` (default: one second's worth): past it, 429. None: no bound.
+    handshakes_per_second: float | None = None
+    handshake_burst: float | None = None
 
     def __post_init__(self) -> None:
         path = self.path
@@ -56,6 +64,10 @@ class EngineOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("max_sessions_per_address", "handshakes_per_second", "handshake_burst"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(f"{name} must be positive or None, got {value!r}")
         if self.owner is not None:
             check_owner(self.owner)
         if not isinstance(self.serve_client, bool):

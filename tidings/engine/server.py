@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from tidings.engine.admission import Admission
 from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
@@ -65,6 +66,10 @@ class EngineServer:
         self._sid_prefix = f"{options.owner}." if options.owner is not None else ""
         self._config = options.session_config()
         self._client_files = ClientFiles(options.path) if options.serve_client else None
+        self.admission = Admission(
+            options.max_sessions_per_address, options.handshakes_per_second, options.handshake_burst
+        )
+        """New sessions per client address (``max_sessions_per_address``, ``handshakes_per_second``)."""
         self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
@@ -189,6 +194,8 @@ class EngineServer:
             logger.info("refused WebSocket origin %r", request.headers.get("origin"))
             return self._refuse(FORBIDDEN, [])
         error = self._websocket_error(request)
+        if error is None and "sid" not in request.query:
+            error = self._admit(request)
         if error is not None:
             return self._refuse(error, [])
         return None
@@ -206,7 +213,7 @@ class EngineServer:
             session = ServerSession(self._new_sid(), self._config, self._now(), transport=WEBSOCKET)
             socket = EngineSocket(self._context, request, session)
             listener = socket.attach_websocket(transport)
-            self._open(socket)
+            self._open(socket, request)
             return listener
         socket_ = self.sockets.get(sid)
         upgrade = socket_.start_upgrade(transport) if socket_ is not None else None
@@ -317,14 +324,35 @@ class EngineServer:
             else:
                 logger.warning("handshake refused: %d sessions open", len(self.sockets))
             return self._refuse(SERVER_FULL, cors)
+        refusal = self._admit(request)
+        if refusal is not None:
+            return self._refuse(refusal, cors)
         session = ServerSession(self._new_sid(), self._config, self._now(), transport=POLLING)
         socket = EngineSocket(self._context, request, session)
         body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
         assert isinstance(body, str)
-        self._open(socket)
+        self._open(socket, request)
         return HttpResponse(200, [_TEXT, _NO_STORE, *cors], body.encode("utf-8"))
 
-    def _open(self, socket: EngineSocket) -> None:
+    def _admit(self, request: HttpRequest) -> RequestError | None:
+        """The per-address bounds on new sessions (``Admission``); refusals are logged at
+        the 1st, 10th, 100th... so a flood of them writes a handful of lines."""
+        admission = self.admission
+        if not admission.active:
+            return None
+        address = request.client[0] if request.client is not None else None
+        error = admission.check(address, self._now())
+        if error is not None:
+            refused = admission.refused
+            if refused == 10 ** (len(str(refused)) - 1):
+                logger.warning("new session from %s refused: %s (%d refused so far)",
+                               address, error.message.lower(), refused)
+        return error
+
+    def _open(self, socket: EngineSocket, request: HttpRequest) -> None:
+        if self.admission.active:
+            client = request.client
+            self.admission.opened(socket.sid, client[0] if client is not None else None)
         self.sockets[socket.sid] = socket
         logger.debug("sid=%s opened over %s", socket.sid, socket.transport_name)
         socket.start()
@@ -339,6 +367,7 @@ class EngineServer:
         """Forget ``socket`` and tell the handler (``SocketContext.socket_closed``)."""
         if self.sockets.get(socket.sid) is socket:
             del self.sockets[socket.sid]
+            self.admission.closed(socket.sid)
         if event.reason in _ERROR_REASONS:
             logger.info("sid=%s closed: %s (%s)", socket.sid, event.reason, event.detail)
         else:
