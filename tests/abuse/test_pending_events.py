@@ -100,3 +100,31 @@ async def test_overlapping_post_while_held_closes_the_session() -> None:
 def test_max_pending_events_must_be_positive(value: int) -> None:
     with pytest.raises(ValueError, match="max_pending_events"):
         tidings.Server(max_pending_events=value)
+
+
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+async def test_session_that_never_joins_a_namespace_expires(transport: str) -> None:
+    sio = tidings.Server(connect_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    async with serve(sio, "127.0.0.1", 0) as server:
+        start = loop.time()
+        if transport == "polling":
+            async with httpx.AsyncClient() as http:
+                url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
+                opened = await http.get(url)
+                url += "&sid=" + opened.text.split('"sid":"')[1].split('"')[0]
+                # Held until the server closes the session: then its CLOSE packet.
+                assert (await asyncio.wait_for(http.get(url), 10)).text == "1"
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n"
+                         b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         b"Sec-WebSocket-Version: 13\r\n\r\n")
+            await reader.readuntil(b"\r\n\r\n")
+            with pytest.raises(ConnectionError):
+                await asyncio.wait_for(read_text(reader, "never"), 10)
+            writer.close()
+        elapsed = loop.time() - start
+        assert 0.3 <= elapsed < 5
+        assert not sio.engine.sockets

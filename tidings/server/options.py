@@ -10,8 +10,10 @@ from tidings.server.ratelimit import RateLimit
 
 @dataclass(frozen=True, slots=True)
 class ServerOptions:
-    connect_timeout: float = 45.0
-    """Seconds a new connection may take to join a first namespace."""
+    connect_timeout: float = 10.0
+    """Seconds a new connection may take to join a first namespace (Node: 45): a client
+    sends its CONNECT right after the handshake, and a session that never does holds a
+    place under ``max_connections`` until this ends."""
     concurrent_events: bool = False
     """Run one client's event handlers concurrently instead of in arrival order."""
     decoder_limits: DecoderLimits = field(default_factory=DecoderLimits)

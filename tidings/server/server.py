@@ -57,6 +57,9 @@ class Server(Broadcaster):
     at this many its connection stops reading, and TCP pushes back on that client alone,
     until they are down to a quarter (docs/limits.md). ``rate_limit`` (a ``RateLimit``) bounds
     every connection's packets and bytes per second; ``sio.limit(event, ...)`` one event's.
+    ``max_sessions_per_address`` and ``handshakes_per_second`` (with ``handshake_burst``)
+    bound new sessions per client address (off by default: behind a proxy every client
+    has its address).
     """
 
     def __init__(
@@ -65,7 +68,7 @@ class Server(Broadcaster):
         path: str = "/socket.io/",
         serializer: Serializer | None = None,
         adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
-        connect_timeout: float = 45.0,
+        connect_timeout: float = 10.0,
         concurrent_events: bool = False,
         cleanup_empty_child_namespaces: bool = False,
         max_pending_events: int = 256,
