@@ -116,3 +116,21 @@ async def test_byte_limit() -> None:
     # 1000 bytes of burst: the first two pass (the second into debt), the third is dropped.
     assert got[0] == big and got[1] == big
     assert got[2]["error"] == "rate limited" and got[2]["retry_after"] > 10
+
+
+async def test_disconnect_over_polling_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    import httpx
+
+    sio = echo_server(rate_limit=RateLimit(packets_per_second=1, burst=3, on_limit="disconnect"))
+    caplog.set_level(logging.INFO, "tidings")
+    async with serve(sio, "127.0.0.1", 0) as server, httpx.AsyncClient() as http:
+        url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
+        opened = await http.get(url)
+        url += "&sid=" + opened.text.split('"sid":"')[1].split('"')[0]
+        assert (await http.post(url, content="40")).text == "ok"
+        assert (await http.get(url)).text.startswith("40")
+        await http.post(url, content="\x1e".join(f'42["echo",{i}]' for i in range(50)))
+        assert "41" in (await http.get(url)).text.split("\x1e")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "disconnecting" in warnings[0], warnings
+    assert sio.rate_limited.disconnected == 1

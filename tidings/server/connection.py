@@ -52,7 +52,7 @@ class Connection:
 
     __slots__ = (
         "server", "conn", "decoder", "sockets", "_connect_timer", "_holding", "_limiter",
-        "_event_limiters", "_dropped",
+        "_event_limiters", "_dropped", "_closed",
     )
 
     def __init__(self, server: ConnectionServer, conn: EngineSocket) -> None:
@@ -69,6 +69,7 @@ class Connection:
         # Per-event buckets, made for an event with a limit when it first comes.
         self._event_limiters: dict[tuple[str, str], Limiter] | None = None
         self._dropped = 0
+        self._closed = False
         loop = asyncio.get_running_loop()
         self._connect_timer: asyncio.TimerHandle | None = loop.call_later(
             server.options.connect_timeout, self._on_connect_timeout
@@ -129,6 +130,8 @@ class Connection:
             if ptype is PacketType.DISCONNECT:
                 socket.handle_close("client namespace disconnect")
                 return
+        if self._closed:
+            return  # the rest of a POST read before this connection was closed (rate limit)
         logger.warning(
             "sid=%s packet %s for namespace %r in an invalid state, closing",
             self.conn.sid, ptype.name, packet.namespace,
@@ -159,6 +162,8 @@ class Connection:
     def _over_limit(self, packet: Packet, limiter: Limiter, event: str | None) -> None:
         """``packet`` went over ``limiter``'s rule: drop it (answering its ack request with
         an error), or disconnect the client, as the rule says. Logged once per connection."""
+        if self._closed:
+            return  # the rest of a POST read before the disconnect: counted once
         counts = self.server.rate_limited
         what = "the connection's rate limit" if event is None else f"the rate limit of {event!r}"
         if limiter.rule.on_limit == "disconnect":
@@ -338,8 +343,9 @@ class Connection:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
-        if self._dropped > 1:
+        if self._dropped > 1 and not self._closed:
             logger.info("sid=%s dropped %d packets over rate limits", self.conn.sid, self._dropped)
+        self._closed = True
         self.decoder = None  # drops a partly received binary packet
         for socket in list(self.sockets.values()):
             socket.handle_close(reason)
