@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -11,12 +12,23 @@ import click
 from tidings.workers.target import TargetError, load_target
 
 
-def load_app(target: str) -> Any:
-    """Import ``module:attribute`` (the attribute may be dotted), as uvicorn does."""
+def load_app(target: str, *, factory: bool = False) -> Any:
+    """Import ``module:attribute`` (the attribute may be dotted), as uvicorn does; one line
+    saying what is wrong when it cannot, and when it names an ASGI app (which the built-in
+    server would serve only part of)."""
     try:
-        return load_target(target)
+        app = load_target(target, factory=factory)
     except TargetError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="TARGET") from exc
+    from tidings.asgi import ASGIApp
+
+    if isinstance(app, ASGIApp):
+        hint = "its tidings.Server" if app.other_app is not None else "the tidings.Server in it"
+        raise click.UsageError(
+            f"{target} is an ASGI application (tidings.ASGIApp): run it under an ASGI server "
+            f"(uvicorn {target}), or give tidings serve {hint}"
+        )
+    return app
 
 
 def _setup_logging(level: str) -> None:
@@ -34,34 +46,41 @@ def main() -> None:
 
 @main.command()
 @click.argument("target")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", envvar="TIDINGS_HOST", show_envvar=True, default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="TIDINGS_PORT", show_envvar=True, default=8000, show_default=True, type=int)
 @click.option(
-    "--static", "static", multiple=True, metavar="URL=DIR",
+    "--static", "static", multiple=True, metavar="URL=DIR", envvar="TIDINGS_STATIC", show_envvar=True,
     help="Serve files under DIR at URL (repeatable), e.g. --static /=public",
 )
-@click.option("--log-level", default="info", show_default=True,
+@click.option("--log-level", envvar="TIDINGS_LOG_LEVEL", show_envvar=True, default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
-@click.option("--workers", type=click.IntRange(1, 512), default=None,
+@click.option("--workers", envvar="TIDINGS_WORKERS", show_envvar=True, type=click.IntRange(1, 512), default=None,
               help="Serve with N processes on the port (SO_REUSEPORT), one cluster")
-@click.option("--node", default=None, metavar="NAME",
+@click.option("--node", envvar="TIDINGS_NODE", show_envvar=True, default=None, metavar="NAME",
               help="This machine's tag in a cluster; worker i is NAME-wi [default: host name]")
-@click.option("--redis", default=None, metavar="URL",
+@click.option("--redis", envvar="TIDINGS_REDIS", show_envvar=True, default=None, metavar="URL",
               help="Join the cluster on this Redis (RedisAdapter) instead of the workers' local bus")
-@click.option("--redis-key", default="socket.io", show_default=True, metavar="PREFIX",
+@click.option("--redis-key", envvar="TIDINGS_REDIS_KEY", show_envvar=True, default="socket.io", show_default=True, metavar="PREFIX",
               help="With --redis: the adapter's key prefix (Node's `key`)")
-@click.option("--advertise", default=None, metavar="HOST:PORT",
+@click.option("--advertise", envvar="TIDINGS_ADVERTISE", show_envvar=True, default=None, metavar="HOST:PORT",
               help="With --node and --redis: where the other nodes reach this one (needed when"
                    " --host is a wildcard such as 0.0.0.0)")
-@click.option("--drain-spread", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--factory", is_flag=True, envvar="TIDINGS_FACTORY", show_envvar=True,
+              help="TARGET is a function that makes the app (called with no arguments)")
+@click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default=None,
+              envvar="TIDINGS_LOOP", show_envvar=True,
+              help="The event loop [default: auto, uvloop when installed]")
+@click.option("--drain-spread", envvar="TIDINGS_DRAIN_SPREAD", show_envvar=True, type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="At shutdown, close the sessions over this long so clients do not all"
                    " reconnect at once [default: 3 with --workers, else the app's own]")
 def serve(
     target: str, host: str, port: int, static: tuple[str, ...], log_level: str,
     workers: int | None, node: str | None, redis: str | None, redis_key: str,
-    advertise: str | None, drain_spread: float | None,
+    advertise: str | None, factory: bool, loop: str | None, drain_spread: float | None,
 ) -> None:
-    """Serve TARGET (module:attribute, a tidings Server) with the built-in server."""
+    """Serve TARGET (module:attribute, a tidings Server) with the built-in server.
+
+    Every option can also be set by its environment variable (TIDINGS_PORT=8000, ...)."""
     _setup_logging(log_level)
     static_files: dict[str, str] = {}
     for item in static:
@@ -69,7 +88,11 @@ def serve(
         if not sep:
             raise click.BadParameter(f"expected URL=DIR, got {item!r}", param_hint="--static")
         static_files[url] = directory
+    if loop is not None:
+        os.environ["TIDINGS_LOOP"] = loop  # read by this process's and its workers' loops
     if workers is not None:
+        if factory:
+            raise click.UsageError("--factory works with one process; with --workers give the app")
         from tidings import workers as supervisor
 
         try:
@@ -84,19 +107,21 @@ def serve(
         except ImportError as exc:  # the local bus needs msgpack and redis-py
             raise click.ClickException(f"--workers: {exc}") from exc
         sys.exit(status)
-    _serve_one(target, host, port, static_files, node, redis, redis_key, advertise, drain_spread)
+    _serve_one(
+        target, host, port, static_files, node, redis, redis_key, advertise, drain_spread, factory
+    )
 
 
 def _serve_one(
     target: str, host: str, port: int, static_files: dict[str, str],
     node: str | None, redis: str | None, redis_key: str, advertise: str | None,
-    drain_spread: float | None,
+    drain_spread: float | None, factory: bool,
 ) -> None:
     from tidings.server import Server
     from tidings.standalone import run
     from tidings.workers.worker import handoff_options, install_adapter
 
-    app = load_app(target)
+    app = load_app(target, factory=factory)
     install_adapter(app, redis=redis, redis_key=redis_key)
     if drain_spread is not None and isinstance(app, Server):
         app.shutdown_spread = drain_spread
