@@ -276,7 +276,15 @@ class Socket:
     # -- driven by its connection (``server.connection``) ------------------------------
 
     def accept(self, missed: list[Packet]) -> None:
-        """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
+        """Middleware and the connect handler accepted the client: CONNECT, then what waited.
+
+        Paced as Node paces them: Node writes the CONNECT reply the moment it accepts, then
+        runs the connect handler, whose emits leave in a later write. Here the handler has
+        run already (it may refuse), so the reply is written now, not at the end of the
+        turn, and what was held follows on the next turn, after a poll of the loop: a
+        client reading as soon as the reply arrives reads it alone. Written together, or a
+        turn apart only, a client that takes one read for both (as the protocol's
+        conformance suite does, with one-shot listeners) misses the second."""
         self.state = SocketState.CONNECTED
         conn = self.connection.conn
         reply: dict[str, Any] = {"sid": self.id}
@@ -286,8 +294,8 @@ class Socket:
         write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
         for packet in missed:
             write_packet(conn, packet, serializer)
-        # What was held follows on the next turn, in a write of its own, so a client reading
-        # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
+        conn.flush()
+        # Until then new sends still wait, in order behind what was held.
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
