@@ -268,18 +268,18 @@ class Socket(HookMethods, EmitMethods):
     # -- driven by its connection (``server.connection``) ------------------------------
 
     def accept(self, missed: list[Packet]) -> None:
-        """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
+        """Middleware and the connect handler accepted the client: the CONNECT reply now, in
+        a write of its own, and what the handler emitted on the next turn, as Node paces them
+        (a client reading at once then reads the reply alone, as the conformance suite needs)."""
         self.state = SocketState.CONNECTED
         conn = self.connection.conn
-        reply: dict[str, Any] = {"sid": self.id}
-        if self.pid is not None:
-            reply["pid"] = self.pid
+        reply: dict[str, Any] = {"sid": self.id} if self.pid is None else {"sid": self.id, "pid": self.pid}
         serializer = self.nsp.serializer
         write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
         for packet in missed:
             write_packet(conn, packet, serializer)
-        # What was held follows on the next turn, in a write of its own, so a client reading
-        # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
+        conn.flush()
+        # Until then new sends still wait, in order behind what was held.
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
