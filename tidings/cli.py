@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from tidings.standalone.options import HttpOptions
 from tidings.workers.target import TargetError, load_target
+
+if TYPE_CHECKING:
+    from ssl import SSLContext
 
 
 def load_app(target: str, *, factory: bool = False) -> Any:
@@ -70,13 +74,29 @@ def main() -> None:
 @click.option("--loop", type=click.Choice(["auto", "asyncio", "uvloop"]), default=None,
               envvar="TIDINGS_LOOP", show_envvar=True,
               help="The event loop [default: auto, uvloop when installed]")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              envvar="TIDINGS_SSL_KEYFILE", show_envvar=True, help="TLS: the private key")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              envvar="TIDINGS_SSL_CERTFILE", show_envvar=True,
+              help="TLS: the certificate (chain); with --ssl-keyfile, serves https:// and wss://")
+@click.option("--proxy-headers/--no-proxy-headers", default=True, show_default=True,
+              envvar="TIDINGS_PROXY_HEADERS", show_envvar=True,
+              help="Believe X-Forwarded-For/-Proto from the peers of --forwarded-allow-ips")
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True, metavar="IPS",
+              envvar="TIDINGS_FORWARDED_ALLOW_IPS", show_envvar=True,
+              help="Comma-separated proxy addresses trusted for the proxy headers, or '*'")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              envvar="TIDINGS_ACCESS_LOG", show_envvar=True,
+              help="One INFO line per request on the tidings.access logger")
 @click.option("--drain-spread", envvar="TIDINGS_DRAIN_SPREAD", show_envvar=True, type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="At shutdown, close the sessions over this long so clients do not all"
                    " reconnect at once [default: 3 with --workers, else the app's own]")
 def serve(
     target: str, host: str, port: int, static: tuple[str, ...], log_level: str,
     workers: int | None, node: str | None, redis: str | None, redis_key: str,
-    advertise: str | None, factory: bool, loop: str | None, drain_spread: float | None,
+    advertise: str | None, factory: bool, loop: str | None, ssl_keyfile: str | None,
+    ssl_certfile: str | None, proxy_headers: bool, forwarded_allow_ips: str, access_log: bool,
+    drain_spread: float | None,
 ) -> None:
     """Serve TARGET (module:attribute, a tidings Server) with the built-in server.
 
@@ -90,15 +110,27 @@ def serve(
         static_files[url] = directory
     if loop is not None:
         os.environ["TIDINGS_LOOP"] = loop  # read by this process's and its workers' loops
+    trusted = (
+        tuple(ip.strip() for ip in forwarded_allow_ips.split(",") if ip.strip())
+        if proxy_headers else None
+    )
+    if (ssl_keyfile is None) != (ssl_certfile is None):
+        raise click.UsageError("TLS needs both --ssl-keyfile and --ssl-certfile")
     if workers is not None:
         if factory:
             raise click.UsageError("--factory works with one process; with --workers give the app")
+        if ssl_certfile is not None:
+            raise click.UsageError(
+                "TLS works with one process: a TLS session cannot move between workers (end TLS "
+                "at the balancer in front of them)"
+            )
         from tidings import workers as supervisor
 
         try:
             status = supervisor.run(
                 target, workers=workers, host=host, port=port, node=node, redis=redis,
-                redis_key=redis_key, advertise=advertise,
+                redis_key=redis_key, advertise=advertise, forwarded_allow_ips=trusted,
+                access_log=access_log,
                 drain_spread=3.0 if drain_spread is None else drain_spread,
                 static_files=static_files, log_level=log_level,
             )
@@ -107,15 +139,28 @@ def serve(
         except ImportError as exc:  # the local bus needs msgpack and redis-py
             raise click.ClickException(f"--workers: {exc}") from exc
         sys.exit(status)
+    tls = None
+    if ssl_certfile is not None and ssl_keyfile is not None:
+        import ssl
+
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(ssl_certfile, ssl_keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise click.UsageError(f"cannot load the TLS certificate and key: {exc}") from exc
+    options = HttpOptions(
+        forwarded_allow_ips=None if trusted is None else frozenset(trusted), access_log=access_log
+    )
     _serve_one(
-        target, host, port, static_files, node, redis, redis_key, advertise, drain_spread, factory
+        target, host, port, static_files, node, redis, redis_key, advertise, drain_spread, factory,
+        options, tls,
     )
 
 
 def _serve_one(
     target: str, host: str, port: int, static_files: dict[str, str],
     node: str | None, redis: str | None, redis_key: str, advertise: str | None,
-    drain_spread: float | None, factory: bool,
+    drain_spread: float | None, factory: bool, options: HttpOptions, tls: SSLContext | None,
 ) -> None:
     from tidings.server import Server
     from tidings.standalone import run
@@ -126,6 +171,8 @@ def _serve_one(
     if drain_spread is not None and isinstance(app, Server):
         app.shutdown_spread = drain_spread
     handoff = None
+    if node is not None and tls is not None:
+        raise click.UsageError("--node (hand-off) and TLS do not go together: end TLS at the balancer")
     if node is not None:
         # A node of several behind a balancer: its session ids name it, and with --redis the
         # nodes find each other there, so a request for another node's session is relayed.
@@ -135,7 +182,8 @@ def _serve_one(
             raise click.UsageError(str(exc)) from exc
         if isinstance(app, Server):
             app.node_id = node
-    run(app, host=host, port=port, static_files=static_files or None, handoff=handoff)
+    run(app, host=host, port=port, static_files=static_files or None, handoff=handoff,
+        options=options, ssl=tls)
 
 
 @main.command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.cli.serving import serve as serve_app
 
 APP = textwrap.dedent('''
     import asyncio
@@ -61,31 +62,6 @@ def test_an_asgi_app_is_sent_to_an_asgi_server(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
-    (tmp_path / "cliapp.py").write_text(APP)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tidings", "serve", *args],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the server says where it listens
-        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-        if found:
-            return proc, int(found.group(1))
-    proc.wait(5)
-    raise AssertionError(f"no 'listening on' line; exit {proc.returncode}")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.mark.parametrize(("args", "env", "loop_module"), [
     (["cliapp:make", "--factory", "--port", "0", "--loop", "asyncio"], {}, "asyncio"),
     (["cliapp:sio"], {"TIDINGS_PORT": "0", "TIDINGS_LOOP": "uvloop"}, "uvloop"),
@@ -94,7 +70,8 @@ def stop(proc: subprocess.Popen[str]) -> None:
 def test_factory_loop_and_environment(
     tmp_path: Path, args: list[str], env: dict[str, str], loop_module: str
 ) -> None:
-    proc, port = start(tmp_path, *args, env={"TIDINGS_EAGER_TASKS": "0", **env})
+    served = serve_app(tmp_path, APP, "cliapp", *args, env=env)
+    port = served.port
     try:
         handshake = httpx.get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", timeout=10)
         assert handshake.status_code == 200 and handshake.text.startswith("0{")
@@ -107,4 +84,4 @@ def test_factory_loop_and_environment(
         reply = httpx.get(base, timeout=10).text
         assert reply.startswith("431[") and loop_module in reply, reply
     finally:
-        stop(proc)
+        served.stop()
