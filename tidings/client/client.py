@@ -30,7 +30,13 @@ from tidings.client.multiplexer import Auth, NamespaceMultiplexer
 from tidings.client.namespace import ClientNamespace, NamespaceState
 from tidings.client.options import ClientOptions
 from tidings.client.reconnection import Reconnector
-from tidings.protocol.socketio import DecoderLimits, Serializer
+from tidings.protocol.socketio import (
+    DecoderLimits,
+    Parser,
+    ParserChoice,
+    Serializer,
+    resolve_parser,
+)
 from tidings.serializers import OrjsonSerializer
 
 __all__ = ["MANAGER_EVENTS", "Auth", "Client", "ClientState"]
@@ -80,6 +86,7 @@ class Client:
         options: ClientOptions | None = None,
         *,
         serializer: Serializer | None = None,
+        parser: ParserChoice = "default",
         reconnection: bool | None = None,
         reconnection_attempts: int | None = None,
         reconnection_delay: float | None = None,
@@ -109,10 +116,12 @@ class Client:
         base = options or ClientOptions()
         self.options: ClientOptions = dataclasses.replace(base, **overrides) if overrides else base
         self.serializer: Serializer = serializer or OrjsonSerializer()
+        self.parser: Parser = resolve_parser(parser, self.serializer)
+        """The packet codec (``parser=``: "default", "msgpack" or a ``Parser``), as the server's."""
         self._state = ClientState.IDLE
         self._namespaces = NamespaceMultiplexer(
             self.options,
-            self.serializer,
+            self.parser,
             spawn=self._spawn,
             lose_connection=self._lose_connection,
             namespace_closed=self._on_namespace_closed,

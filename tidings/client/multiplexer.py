@@ -3,7 +3,7 @@
 This is the client's Socket.IO side: each namespace's CONNECT (with ``auth``
 and the connection-state-recovery position), the packets the server sends,
 the acknowledgements awaited, the offline buffers, and the one path by which
-every packet goes out (``_write``: its text, then each binary attachment).
+every packet goes out (``_write``: the messages the parser made of it).
 The ``Client`` owns the connection itself: it attaches each new one here and
 says when it was lost.
 """
@@ -23,14 +23,12 @@ from tidings.client.namespace import ClientNamespace, NamespaceState
 from tidings.client.options import ClientOptions
 from tidings.protocol.socketio import (
     DecodeError,
-    Decoder,
-    EncodedPacket,
     Packet,
+    PacketDecoder,
     PacketType,
-    Serializer,
+    Parser,
     ack_args,
     ack_value,
-    encode,
 )
 
 __all__ = ["Auth", "NamespaceMultiplexer"]
@@ -59,7 +57,7 @@ class NamespaceMultiplexer:
         "_namespace_closed",
         "_namespaces",
         "_options",
-        "_serializer",
+        "_parser",
         "_spawn",
         "dispatcher",
     )
@@ -67,14 +65,14 @@ class NamespaceMultiplexer:
     def __init__(
         self,
         options: ClientOptions,
-        serializer: Serializer,
+        parser: Parser,
         *,
         spawn: Callable[[Coroutine[Any, Any, None]], object],
         lose_connection: Callable[[str], None],
         namespace_closed: Callable[[bool], None],
     ) -> None:
         self._options = options
-        self._serializer = serializer
+        self._parser = parser
         self._spawn = spawn
         self._lose_connection = lose_connection
         self._namespace_closed = namespace_closed
@@ -83,7 +81,7 @@ class NamespaceMultiplexer:
         self._namespaces: dict[str, ClientNamespace] = {}
         self._acks = PendingAcks()
         self._engine: EngineConnection | None = None
-        self._decoder: Decoder | None = None
+        self._decoder: PacketDecoder | None = None
         self._auth: Auth = None
 
     # -- what the client reads -------------------------------------------------------
@@ -120,7 +118,7 @@ class NamespaceMultiplexer:
 
     def attach(self, engine: EngineConnection) -> None:
         """A new connection carries the namespaces; called by the client before opening it."""
-        self._decoder = Decoder(self._serializer, self._options.decoder_limits)
+        self._decoder = self._parser.decoder(self._options.decoder_limits)
         self._engine = engine
 
     def detach(self) -> EngineConnection | None:
@@ -179,7 +177,7 @@ class NamespaceMultiplexer:
         for ns in self._namespaces.values():
             was_connected = ns.state is NamespaceState.CONNECTED
             if was_connected and self._engine is not None:
-                self._write(encode(Packet(PacketType.DISCONNECT, ns.name), self._serializer))
+                self._write(self._parser.encode(Packet(PacketType.DISCONNECT, ns.name)))
             self._close(ns, reason if was_connected and notify else None)
 
     # -- sending ---------------------------------------------------------------------
@@ -189,7 +187,7 @@ class NamespaceMultiplexer:
     ) -> None:
         """Send an event, or buffer it until ``ns`` connects; called by ``Client.emit``."""
         packet = Packet(PacketType.EVENT, ns.name, [event, *args], ack_id)
-        encoded = encode(packet, self._serializer)
+        encoded = self._parser.encode(packet)
         if ns.state is NamespaceState.CONNECTED and self._engine is not None:
             self._write(encoded)
             return
@@ -214,14 +212,13 @@ class NamespaceMultiplexer:
             ns.unbuffer(ack_id)
         return ack_value(reply)
 
-    def _write(self, encoded: EncodedPacket) -> None:
-        """The one way out: the packet's text, then each attachment as a binary message."""
+    def _write(self, messages: tuple[str | bytes, ...]) -> None:
+        """The one way out: the packet's messages (text, then each attachment), in order."""
         engine = self._engine
         if engine is None:
             return
-        engine.send(encoded.text)
-        for attachment in encoded.attachments:
-            engine.send(attachment)
+        for message in messages:
+            engine.send(message)
 
     async def _send_connect(self, ns: ClientNamespace) -> None:
         auth = self._auth
@@ -232,7 +229,7 @@ class NamespaceMultiplexer:
             if data is not None and not isinstance(data, dict):
                 raise TypeError(f"auth must be a dict, not {type(data).__name__}")
             payload = ns.connect_payload(data)
-            packet = encode(Packet(PacketType.CONNECT, ns.name, payload), self._serializer)
+            packet = self._parser.encode(Packet(PacketType.CONNECT, ns.name, payload))
         except Exception as exc:
             logger.exception("could not make the CONNECT for %s", ns.name)
             if ns.waiter is not None and not ns.waiter.done():
@@ -247,7 +244,7 @@ class NamespaceMultiplexer:
             return
         args = ack_args(result)
         try:
-            encoded = encode(Packet(PacketType.ACK, namespace, args, ack_id), self._serializer)
+            encoded = self._parser.encode(Packet(PacketType.ACK, namespace, args, ack_id))
         except (TypeError, ValueError):
             logger.exception("could not encode the ack for %s (namespace %s)", ack_id, namespace)
             return

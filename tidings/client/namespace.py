@@ -7,7 +7,7 @@ import enum
 from collections import deque
 from typing import Any
 
-from tidings.protocol.socketio import EncodedPacket, Packet
+from tidings.protocol.socketio import Packet
 
 __all__ = ["ClientNamespace", "NamespaceState"]
 
@@ -59,7 +59,7 @@ class ClientNamespace:
         self.pid: str | None = None
         self.offset: str | None = None
         self.recovered = False
-        self.buffer: deque[tuple[EncodedPacket, int | None]] = deque()
+        self.buffer: deque[tuple[tuple[str | bytes, ...], int | None]] = deque()
         self.received: list[Packet] = []  # events that came before the CONNECT reply
         self.waiter: asyncio.Future[None] | None = None
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.errors import AckTimeoutError
 from tidings.ids import Room, Sid
-from tidings.protocol.socketio import Packet, encode
+from tidings.protocol.socketio import Packet
 from tidings.server.operators import BroadcastOperator, BroadcastTarget
 
 if TYPE_CHECKING:
     from tidings.adapters.base import LocalConnection
     from tidings.protocol.prepared import PreparedMessage
+    from tidings.protocol.socketio import Parser
     from tidings.serializers import Serializer
 
 logger = logging.getLogger("tidings.server")
@@ -21,12 +22,10 @@ logger = logging.getLogger("tidings.server")
 __all__ = ["Ack", "EmitMethods", "EmitModifiers", "HeldConnection", "short_ack", "write_packet"]
 
 
-def write_packet(writer: LocalConnection, packet: Packet, serializer: Serializer) -> None:
-    """Encode ``packet`` and send its text, then each binary attachment, in order."""
-    encoded = encode(packet, serializer)
-    writer.send(encoded.text)
-    for attachment in encoded.attachments:
-        writer.send(attachment)
+def write_packet(writer: LocalConnection, packet: Packet, parser: Parser) -> None:
+    """Encode ``packet`` and send its messages (text, then any binary attachment), in order."""
+    for message in parser.encode(packet):
+        writer.send(message)
 
 
 class HeldConnection:
@@ -178,7 +177,8 @@ class Ack:
 def short_ack(ack_id: int, args: list[Any], serializer: Serializer) -> str | None:
     """An ACK on "/" as ``3<id><json>``, written without packet objects (the echo hot path);
     None when ``args`` hold bytes, which need the encoder's BINARY_ACK. Proven equal to
-    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py."""
+    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py. For the
+    default parser only (``JsonParser``); the socket asks for it then."""
     try:
         text: str = "3" + str(ack_id) + serializer.dumps(args)
     except TypeError:

@@ -15,7 +15,14 @@ from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
 from tidings.ids import Room, Sid, new_sid
-from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
+from tidings.protocol.socketio import (
+    RESERVED_EVENTS,
+    JsonParser,
+    Packet,
+    PacketType,
+    ack_args,
+    ack_value,
+)
 from tidings.server.handshake import Handshake
 from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_middleware
 from tidings.server.namespace import Namespace
@@ -235,7 +242,7 @@ class Socket(HookMethods, EmitMethods):
         if hooks is not None and hooks.outgoing and packet.type is PacketType.EVENT:
             # Its own emits, with the recovery offset if any, as Node's listeners see them.
             notify(hooks.outgoing, self.server, self, packet.data[0], packet.data[1:])
-        write_packet(self._writer, packet, self.nsp.serializer)
+        write_packet(self._writer, packet, self.nsp.parser)
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
         """Call ``callback`` with the client's ack of ``ack_id``, or None if it leaves first."""
@@ -264,10 +271,10 @@ class Socket(HookMethods, EmitMethods):
         reply: dict[str, Any] = {"sid": self.id}
         if self.pid is not None:
             reply["pid"] = self.pid
-        serializer = self.nsp.serializer
-        write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
+        parser = self.nsp.parser
+        write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), parser)
         for packet in missed:
-            write_packet(conn, packet, serializer)
+            write_packet(conn, packet, parser)
         # What was held follows on the next turn, in a write of its own, so a client reading
         # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
         asyncio.get_running_loop().call_soon(self._go_live)
@@ -391,8 +398,9 @@ class Socket(HookMethods, EmitMethods):
         """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too);
         ``event`` names the handler in the error when the reply cannot be encoded."""
         nsp = self.nsp
-        if nsp.name == "/" and self.state is SocketState.CONNECTED:
-            text = short_ack(ack_id, data, nsp.serializer)
+        parser = nsp.parser
+        if nsp.name == "/" and self.state is SocketState.CONNECTED and type(parser) is JsonParser:
+            text = short_ack(ack_id, data, parser.serializer)
             if text is not None:
                 self._writer.send(text)
                 return
