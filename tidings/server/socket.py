@@ -15,14 +15,8 @@ from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
 from tidings.ids import Room, Sid, new_sid
-from tidings.protocol.socketio import (
-    RESERVED_EVENTS,
-    JsonParser,
-    Packet,
-    PacketType,
-    ack_args,
-    ack_value,
-)
+from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
+from tidings.protocol.socketio.parser import JsonParser
 from tidings.server.handshake import Handshake
 from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_middleware
 from tidings.server.namespace import Namespace

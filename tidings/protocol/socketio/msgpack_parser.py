@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised by tests/test_extras_
 
 from tidings.protocol.socketio.decoder import DecoderLimits
 from tidings.protocol.socketio.errors import DecodeError
+from tidings.protocol.socketio.notepack import unpack
 from tidings.protocol.socketio.packets import (
     ACK,
     BINARY_ACK,
@@ -48,9 +49,6 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
 # Node's packet types by wire number; the BINARY_* types have no place in this format.
 _TYPES = {int(t): t for t in (CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR)}
-# ``ext 8`` of 8 bytes and type 0: only an 8-byte ArrayBuffer is written so; without it in a
-# message, every 8-byte extension of type 0 there is a Date (``fixext 8``).
-_ARRAYBUFFER_OF_8 = b"\xc7\x08\x00"
 
 
 def _pack_default(obj: Any) -> Any:
@@ -60,29 +58,6 @@ def _pack_default(obj: Any) -> Any:
         ms = (obj - _EPOCH) // _MS
         return msgpack.ExtType(0, ms.to_bytes(8, "big", signed=True))
     raise TypeError(f"cannot serialize {type(obj).__name__} value to MessagePack")
-
-
-def _date(data: bytes) -> Any:
-    try:
-        return _EPOCH + dt.timedelta(milliseconds=int.from_bytes(data, "big", signed=True))
-    except OverflowError:
-        return None  # beyond datetime's years 1 to 9999: an invalid date, as JSON's null
-
-
-def _ext_with_dates(code: int, data: bytes) -> Any:
-    if code == 0:
-        if len(data) == 8:
-            return _date(data)
-        if data == b"\x00":
-            return None  # undefined (a one-byte ArrayBuffer holding 0 reads so too)
-        return data
-    return [code, data]
-
-
-def _ext_without_dates(code: int, data: bytes) -> Any:
-    if code == 0:
-        return None if data == b"\x00" else data
-    return [code, data]
 
 
 def _too_deep(payload: Any, limit: int) -> bool:
@@ -199,14 +174,11 @@ class MsgpackDecoder:
             if not isinstance(data, (bytearray, memoryview)):
                 raise TypeError(f"expected str or bytes, not {type(data).__name__}")
             data = bytes(data)
-        hook = _ext_without_dates if _ARRAYBUFFER_OF_8 in data else _ext_with_dates
-        try:
-            obj = msgpack.unpackb(data, ext_hook=hook, timestamp=3)
-        except (ValueError, TypeError, OverflowError, msgpack.UnpackException):
-            raise DecodeError("payload is not valid MessagePack") from None
+        limits = self._limits
+        # The packet's map is one level above its data.
+        obj = unpack(data, limits.max_nesting + 1)
         if type(obj) is not dict:
             raise DecodeError("packet is not a map")
-        limits = self._limits
         number = obj.get("type")
         ptype = _TYPES.get(number) if type(number) is int else None
         if ptype is None:
