@@ -165,3 +165,16 @@ def test_what_parser_takes() -> None:
         tidings.Server(parser="yaml")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         tidings.Server(parser=object())  # type: ignore[arg-type]
+
+
+async def test_the_testing_kit_speaks_the_servers_parser() -> None:
+    import tidings.testing
+
+    sio = tidings.Server(parser="msgpack")
+
+    @sio.on("echo")
+    def echo(socket: tidings.Socket, *args: Any) -> tuple[Any, ...]:
+        return args
+
+    async with tidings.testing.connect(sio) as client:
+        assert await client.emit_with_ack("echo", b"\x00", {"k": [b"v"]}) == (b"\x00", {"k": [b"v"]})

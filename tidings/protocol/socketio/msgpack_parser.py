@@ -7,11 +7,11 @@ packet is checked as that parser checks it (type 0 to 4, a string namespace, dat
 the type, an integer id), then as tidings' JSON decoder checks the same packet (event names,
 ack ids, nesting). Sans-I/O.
 
-Values as notepack.io maps them: a Node ``Buffer`` is ``bin`` (``bytes`` here); a JS ``Date``
-is the extension type 0 of 8 bytes (a UTC ``datetime`` here, and back); ``undefined`` is the
-extension type 0 of one zero byte (``None``); an ``ArrayBuffer`` or typed array from a browser
-is the extension type 0 in an ``ext 8/16/32`` (``bytes``); other extension types come as
-``[type, bytes]``, as notepack.io reads them. NaN and the infinities travel as floats.
+Values as notepack.io maps them (read by ``notepack.unpack``): a Node ``Buffer`` is ``bin``
+(``bytes`` here); a JS ``Date`` is the ``fixext 8`` of type 0 (a UTC ``datetime`` here, and
+back); ``undefined`` is the ``fixext 1`` of type 0 (``None``); an ``ArrayBuffer`` or typed
+array from a browser is an ``ext 8/16/32`` of type 0 (``bytes``); other extension types come
+as ``[type, bytes]``. NaN and the infinities travel as floats.
 """
 
 from __future__ import annotations
