@@ -92,3 +92,43 @@ async def test_connect_error(server: ServerHarness) -> None:
     assert caught.value.message == "not allowed"
     assert caught.value.data == {"code": 403}
     await client.disconnect()
+
+
+@pytest.mark.parametrize("kind", ["node", "tidings"])
+async def test_connection_state_recovery(kind: str, request: pytest.FixtureRequest) -> None:
+    """What a client missed (binary included) is replayed in the parser's format: tidings
+    keeps it as JSON in its history, and encodes it for the client on the way out."""
+    harness: ServerHarness
+    if kind == "node":
+        harness = NodeServer(request.getfixturevalue("node_bin"), parser="msgpack", recovery=True)
+    else:
+        harness = TidingsServer(parser="msgpack", connection_state_recovery=True)
+    await harness.start()
+    seen: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    client = Client(
+        parser="msgpack", reconnection_delay=0.2, reconnection_delay_max=0.2,
+        randomization_factor=0, timeout=5.0,
+    )
+    client.on("news", lambda *args: seen.put_nowait(("news", *args)))
+    client.on("connect", lambda: seen.put_nowait(("connect",)))
+    try:
+        await client.connect(harness.url, transports=("websocket",))
+        assert await seen.get() == ("connect",)
+        sid = client.sid
+        assert sid is not None
+        await harness.emit("news", "a", b"\x00")
+        news = await seen.get()  # a handler taking *args sees the offset last
+        assert news[:3] == ("news", "a", b"\x00") and isinstance(news[3], str)
+        await harness.close_connection(sid)
+        await harness.records.get("disconnect", sid=sid)
+        await harness.emit("news", "missed", b"\x01", {"when": b"\x02"})
+        # Node replays before its CONNECT reply, tidings after: either way, both arrive.
+        items = sorted([await seen.get(), await seen.get()], key=lambda item: item[0])
+        assert items[0] == ("connect",)
+        missed = items[1]
+        assert missed[:4] == ("news", "missed", b"\x01", {"when": b"\x02"})
+        assert isinstance(missed[4], str) and missed[4] != news[3]
+        assert client.recovered and client.sid == sid
+    finally:
+        await client.disconnect()
+        await harness.stop()
