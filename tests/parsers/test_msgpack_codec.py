@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tidings.protocol.socketio import DecodeError, DecoderLimits, Packet, PacketType
 from tidings.protocol.socketio.msgpack_parser import MsgpackDecoder, MsgpackParser
-from tidings.protocol.socketio.notepack import needs_exact_read, read_exactly, read_fast, unpack
+from tidings.protocol.socketio.notepack import AmbiguousExtension, read_exactly, read_fast, unpack
 
 ORACLE = Path(__file__).resolve().parent / "node" / "oracle.mjs"
 UTC = dt.UTC
@@ -298,27 +298,71 @@ raw_values = st.recursive(
 )
 
 
+def fast_or_none(data: bytes) -> str | None:
+    """What the C reader reads (its repr, "refused" for a DecodeError), or None if it defers."""
+    try:
+        return repr(read_fast(data))
+    except AmbiguousExtension:
+        return None
+    except DecodeError:
+        return "refused"
+
+
+def exact(data: bytes) -> str:
+    try:
+        return repr(read_exactly(data, 100))
+    except DecodeError:
+        return "refused"
+
+
+def chosen(data: bytes) -> str:
+    """What ``unpack`` (the C reader, or the exact one when it defers) reads."""
+    try:
+        return repr(unpack(data, 100))
+    except DecodeError:
+        return "refused"
+
+
 @settings(max_examples=500, deadline=None)
 @given(value=raw_values, single_float=st.booleans())
 def test_the_fast_reader_is_the_exact_one(value: Any, single_float: bool) -> None:
     data = bytes(msgpack.packb(value, use_single_float=single_float))
-    exact = repr(read_exactly(data, 100))
-    if not needs_exact_read(data):
-        assert repr(read_fast(data)) == exact
-    assert repr(unpack(data, 100)) == exact
+    fast = fast_or_none(data)
+    assert fast is None or fast == exact(data)
+    assert chosen(data) == exact(data)
+
+
+# notepack's own forms of extension type 0, and the C reader's guesses put to the test:
+# ext 8 headers of fixext lengths, fixext headers, both in one message, and inside binary.
+ZERO_EXTS = [
+    b"\xd4\x00\x00", b"\xd4\x00\x07", b"\xd5\x00ab", b"\xd6\x00abcd", b"\xd7\x00" + bytes(8),
+    b"\xd8\x00" + bytes(16), b"\xc7\x01\x00\x00", b"\xc7\x01\x00\x05", b"\xc7\x08\x00" + b"12345678",
+    b"\xc7\x02\x00ab", b"\xc7\x00\x00", b"\xc7\x03\x00abc", b"\xc8\x00\x08\x00" + bytes(8),
+    b"\xc9\x00\x00\x00\x01\x00\x09", b"\xc4\x03\xc7\x08\x00", b"\xc4\x02\xd7\x00",
+    b"\xd6\xff\x00\x00\x00\x01", b"\xc7\x0c\xff" + bytes(4) + bytes(7) + b"\x01",
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.sampled_from(ZERO_EXTS), min_size=1, max_size=4))
+def test_type_zero_extensions_read_as_notepack_reads_them(parts: list[bytes]) -> None:
+    data = bytes([0x90 + len(parts)]) + b"".join(parts)
+    fast = fast_or_none(data)
+    assert fast is None or fast == exact(data)
+    assert chosen(data) == exact(data)
 
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=60))
 def test_the_readers_agree_on_any_bytes(data: bytes) -> None:
-    if needs_exact_read(data):
-        return
-    try:
-        exact = repr(read_exactly(data, 100))
-    except DecodeError:
-        exact = "refused"
-    try:
-        fast = repr(read_fast(data))
-    except DecodeError:
-        fast = "refused"
-    assert fast == exact
+    fast = fast_or_none(data)
+    assert fast is None or fast == exact(data)
+
+
+def test_a_big_binary_message_is_read_fast() -> None:
+    """A 1 MiB blob of every byte value is read by the C reader: the guesses look for a few
+    headers with ``bytes.__contains__``, never a Python walk of the data."""
+    blob = bytes(range(256)) * 4096
+    data = PARSER.encode(Packet(PacketType.EVENT, "/", ["f", blob, dt.datetime(2020, 1, 1, tzinfo=UTC)]))[0]
+    assert fast_or_none(data) is not None
+    assert decode(data).data == ["f", blob, dt.datetime(2020, 1, 1, tzinfo=UTC)]

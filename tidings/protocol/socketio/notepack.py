@@ -1,37 +1,42 @@
 """MessagePack read as notepack.io 2.x reads it, which socket.io-msgpack-parser uses.
 
-notepack gives extension type 0 three meanings by its *format*, not its length: ``fixext 1``
-is ``undefined``, ``fixext 8`` a ``Date``, ``ext 8/16/32`` an ``ArrayBuffer``; any other
-extension is ``[type, bytes]``. The msgpack package hands an extension hook the type and
-bytes only, so ``unpack`` uses it (in C) only when no byte sequence in the message could be
-one of the formats it cannot tell apart, and reads the message here otherwise. The two give
-the same values (tests/parsers/test_msgpack_codec.py). Sans-I/O.
+notepack gives extension type 0 meanings by its *format*, not its length: ``fixext 1`` is
+``undefined``, ``fixext 8`` a ``Date``, other ``fixext`` sizes ``[0, bytes]``, ``ext 8/16/32``
+an ``ArrayBuffer``; any other extension is ``[type, bytes]``. The msgpack package hands an
+extension hook the type and the bytes only, so ``read_fast`` (its C reader) settles a type-0
+extension of a ``fixext`` size by looking for the other form's header in the message, and
+gives up (``AmbiguousExtension``) when both could be there; ``read_exactly`` then reads the
+message in Python. The two give the same values (tests/parsers/test_msgpack_codec.py).
+
+One departure from notepack: extension type -1 is MessagePack's timestamp (which notepack 2.x
+never writes), read as a UTC ``datetime`` rather than ``[-1, bytes]``. Sans-I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
 from tidings.protocol.socketio.errors import DecodeError
 
-__all__ = ["date_from_ms", "needs_exact_read", "read_exactly", "read_fast", "unpack"]
+__all__ = ["AmbiguousExtension", "date_from_ms", "read_exactly", "read_fast", "unpack"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_FIXEXT_SIZES = (1, 2, 4, 8, 16)
+# For a type-0 extension of each fixext size: the headers of that size's fixext, and of an
+# ext 8/16/32 of the same length.
+_FIXEXT_HEADER = {n: bytes((0xD4 + i, 0)) for i, n in enumerate(_FIXEXT_SIZES)}
+_EXT_HEADERS = {
+    n: (bytes((0xC7, n, 0)), bytes((0xC8, 0, n, 0)), bytes((0xC9, 0, 0, 0, n, 0))) for n in _FIXEXT_SIZES
+}
 
-# Where the C reader and notepack could differ: a one- or eight-byte ``ext 8`` of type 0
-# (read by length as undefined or a Date), a ``fixext 2/4/16`` of type 0 (read as bytes), and
-# any extension of type -1 (the msgpack package's timestamps; notepack's ``[-1, bytes]``).
-# Never in UTF-8 text; a false positive in binary data costs only the exact (slower) read.
-_AMBIGUOUS = re.compile(
-    rb"\xc7[\x01\x08]\x00|\xc8\x00[\x01\x08]\x00|\xc9\x00\x00\x00[\x01\x08]\x00|[\xd5\xd6\xd8]\x00"
-    rb"|[\xd4-\xd8]\xff|\xc7.\xff|\xc8..\xff|\xc9....\xff",
-    re.DOTALL,
-)
+
+class AmbiguousExtension(Exception):
+    """``read_fast`` cannot tell a type-0 extension's format: ``read_exactly`` must read it."""
 
 
 def date_from_ms(ms: int) -> dt.datetime | None:
@@ -42,37 +47,47 @@ def date_from_ms(ms: int) -> dt.datetime | None:
         return None
 
 
-def _ext_hook(code: int, data: bytes) -> Any:
-    # Only reached when _AMBIGUOUS found nothing: a type-0 extension of one byte is then a
-    # fixext 1, of eight a fixext 8, of any other length an ext 8/16/32.
-    if code == 0:
-        if len(data) == 1:
-            return None
-        if len(data) == 8:
-            return date_from_ms(int.from_bytes(data, "big", signed=True))
-        return data
-    return [code, data]
+def _fixext_zero(payload: bytes) -> Any:
+    n = len(payload)
+    if n == 1:
+        return None  # undefined
+    if n == 8:
+        return date_from_ms(int.from_bytes(payload, "big", signed=True))
+    return [0, payload]
 
 
-def needs_exact_read(data: bytes) -> bool:
-    """Whether ``data`` may hold what only ``read_exactly`` reads as notepack does."""
-    return _AMBIGUOUS.search(data) is not None
+def _hook_for(data: bytes) -> Callable[[int, bytes], Any]:
+    def hook(code: int, payload: bytes) -> Any:
+        if code != 0:
+            return [code, payload]
+        n = len(payload)
+        if n not in _FIXEXT_HEADER:
+            return payload  # only an ext 8/16/32 has this length: an ArrayBuffer
+        c7, c8, c9 = _EXT_HEADERS[n]
+        if c7 not in data and c8 not in data and c9 not in data:
+            return _fixext_zero(payload)
+        if _FIXEXT_HEADER[n] not in data:
+            return payload
+        raise AmbiguousExtension
+
+    return hook
 
 
 def unpack(data: bytes, max_depth: int) -> Any:
     """One MessagePack value, as notepack.io reads it; ``DecodeError`` for anything malformed.
 
     Containers nested deeper than ``max_depth`` may be refused here or left to the caller."""
-    if _AMBIGUOUS.search(data) is not None:
+    try:
+        return read_fast(data)
+    except AmbiguousExtension:
         return read_exactly(data, max_depth)
-    return read_fast(data)
 
 
 def read_fast(data: bytes) -> Any:
-    """``unpack`` by the msgpack package's C reader: right only where ``needs_exact_read``
-    is false (``unpack`` checks)."""
+    """``unpack`` by the msgpack package's C reader; ``AmbiguousExtension`` where it cannot
+    tell what notepack would read."""
     try:
-        return msgpack.unpackb(data, ext_hook=_ext_hook)
+        return msgpack.unpackb(data, ext_hook=_hook_for(data), timestamp=3)
     except (ValueError, TypeError, OverflowError, msgpack.UnpackException):
         raise DecodeError("payload is not valid MessagePack") from None
 
@@ -82,11 +97,27 @@ def read_exactly(data: bytes, max_depth: int) -> Any:
     reader = _Reader(data, max_depth)
     try:
         value = reader.value(1)
-    except (IndexError, struct.error, UnicodeDecodeError):
+    except (IndexError, struct.error, UnicodeDecodeError, OverflowError):
         raise DecodeError("payload is not valid MessagePack") from None
     if reader.pos != len(data):
         raise DecodeError("trailing bytes after the packet")
     return value
+
+
+def _timestamp(payload: bytes) -> dt.datetime:
+    """MessagePack's timestamp extension (type -1), as the msgpack package reads it."""
+    n = len(payload)
+    if n == 4:
+        seconds, nanoseconds = int.from_bytes(payload, "big"), 0
+    elif n == 8:
+        value = int.from_bytes(payload, "big")
+        seconds, nanoseconds = value & 0x3_FFFF_FFFF, value >> 34
+    elif n == 12:
+        nanoseconds = int.from_bytes(payload[:4], "big")
+        seconds = int.from_bytes(payload[4:], "big", signed=True)
+    else:
+        raise DecodeError("invalid timestamp extension")
+    return _EPOCH + dt.timedelta(seconds=seconds, microseconds=nanoseconds // 1000)
 
 
 _UNPACK = {
@@ -146,6 +177,8 @@ class _Reader:
             n = self._length(1 << (prefix - 0xC7))
             code = self._ext_type()
             payload = self._take(n)
+            if code == -1:
+                return _timestamp(payload)
             return payload if code == 0 else [code, payload]
         number = _UNPACK.get(prefix)
         if number is not None:
@@ -156,10 +189,10 @@ class _Reader:
         if size is not None:
             code = self._ext_type()
             payload = self._take(size)
-            if code == 0 and size == 1:
-                return None  # undefined
-            if code == 0 and size == 8:
-                return date_from_ms(int.from_bytes(payload, "big", signed=True))
+            if code == 0:
+                return _fixext_zero(payload)
+            if code == -1:
+                return _timestamp(payload)
             return [code, payload]
         if 0xD9 <= prefix <= 0xDB:  # str 8/16/32
             return self._take(self._length(1 << (prefix - 0xD9))).decode()
