@@ -89,7 +89,9 @@ setup_node() {
 # What the tests need from the machine itself, installed when missing:
 #   - Chromium for the browser tests: `need_apt_command chromium chromium`;
 #   - PostgreSQL for the history backends, started on 127.0.0.1 (setup_postgres);
-#   - Redis for the cluster tests (setup_redis).
+#   - Redis for the cluster tests (setup_redis);
+#   - nginx for the scale-out tests and examples/cluster (setup_nginx): only the
+#     binary, which they run on ports and directories of their own.
 # Add each as a function below and call it from setup_system.
 
 APT_UPDATED=0
@@ -197,8 +199,54 @@ setup_redis() {
         "start one (service redis-server start, or: redis-server --port $REDIS_PORT --bind $REDIS_HOST --daemonize yes)"
 }
 
+# nginx for tests/scaleout and examples/cluster. Debian puts it in /usr/sbin, which
+# a user's PATH may lack.
+setup_nginx() {
+    [[ ":$PATH:" == *:/usr/sbin:* ]] || export PATH="$PATH:/usr/sbin"
+    need_apt_command nginx nginx
+}
+
 setup_system() {
     need_apt_command chromium chromium # the browser tests (tests/demo), via playwright-core
+    setup_nginx
     setup_postgres
     setup_redis
+}
+
+# --- Other Pythons (the test matrix) ---------------------------------------
+
+# python_for VERSION: an interpreter of that minor version (pythonX.Y on PATH, else pyenv's).
+python_for() {
+    local version="$1" candidate full
+    for candidate in "python$version" "$(command -v pyenv >/dev/null 2>&1 \
+        && full="$(pyenv versions --bare 2>/dev/null | grep -E "^${version//./\\.}(\.[0-9]+)?$" | sort -V | tail -n 1)" \
+        && [[ -n "$full" ]] && printf '%s/bin/python%s' "$(pyenv prefix "$full")" "$version")"; do
+        [[ -n "$candidate" ]] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        if "$candidate" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# setup_matrix_python VERSION: .venv-VERSION with tidings (editable) and its dev tools, as
+# .venv has for the default Python; prints the venv's python.
+setup_matrix_python() {
+    local version="$1" venv="$REPO_ROOT/.venv-$1" python stamp want
+    stamp="$venv/.tidings-dev-installed"
+    want="$(printf '%s\n%s\n' "$REPO_ROOT" "$(sha_of "$REPO_ROOT/pyproject.toml")")"
+    if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        printf '%s\n' "$venv/bin/python"
+        return 0
+    fi
+    python="$(python_for "$version")" \
+        || die "Python $version is needed for the test matrix (install it, e.g. pyenv install $version)"
+    say "creating .venv-$version with $python"
+    "$python" -m venv --clear "$venv" >&2 || die "could not create .venv-$version"
+    "$venv/bin/python" -m pip install --quiet -e "$REPO_ROOT[dev]" >&2 \
+        || die "pip install -e '.[dev]' failed under Python $version (see above)"
+    printf '%s' "$want" >"$stamp"
+    printf '%s\n' "$venv/bin/python"
 }

@@ -3,7 +3,11 @@
 Both serve ``/`` and ``/admin`` (whose middleware refuses ``auth.token == "bad"``
 with data), ack ``echo`` with its own arguments, ack any other event with
 ``"ok"`` (but never ``noack``), and record what they see in :class:`Records` so a test can await a
-particular record instead of sleeping.
+particular record instead of sleeping. For the retry tests: ``ack`` is never acked
+but answered with an ``ack`` event (socket.io-client's own test), ``flaky`` is acked
+from its second delivery to a socket on, ``slow`` after the milliseconds it is given
+(both with the socket's delivery count). Given ``tls=(certfile, keyfile)`` they
+serve HTTPS: Node's https server, and tidings' ASGI app under uvicorn.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import contextlib
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import Any, Protocol
+
+import uvicorn
 
 import tidings
 import tidings.standalone
@@ -94,9 +101,13 @@ class NodeServer:
 
     kind = "node"
 
-    def __init__(self, node: str, **options: Any) -> None:
+    def __init__(self, node: str, tls: tuple[str, str] | None = None, **options: Any) -> None:
         self._node = node
         self._options = options
+        self.scheme = "http"
+        if tls is not None:
+            self._options.update(cert=tls[0], key=tls[1])
+            self.scheme = "https"
         self.port = 0
         self.records = Records()
         self._proc: asyncio.subprocess.Process | None = None
@@ -106,7 +117,7 @@ class NodeServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
         options = {**self._options, "port": self.port}
@@ -196,17 +207,21 @@ class TidingsServer:
 
     kind = "tidings"
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, tls: tuple[str, str] | None = None, **options: Any) -> None:
         self._options = options
+        self._tls = tls
+        self.scheme = "http" if tls is None else "https"
         self.port = 0
         self.records = Records()
         self.sockets: dict[tuple[str, str], tidings.Socket] = {}
         self._srv: Any = None
+        self._uvicorn: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
         self._stopping = asyncio.Event()
+        self._deliveries: dict[str, int] = {}
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def _build(self) -> tidings.Server:
         # Concurrent events, so that a never-answered "noack" holds nothing else up.
@@ -248,6 +263,24 @@ class TidingsServer:
             records.put("event", nsp=name, sid=socket.id, event="echo", args=list(args))
             return tuple(args)
 
+        @nsp.on("ack")
+        async def ack(socket: tidings.Socket, *args: Any, ack: tidings.Ack) -> None:
+            records.put("event", nsp=name, sid=socket.id, event="ack", args=list(args))
+            await socket.emit("ack")  # and never calls ack
+
+        @nsp.on("flaky")
+        def flaky(socket: tidings.Socket, *args: Any, ack: tidings.Ack) -> None:
+            count = self._deliveries[socket.id] = self._deliveries.get(socket.id, 0) + 1
+            records.put("event", nsp=name, sid=socket.id, event="flaky", args=list(args))
+            if count > 1:
+                ack(count)
+
+        @nsp.on("slow")
+        def slow(socket: tidings.Socket, delay: int, *, ack: tidings.Ack) -> None:
+            count = self._deliveries[socket.id] = self._deliveries.get(socket.id, 0) + 1
+            records.put("event", nsp=name, sid=socket.id, event="slow", args=[delay])
+            asyncio.get_running_loop().call_later(delay / 1000, ack, count)
+
         @nsp.on("noack")
         async def noack(socket: tidings.Socket, *args: Any) -> None:
             records.put("event", nsp=name, sid=socket.id, event="noack", args=list(args))
@@ -261,9 +294,29 @@ class TidingsServer:
             return "ok"
 
     async def start(self) -> None:
+        if self._tls is not None:
+            await self._start_uvicorn(*self._tls)
+            return
         self._srv = tidings.standalone.serve(self._build(), "127.0.0.1", self.port)
         await self._srv.__aenter__()
         self.port = self._srv.port
+
+    async def _start_uvicorn(self, certfile: str, keyfile: str) -> None:
+        """The built-in server has no TLS: the ASGI app under uvicorn, in this loop."""
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", self.port))
+        sock.listen(128)  # connections wait in the backlog until uvicorn accepts them
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            tidings.ASGIApp(self._build()),
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+        self._uvicorn = (server, task)
 
     async def emit(self, event: str, *args: Any, sid: str | None = None, nsp: str = "/") -> None:
         if sid is None:
@@ -290,6 +343,12 @@ class TidingsServer:
         srv, self._srv = self._srv, None
         self._stopping.set()
         self._stopping = asyncio.Event()
+        if self._uvicorn is not None:
+            server, task = self._uvicorn
+            self._uvicorn = None
+            server.should_exit = True
+            server.force_exit = True
+            await task
         if srv is not None:
             # A crash, as far as clients know: every connection dropped at once. Sessions
             # that can no longer be told of the shutdown are not waited for long.

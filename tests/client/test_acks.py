@@ -7,6 +7,7 @@ import pytest
 from tidings.client import DisconnectedError
 from tidings.client.acks import PendingAcks
 from tidings.client.namespace import ClientNamespace
+from tidings.client.retries import OutgoingEvent
 from tidings.protocol.socketio import EncodedPacket
 
 
@@ -43,10 +44,14 @@ async def test_failing_a_namespace_keeps_the_acks_still_buffered() -> None:
 
 def test_unbuffer_drops_only_the_emit_given_up_on() -> None:
     ns = ClientNamespace("/")
-    packets = [EncodedPacket("2w"), EncodedPacket("2x"), EncodedPacket("2y")]
-    ns.buffer.extend([(packets[0], 7), (packets[1], None), (packets[2], 8)])
+    messages = [
+        OutgoingEvent("w", (), EncodedPacket('27["w"]'), 7),
+        OutgoingEvent("x", (), EncodedPacket('2["x"]'), None),
+        OutgoingEvent("y", (), EncodedPacket('28["y"]'), 8),
+    ]
+    ns.buffer.extend(messages)
     assert ns.buffered_ack_ids() == {7, 8}
     ns.unbuffer(7)
-    assert list(ns.buffer) == [(packets[1], None), (packets[2], 8)]
+    assert list(ns.buffer) == messages[1:]
     ns.unbuffer(99)
     assert ns.buffered_ack_ids() == {8}

@@ -4,6 +4,7 @@ over websocket only, polling only, and polling upgraded to websocket."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -30,6 +31,10 @@ class Inbox:
 
     def put(self, *item: Any) -> None:
         self.queue.put_nowait(item)
+
+    def put_later(self, kind: str) -> Callable[..., None]:
+        """A handler putting ``(kind, *its arguments)``."""
+        return lambda *args: self.put(kind, *args)
 
     async def get(self, timeout: float = 10.0) -> tuple[Any, ...]:
         if self.skipped:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+
 import pytest
 
-from tidings.client import ClientOptions, backoff_delay
-from tidings.client.engine import engine_target
+from tidings.client import Client, ClientOptions, OptionOverrides, backoff_delay
+from tidings.client.endpoint import engine_target, request_options
 from tidings.client.namespace import ClientNamespace, NamespaceState
 
 
@@ -104,3 +107,23 @@ def test_namespace_transitions_are_checked() -> None:
     ns.set_state(NamespaceState.CLOSED)
     with pytest.raises(RuntimeError):
         ns.set_state(NamespaceState.CONNECTING)
+
+
+def test_every_option_is_a_keyword_of_the_client() -> None:
+    fields = {f.name for f in dataclasses.fields(ClientOptions)}
+    assert set(OptionOverrides.__annotations__) == fields
+    base = ClientOptions(retries=1, ack_timeout=2.0)
+    client = Client(base, retries=3, proxy="http://u:p@127.0.0.1:3128")
+    assert client.options == dataclasses.replace(base, retries=3, proxy="http://u:p@127.0.0.1:3128")
+
+
+def test_proxy_credentials_go_where_the_proxy_reads_them() -> None:
+    proxy = "http://us%40er:p%3Ass@127.0.0.1:3128"
+    token = "Basic " + base64.b64encode(b"us@er:p:ss").decode()
+    tunnel, none = request_options(False, proxy, engine_target("https://example.test"))
+    assert tunnel["ssl"] is False and none == {}
+    assert tunnel["proxy_headers"] == {"Proxy-Authorization": token}  # on the CONNECT only
+    assert str(tunnel["proxy"]) == "http://127.0.0.1:3128"  # no credentials left in the URL
+    forwarded, headers = request_options(True, proxy, engine_target("http://example.test"))
+    assert "proxy_headers" not in forwarded and headers == {"Proxy-Authorization": token}
+    assert request_options(True, None, engine_target("http://example.test")) == ({"ssl": True}, {})

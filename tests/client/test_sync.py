@@ -61,3 +61,25 @@ def test_sync_client(node: tuple[str, subprocess.Popen[str]]) -> None:
     with pytest.raises(RuntimeError):
         client.emit("closed")
     client.close()  # idempotent
+
+
+def test_the_sync_client_reaches_the_same_options(
+    node: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """One implementation: the blocking facade passes every new option and method through."""
+    node_url, _proc = node
+    sent: list[str] = []
+    opened = threading.Event()
+    with SyncClient(retries=1, ack_timeout=5, reconnection=False) as client:
+        client.on_any_outgoing(lambda event, args: sent.append(event))
+        client.on_manager("open", opened.set)
+        client.connect(node_url, headers=lambda: {"X-Test": "sync"}, transports=("websocket",))
+        assert opened.wait(10)
+        client.connect_namespace("/admin")
+        assert client.namespaces == ("/", "/admin")
+        assert client.emit_with_ack("echo", "s", namespace="/admin") == "s"
+        client.emit("gone", volatile=True)
+        assert client.emit_with_ack("echo", "after") == "after"
+        client.disconnect_namespace("/admin")
+        assert client.namespaces == ("/",)
+    assert sent == ["gone", "echo"]

@@ -1,9 +1,11 @@
-"""One suite, three backends: memory, a real SQLite file, a real PostgreSQL.
+"""One suite, four backends: memory, a real SQLite file, a real PostgreSQL, a real Redis.
 
 PostgreSQL is part of the test set-up (127.0.0.1:5432, user postgres, database
 ``test``; TIDINGS_TEST_POSTGRES_DSN overrides): when it is unreachable the
 PostgreSQL tests fail with a hint, they are never skipped. Each test gets a
-schema of its own, dropped afterwards.
+schema of its own, dropped afterwards. Redis is the shared one at 127.0.0.1:6379
+(TIDINGS_TEST_REDIS_URL overrides); each test works under a key prefix of its own,
+whose keys are deleted afterwards.
 """
 
 from __future__ import annotations
@@ -16,17 +18,20 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from tidings.history import (
     DEFAULT_RETENTION,
     HistoryStore,
     MemoryHistory,
     PostgresHistory,
+    RedisStreamsHistory,
     RetentionPolicy,
     SQLiteHistory,
 )
 
 PG_DSN = os.environ.get("TIDINGS_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TIDINGS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_HINT = (
     "PostgreSQL is needed at {dsn} (trust auth): on Debian start it with"
     " `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
@@ -53,6 +58,8 @@ class Backend:
             store = self._memory
         elif self.name == "sqlite":
             store = SQLiteHistory(self.target, retention=retention)
+        elif self.name == "redis":
+            store = RedisStreamsHistory(REDIS_URL, key_prefix=self.target, retention=retention)
         else:
             store = PostgresHistory(PG_DSN, schema=self.target, retention=retention)
         self.stores.append(store)
@@ -84,11 +91,31 @@ async def pg_schema() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
+async def redis_prefix() -> AsyncIterator[str]:
+    """A fresh key prefix; every key under it is deleted afterwards."""
+    name = f"tidings-test-{secrets.token_hex(6)}"
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except OSError as exc:
+        pytest.fail(f"Redis is needed at {REDIS_URL} ({exc!r})")
+    try:
+        yield name
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{name}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@asynccontextmanager
 async def backend_named(name: str, tmp_path: Path) -> AsyncIterator[Backend]:
     """A backend over fresh storage; its stores are closed and the storage dropped after."""
     async with AsyncExitStack() as stack:
         if name == "postgres":
             target = await stack.enter_async_context(pg_schema())
+        elif name == "redis":
+            target = await stack.enter_async_context(redis_prefix())
         else:
             target = str(tmp_path / "history.sqlite3")
         backend = Backend(name, target)
@@ -99,13 +126,13 @@ async def backend_named(name: str, tmp_path: Path) -> AsyncIterator[Backend]:
                 await store.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", "postgres", "redis"])
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     async with backend_named(request.param, tmp_path) as b:
         yield b
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
 async def durable(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     async with backend_named(request.param, tmp_path) as b:
         yield b

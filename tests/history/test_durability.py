@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tidings.history import HistoryStore, NewEntry, RetentionPolicy, SessionRecord
 
-from .conftest import PG_DSN, Backend
+from .conftest import PG_DSN, REDIS_URL, Backend
 
 WRITER = Path(__file__).with_name("writer_process.py")
 NAMESPACE = "/durable"
@@ -34,25 +34,34 @@ def _parse(lines: list[bytes]) -> dict[int, bytes]:
     return printed
 
 
-async def test_every_returned_offset_survives_sigkill(durable: Backend) -> None:
+async def _writer(durable: Backend, *gate: str) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(WRITER),
         durable.name,
         durable.target,
-        PG_DSN,
+        REDIS_URL if durable.name == "redis" else PG_DSN,
         "8",  # concurrent appenders: the kill lands in the middle of group commits
+        *gate,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
+    first = await asyncio.wait_for(proc.stdout.readline(), 30)
+    if first != b"ready\n":
+        proc.kill()
+        error = await proc.stderr.read()
+        raise AssertionError(f"writer did not start: {first!r} {error.decode()}")
+    return proc
+
+
+async def _lines_until_killed(proc: asyncio.subprocess.Process, count: int) -> list[bytes]:
+    """At least ``count`` lines, then SIGKILL, then every whole line printed before it."""
+    assert proc.stdout is not None
+    lines: list[bytes] = []
     try:
-        first = await asyncio.wait_for(proc.stdout.readline(), 30)
-        if first != b"ready\n":
-            error = await proc.stderr.read()
-            raise AssertionError(f"writer did not start: {first!r} {error.decode()}")
-        lines: list[bytes] = []
-        while len(lines) < 400:
+        while len(lines) < count:
             line = await asyncio.wait_for(proc.stdout.readline(), 30)
             assert line.endswith(b"\n"), "writer stopped early"
             lines.append(line)
@@ -60,9 +69,13 @@ async def test_every_returned_offset_survives_sigkill(durable: Backend) -> None:
         proc.kill()  # SIGKILL: no atexit, no close, no flush of anything
     rest = await asyncio.wait_for(proc.stdout.read(), 30)
     assert await proc.wait() == -signal.SIGKILL
-    # every whole line the child managed to print before it died counts
     lines.extend(line + b"\n" for line in rest.split(b"\n")[:-1])
-    printed = _parse(lines)
+    return lines
+
+
+async def test_every_returned_offset_survives_sigkill(durable: Backend) -> None:
+    proc = await _writer(durable)
+    printed = _parse(await _lines_until_killed(proc, 400))
     assert len(printed) >= 400
 
     store = await durable.open(KEEP_ALL)
@@ -75,6 +88,25 @@ async def test_every_returned_offset_survives_sigkill(durable: Backend) -> None:
     assert sorted(stored) == list(range(1, len(stored) + 1))
     assert await store.last_offset(NAMESPACE) == len(stored)
     assert await store.append(NAMESPACE, "e", b"after", now=2.0) == len(stored) + 1
+
+
+async def test_two_processes_on_one_storage_share_one_sequence(durable: Backend) -> None:
+    """Two processes appending at once (workers on one SQLite file, nodes on one database):
+    no offset given twice, none missing, each process's own in increasing order."""
+    first, second = await _writer(durable, "gate"), await _writer(durable, "gate")
+    for proc in (first, second):
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+    a, b = await asyncio.gather(_lines_until_killed(first, 300), _lines_until_killed(second, 300))
+    mine, theirs = _parse(a), _parse(b)
+    assert not mine.keys() & theirs.keys(), "an offset was given to both processes"
+    store = await durable.open(KEEP_ALL)
+    stored = await _everything(store)
+    assert sorted(stored) == list(range(1, len(stored) + 1))
+    for offset, payload in {**mine, **theirs}.items():
+        assert stored[offset] == payload
+    # both really wrote concurrently: their offsets interleave
+    assert min(theirs) < max(mine) and min(mine) < max(theirs)
 
 
 async def test_two_writers_on_one_storage_share_one_sequence(durable: Backend) -> None:

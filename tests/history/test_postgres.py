@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tidings.history import PostgresHistory
+from tidings.history import DEFAULT_NODE, PostgresHistory
 from tidings.history.postgres import SCHEMA_VERSION
 
 from .conftest import PG_DSN, pg_schema
@@ -52,3 +52,27 @@ async def test_a_newer_schema_is_refused() -> None:
 def test_schema_must_be_an_identifier(bad: str) -> None:
     with pytest.raises(ValueError):
         PostgresHistory(PG_DSN, schema=bad)
+
+
+async def test_a_version_1_schema_is_brought_up_to_date() -> None:
+    async with pg_schema() as schema:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(
+                f'CREATE SCHEMA "{schema}";'
+                f'CREATE TABLE "{schema}".tidings_history_sessions (pid text PRIMARY KEY,'
+                " sid text NOT NULL, namespace text NOT NULL, rooms text[] NOT NULL,"
+                " data bytea NOT NULL, disconnected_at double precision NOT NULL);"
+                f"INSERT INTO \"{schema}\".tidings_history_sessions VALUES"
+                " ('p', 's', '/', '{r}', '', 'Infinity')"
+            )
+        finally:
+            await conn.close()
+        store = PostgresHistory(PG_DSN, schema=schema)
+        await store.open()
+        try:
+            assert await store.sessions_lost(now=5.0) == 1
+            record = await store.take_session("p", max_age=10.0, now=6.0)
+            assert record is not None and record.node == DEFAULT_NODE and record.rooms == ("r",)
+        finally:
+            await store.close()

@@ -300,3 +300,57 @@ async def test_sessions_live_at_a_crash_are_dated_by_the_next_start(store: Histo
     taken = await store.take_session("live", max_age=100.0, now=1050.0)
     assert taken is not None and taken.disconnected_at == 1000.0
     assert await store.sessions_lost(now=2000.0) == 0
+
+
+async def test_a_node_start_dates_only_its_own_live_sessions(store: HistoryStore) -> None:
+    await store.save_session(SessionRecord("a", "s1", NS, ("s1",), b"", LIVE, node="n1"))
+    await store.save_session(SessionRecord("b", "s2", NS, ("s2",), b"", LIVE, node="n2"))
+    assert await store.sessions_lost(now=1000.0, node="n1") == 1
+    a = await store.take_session("a", max_age=10.0, now=1005.0)
+    assert a is not None and a.disconnected_at == 1000.0 and a.node == "n1"
+    # n2 was not restarted and never missed a heartbeat: its session is still live
+    b = await store.take_session("b", max_age=10.0, now=5000.0)
+    assert b is not None and b.disconnected_at == LIVE and b.node == "n2"
+
+
+async def test_live_sessions_of_a_node_whose_heartbeat_lapsed(store: HistoryStore) -> None:
+    await store.heartbeat("n1", now=1000.0, timeout=3.0)
+    for pid in ("p1", "p2", "p3", "p4"):
+        await store.save_session(SessionRecord(pid, "s", NS, (), b"", LIVE, node="n1"))
+    fresh = await store.take_session("p1", max_age=60.0, now=1002.0)
+    assert fresh is not None and fresh.disconnected_at == LIVE
+    # past the timeout: disconnected when the node last beat
+    lapsed = await store.take_session("p2", max_age=60.0, now=1004.0)
+    assert lapsed is not None and lapsed.disconnected_at == 1000.0
+    assert await store.take_session("p3", max_age=60.0, now=1060.5) is None  # expired
+    await store.heartbeat("n1", now=2000.0, timeout=3.0)  # it beats again: live again
+    again = await store.take_session("p4", max_age=60.0, now=2001.0)
+    assert again is not None and again.disconnected_at == LIVE
+
+
+async def test_prune_drops_live_sessions_of_long_dead_nodes(backend: Backend) -> None:
+    store = await backend.open(RetentionPolicy(None, None, session_max_age_seconds=50.0))
+    await store.heartbeat("dead", now=1000.0, timeout=3.0)
+    await store.heartbeat("alive", now=1099.0, timeout=3.0)
+    await store.save_session(SessionRecord("d", "s1", NS, (), b"", LIVE, node="dead"))
+    await store.save_session(SessionRecord("a", "s2", NS, (), b"", LIVE, node="alive"))
+    await store.save_session(SessionRecord("x", "s3", NS, (), b"", LIVE, node="unknown"))
+    await store.prune(now=1100.0)
+    assert await store.take_session("d", max_age=1e9, now=1100.0) is None
+    assert await store.take_session("a", max_age=1e9, now=1100.0) is not None
+    assert await store.take_session("x", max_age=1e9, now=1100.0) is not None
+
+
+async def test_a_session_is_updated_only_by_the_node_holding_it(store: HistoryStore) -> None:
+    await store.save_session(SessionRecord("p", "s", NS, ("a",), b"1", LIVE, node="n1"))
+    assert await store.update_session(SessionRecord("p", "s", NS, ("b",), b"2", LIVE, node="n1"))
+    # the client came back through n2, which took the session and holds it now
+    taken = await store.take_session("p", max_age=60.0, now=10.0)
+    assert taken is not None and taken.rooms == ("b",) and taken.data == b"2"
+    await store.save_session(SessionRecord("p", "s", NS, ("b", "c"), b"3", LIVE, node="n2"))
+    # n1 sees its old socket drop late: it must not write over n2's session
+    assert not await store.update_session(SessionRecord("p", "s", NS, ("a",), b"1", 9.0, "n1"))
+    assert not await store.update_session(SessionRecord("q", "s", NS, (), b"", 9.0, "n1"))
+    mine = await store.take_session("p", max_age=60.0, now=10.0)
+    assert mine == SessionRecord("p", "s", NS, ("b", "c"), b"3", LIVE, "n2")
+    assert await store.take_session("q", max_age=60.0, now=10.0) is None  # never created

@@ -2,7 +2,7 @@
 
 Each offset is printed (with the payload it stands for) only after ``append``
 returned, so every printed line is a promise the store must keep after SIGKILL.
-Usage: python writer_process.py sqlite|postgres PATH_OR_SCHEMA DSN WORKERS
+Usage: python writer_process.py sqlite|postgres|redis PATH_OR_SCHEMA_OR_PREFIX DSN_OR_URL WORKERS [gate]
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import sys
 from tidings.history import (
     HistoryStore,
     PostgresHistory,
+    RedisStreamsHistory,
     RetentionPolicy,
     SessionRecord,
     SQLiteHistory,
@@ -21,11 +22,13 @@ from tidings.history import (
 NAMESPACE = "/durable"
 
 
-async def main(kind: str, target: str, dsn: str, workers: int) -> None:
+async def main(kind: str, target: str, dsn: str, workers: int, gate: bool) -> None:
     keep_all = RetentionPolicy(None, None, None)
     store: HistoryStore
     if kind == "sqlite":
         store = SQLiteHistory(target, retention=keep_all)
+    elif kind == "redis":
+        store = RedisStreamsHistory(dsn, key_prefix=target, retention=keep_all)
     else:
         store = PostgresHistory(dsn, schema=target, retention=keep_all)
     await store.open()
@@ -33,6 +36,8 @@ async def main(kind: str, target: str, dsn: str, workers: int) -> None:
     out = sys.stdout
     out.write("ready\n")
     out.flush()
+    if gate:  # wait for a line on stdin, so that several writers start together
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
 
     async def worker(w: int) -> None:
         i = 0
@@ -47,4 +52,4 @@ async def main(kind: str, target: str, dsn: str, workers: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), len(sys.argv) > 5))

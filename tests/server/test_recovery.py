@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import tidings
 from tests.server.conftest import PollingPeer
-from tidings.history import SQLiteHistory
+from tidings.history import LIVE, SQLiteHistory
 
 
 def _join_handler(sio: tidings.Server) -> None:
@@ -95,4 +98,20 @@ async def test_history_for_late_joiners(tmp_path: Path) -> None:
     items = await sio.of("/").history.last(2, room="lobby")
     assert [(i.event, i.args) for i in items] == [("msg", [{"n": 3}, None]), ("msg", [{"n": 4}, b"\x00"])]
     assert [i.args[0]["n"] for i in await sio.of("/").history.since(items[0].offset)] == [4]
+    await sio.shutdown(timeout=0.1)
+
+
+async def test_sessions_are_stored_live_under_the_node_id(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        tidings.Server(node_id="has.a.dot")
+    store = SQLiteHistory(tmp_path / "history.sqlite3")
+    sio = tidings.Server(history=store, connection_state_recovery=True)
+    assert sio.node_id == "tidings"
+    sio.node_id = "w1"  # as a supervisor names the worker of an imported app
+    peer = PollingPeer(sio)
+    first = await _connect(peer)
+    with pytest.raises(RuntimeError):
+        sio.node_id = "w2"
+    record = await store.take_session(first["pid"], max_age=60.0, now=time.time())
+    assert record is not None and record.node == "w1" and record.disconnected_at == LIVE
     await sio.shutdown(timeout=0.1)

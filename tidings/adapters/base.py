@@ -139,6 +139,15 @@ class LocalNamespace(Protocol):
         ``ack``, call it once with the handler's answer."""
         ...
 
+    def receive_broadcast(self, packet: Packet, opts: BroadcastOptions) -> bool:
+        """A broadcast from another node reached this one. True: the namespace delivers it
+        itself (with connection state recovery, in offset order with its own emits, through
+        this adapter's ``broadcast`` with the ``local`` flag); False: deliver it now.
+
+        The namespace relies on ``broadcast`` writing to the local sockets before it first
+        suspends: that is the point where an emit takes its place in the order."""
+        ...
+
 
 class Adapter(Protocol):
     """Rooms and broadcasts of one namespace; ``adapter_factory(namespace)`` makes one.

@@ -3,13 +3,14 @@
 One Engine.IO connection carries every namespace. The client reconnects on
 its own after losing it (exponential backoff with jitter, as socket.io-client's
 Manager does, and with the same event names), queues emits made meanwhile in a
-bounded offline buffer, and offers the server its connection-state-recovery
-position on each new CONNECT.
+bounded offline buffer (or, with ``retries``, re-sends them until acknowledged),
+and offers the server its connection-state-recovery position on each new CONNECT.
 
 This module holds the public API and the connection's lifecycle (open, lose,
 reconnect, shut down). The namespaces and their packets are the multiplexer's
 (``multiplexer.py``), the attempts after a loss the reconnector's
-(``reconnection.py``), the handlers the dispatcher's (``dispatch.py``).
+(``reconnection.py``), the handlers the dispatcher's (``dispatch.py``, filled
+through ``registration.py``), the at-least-once queues ``retries.py``'s.
 """
 
 from __future__ import annotations
@@ -18,32 +19,33 @@ import asyncio
 import dataclasses
 import enum
 import logging
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, Self, TypeVar, overload
+from collections.abc import Coroutine, Iterable
+from typing import Any, Self, Unpack
 
 import aiohttp
 
-from tidings.client.dispatch import MANAGER_EVENTS
-from tidings.client.engine import EngineConnection, EngineTarget, engine_target
-from tidings.client.errors import ConnectError, DisconnectedError
-from tidings.client.multiplexer import Auth, NamespaceMultiplexer
-from tidings.client.namespace import ClientNamespace, NamespaceState
-from tidings.client.options import ClientOptions
-from tidings.client.reconnection import Reconnector
-from tidings.protocol.socketio import (
-    DecoderLimits,
-    Parser,
-    ParserChoice,
-    Serializer,
-    resolve_parser,
+from tidings.client.arguments import (
+    Auth,
+    Headers,
+    check_namespace,
+    namespaces_to_join,
+    resolve_headers,
 )
+from tidings.client.dispatch import MANAGER_EVENTS
+from tidings.client.endpoint import EngineTarget, engine_target, request_options
+from tidings.client.engine import EngineConnection
+from tidings.client.errors import ConnectError, DisconnectedError
+from tidings.client.multiplexer import NamespaceMultiplexer
+from tidings.client.namespace import ClientNamespace, NamespaceState
+from tidings.client.options import ClientOptions, OptionOverrides
+from tidings.client.reconnection import Reconnector
+from tidings.client.registration import HandlerRegistry
+from tidings.protocol.socketio import Parser, ParserChoice, Serializer, resolve_parser
 from tidings.serializers import OrjsonSerializer
 
-__all__ = ["MANAGER_EVENTS", "Auth", "Client", "ClientState"]
+__all__ = ["MANAGER_EVENTS", "Auth", "Client", "ClientState", "Headers"]
 
 logger = logging.getLogger("tidings.client")
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ClientState(enum.Enum):
@@ -61,11 +63,13 @@ class _Endpoint:
     """Where and how ``connect()`` was asked to connect; every reconnection goes the same way."""
 
     target: EngineTarget
-    headers: dict[str, str]
+    headers: Headers
     transports: tuple[str, ...]
+    request: dict[str, Any]  # aiohttp's TLS and proxy arguments
+    proxy_headers: dict[str, str]
 
 
-class Client:
+class Client(HandlerRegistry):
     """A Socket.IO client. Handlers may be plain functions or coroutines.
 
     Usage::
@@ -87,37 +91,21 @@ class Client:
         *,
         serializer: Serializer | None = None,
         parser: ParserChoice = "default",
-        reconnection: bool | None = None,
-        reconnection_attempts: int | None = None,
-        reconnection_delay: float | None = None,
-        reconnection_delay_max: float | None = None,
-        randomization_factor: float | None = None,
-        timeout: float | None = None,
-        ack_timeout: float | None = None,
-        max_offline_packets: int | None = None,
-        max_message_size: int | None = None,
-        concurrent_events: bool | None = None,
-        decoder_limits: DecoderLimits | None = None,
+        http_session: aiohttp.ClientSession | None = None,
+        **overrides: Unpack[OptionOverrides],
     ) -> None:
-        given: dict[str, Any] = {
-            "reconnection": reconnection,
-            "reconnection_attempts": reconnection_attempts,
-            "reconnection_delay": reconnection_delay,
-            "reconnection_delay_max": reconnection_delay_max,
-            "randomization_factor": randomization_factor,
-            "timeout": timeout,
-            "ack_timeout": ack_timeout,
-            "max_offline_packets": max_offline_packets,
-            "max_message_size": max_message_size,
-            "concurrent_events": concurrent_events,
-            "decoder_limits": decoder_limits,
-        }
-        overrides = {k: v for k, v in given.items() if v is not None}
+        """``options``, or ``ClientOptions``' fields as keywords (over ``options`` if both).
+
+        ``http_session``: an ``aiohttp.ClientSession`` of the application's to make
+        every request with (its connector, cookies, ``trust_env`` proxies); the
+        client never closes it. By default the client makes its own.
+        """
         base = options or ClientOptions()
         self.options: ClientOptions = dataclasses.replace(base, **overrides) if overrides else base
         self.serializer: Serializer = serializer or OrjsonSerializer()
         self.parser: Parser = resolve_parser(parser, self.serializer)
         """The packet codec (``parser=``: "default", "msgpack" or a ``Parser``), as the server's."""
+        self._lent_http = http_session
         self._state = ClientState.IDLE
         self._namespaces = NamespaceMultiplexer(
             self.options,
@@ -127,6 +115,7 @@ class Client:
             namespace_closed=self._on_namespace_closed,
         )
         self._dispatcher = self._namespaces.dispatcher
+        super().__init__(self._dispatcher)
         self._reconnector = Reconnector(
             self.options,
             self._dispatcher,
@@ -142,54 +131,6 @@ class Client:
         self._done = asyncio.Event()
         self._done.set()
         self._first_namespace = "/"
-
-    # -- registration ----------------------------------------------------------------
-
-    @overload
-    def on(self, event: str, handler: None = None, *, namespace: str = "/") -> Callable[[F], F]: ...
-
-    @overload
-    def on(self, event: str, handler: F, *, namespace: str = "/") -> F: ...
-
-    def on(self, event: str, handler: F | None = None, *, namespace: str = "/") -> Any:
-        """Register ``handler`` for ``event`` (as a decorator when ``handler`` is omitted).
-
-        Server events: the handler gets the event's arguments and its return value
-        is the acknowledgement (a tuple for several arguments). ``"*"`` catches
-        events that have no handler of their own, with the event name first.
-        Lifecycle: ``"connect"`` (no arguments), ``"disconnect"`` (the reason),
-        ``"connect_error"`` (a ``ConnectError``), per namespace. Connection:
-        ``"reconnect_attempt"`` (attempt number), ``"reconnect"`` (attempts it
-        took), ``"reconnect_error"`` (the error), ``"reconnect_failed"``.
-        """
-        if not isinstance(event, str) or not event:
-            raise TypeError("event must be a non-empty str")
-        _check_namespace(namespace)
-
-        def register(fn: F) -> F:
-            self._dispatcher.register(namespace, event, fn)
-            return fn
-
-        if handler is None:
-            return register
-        return register(handler)
-
-    @overload
-    def event(self, fn: F, *, namespace: str = "/") -> F: ...
-
-    @overload
-    def event(self, fn: None = None, *, namespace: str = "/") -> Callable[[F], F]: ...
-
-    def event(self, fn: F | None = None, *, namespace: str = "/") -> Any:
-        """Register a handler named after the function: ``@client.event async def chat(...)``."""
-        if fn is None:
-            return lambda f: self.on(f.__name__, f, namespace=namespace)
-        return self.on(fn.__name__, fn, namespace=namespace)
-
-    def on_any(self, listener: Callable[..., Any], *, namespace: str = "/") -> None:
-        """Call ``listener(event, args)`` for every event the server sends, before its handler."""
-        _check_namespace(namespace)
-        self._dispatcher.add_any(namespace, listener)
 
     # -- state -----------------------------------------------------------------------
 
@@ -241,7 +182,7 @@ class Client:
         url: str,
         namespaces: str | Iterable[str] | None = None,
         auth: Auth = None,
-        headers: dict[str, str] | None = None,
+        headers: Headers = None,
         transports: Iterable[str] = ("polling", "websocket"),
         socketio_path: str = "socket.io",
     ) -> None:
@@ -250,6 +191,7 @@ class Client:
         ``namespaces`` defaults to the URL's path if it has one, else to every
         namespace a handler was registered for, else ``/``. ``auth`` is a dict,
         or a (possibly async) function returning one, called for each CONNECT.
+        ``headers`` likewise, called before each connection (reconnections too).
         ``transports``: the first one opens the connection; ``"websocket"``
         later in the list means upgrading to it, as the JavaScript client does.
         """
@@ -257,26 +199,23 @@ class Client:
             raise RuntimeError(f"connect() while {self._state.value}")
         target = engine_target(url, socketio_path)
         transports = tuple(transports)
-        if isinstance(namespaces, str):
-            names = [namespaces]
-        elif namespaces is not None:
-            names = list(namespaces)
-        elif target.namespace is not None:
-            names = [target.namespace]
-        else:
-            names = sorted(self._dispatcher.namespaces()) or ["/"]
-        for name in names:
-            _check_namespace(name)
-        if not names:
-            raise ValueError("no namespace to connect to")
-
+        names = namespaces_to_join(namespaces, target.namespace, self._dispatcher.namespaces())
         self._namespaces.want(names, auth)
         self._first_namespace = names[0]
-        self._endpoint = _Endpoint(target, dict(headers or {}), transports)
+        request, proxy_headers = request_options(self.options.ssl, self.options.proxy, target)
+        self._endpoint = _Endpoint(
+            target,
+            headers if callable(headers) else dict(headers or {}),
+            transports,
+            request,
+            proxy_headers,
+        )
         self._state = ClientState.CONNECTING
         self._done.clear()
         self._dispatcher.start(concurrent=self.options.concurrent_events)
-        if self._http is None or self._http.closed:
+        if self._lent_http is not None:
+            self._http = self._lent_http
+        elif self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.options.timeout)
             )
@@ -310,11 +249,13 @@ class Client:
             self._http,
             endpoint.target,
             transports=endpoint.transports,
-            headers=endpoint.headers,
+            headers={**await resolve_headers(endpoint.headers), **endpoint.proxy_headers},
             timeout=self.options.timeout,
             max_size=self.options.max_message_size,
+            request=endpoint.request,
             on_message=self._namespaces.receive,
             on_close=self._on_engine_close,
+            on_ping=lambda: self._dispatcher.fire_manager("ping"),
         )
         self._namespaces.attach(engine)
         try:
@@ -323,6 +264,7 @@ class Client:
             self._namespaces.detach()
             raise
         logger.info("sid=%s connected over %s", engine.sid, engine.transport)
+        self._dispatcher.fire_manager("open")
 
     async def _reopen_engine(self) -> None:
         """One reconnection attempt; raises if it fails."""
@@ -336,6 +278,42 @@ class Client:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def connect_namespace(self, namespace: str, auth: Auth = None) -> None:
+        """Join one more namespace on the connection ``connect()`` made (the JavaScript
+        ``manager.socket(nsp).connect()``); it is then reconnected as the others are.
+
+        While reconnecting, it joins with the next connection. Raises
+        ``ConnectError`` if refused or not answered within ``options.timeout``.
+        """
+        check_namespace(namespace)
+        if self._state not in (ClientState.CONNECTED, ClientState.RECONNECTING):
+            raise DisconnectedError(f"connect_namespace() while {self._state.value}")
+        ns = self._namespaces.get(namespace)
+        if ns is not None and ns.state is NamespaceState.CONNECTED:
+            return
+        if ns is None or not ns.active:
+            ns = self._namespaces.add(namespace, auth)
+        waiter = self._namespaces.waiter_of(ns)
+        if self._state is ClientState.CONNECTED:
+            self._namespaces.connect_waiting()
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                await asyncio.shield(waiter)
+        except TimeoutError:
+            self._namespaces.leave(ns, None)
+            raise ConnectError(f"timeout: namespace {namespace} not answered in time") from None
+
+    async def disconnect_namespace(self, namespace: str) -> None:
+        """Leave one namespace (its ``disconnect`` handler runs); leaving the last one
+        closes the connection, as ``disconnect()`` does."""
+        ns = self._namespaces.get(namespace)
+        if ns is None or not ns.active or self._state in (ClientState.IDLE, ClientState.CLOSING):
+            return
+        if self._namespaces.active_names() == (namespace,):
+            await self.disconnect()
+            return
+        self._namespaces.leave(ns, "io client disconnect")
 
     # -- disconnecting ---------------------------------------------------------------
 
@@ -366,24 +344,31 @@ class Client:
         engine = self._namespaces.detach()
         if engine is not None:
             engine.close()
+            self._dispatcher.fire_manager("close", "forced close", "")
             await engine.wait_closed()
         await self._dispatcher.stop(self.options.timeout)
-        if self._http is not None:
+        if self._http is not None and self._http is not self._lent_http:
             await self._http.close()
-            self._http = None
+        self._http = None
         self._state = ClientState.IDLE
         self._done.set()
 
     # -- sending ---------------------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
+    async def emit(
+        self, event: str, *args: Any, namespace: str = "/", volatile: bool = False
+    ) -> None:
         """Send an event; while reconnecting it waits in the offline buffer.
 
-        ``bytes`` may appear anywhere in ``args``. Raises ``DisconnectedError`` if
-        the namespace is not connected and will not be, ``OfflineBufferFullError``
+        ``bytes`` may appear anywhere in ``args``. ``volatile``: sent only if the
+        namespace is connected right now, else dropped (never buffered nor
+        retried), as the JavaScript ``socket.volatile.emit``. With ``retries``,
+        every other emit asks for an acknowledgement and is retried until it
+        gets one (failures are logged). Raises ``DisconnectedError`` if the
+        namespace is not connected and will not be, ``OfflineBufferFullError``
         if the buffer is full.
         """
-        self._namespaces.emit(self._active_namespace(namespace), event, args)
+        self._namespaces.emit(self._active_namespace(namespace), event, args, volatile=volatile)
 
     async def emit_with_ack(
         self, event: str, *args: Any, timeout: float | None = None, namespace: str = "/"
@@ -394,6 +379,9 @@ class Client:
         ``None``. Raises ``AckTimeoutError`` after ``timeout`` seconds (by default
         ``options.ack_timeout``), ``DisconnectedError`` if the connection is lost
         after the event was sent (an event still in the offline buffer waits).
+        With ``retries``, ``timeout`` is the wait of each try, a lost connection
+        ends a try rather than the emit, and ``AckTimeoutError`` (or
+        ``DisconnectedError``) comes once no retry is left.
         """
         ns = self._active_namespace(namespace)
         wait = timeout if timeout is not None else self.options.ack_timeout
@@ -412,6 +400,7 @@ class Client:
             return
         logger.info("sid=%s connection lost: %s %s", self._namespaces.engine_sid(), reason, detail)
         self._namespaces.detach()
+        self._dispatcher.fire_manager("close", reason, detail)
         self._lose_namespaces(reason)
 
     def _lose_connection(self, reason: str) -> None:
@@ -420,6 +409,7 @@ class Client:
         if engine is None:
             return
         engine.close()
+        self._dispatcher.fire_manager("close", reason, "")
         self._lose_namespaces(reason)
 
     def _lose_namespaces(self, reason: str) -> None:
@@ -452,8 +442,3 @@ class Client:
 
     async def _on_reconnect_failed(self) -> None:
         await self._shutdown("reconnect failed", notify=False)
-
-
-def _check_namespace(namespace: str) -> None:
-    if not isinstance(namespace, str) or not namespace.startswith("/"):
-        raise ValueError(f"a namespace is a str starting with '/', not {namespace!r}")

@@ -14,15 +14,18 @@ from typing import Any
 
 from tidings.handlers import Handler, call_maybe_async
 
-__all__ = ["CATCH_ALL", "MANAGER_EVENTS", "Dispatcher"]
+__all__ = ["CATCH_ALL", "MANAGER_EVENTS", "RECONNECT_EVENTS", "Dispatcher"]
 
 logger = logging.getLogger("tidings.client")
 
-#: Events about the connection as a whole (the JavaScript client's Manager events),
-#: registered with ``on`` whatever the namespace.
-MANAGER_EVENTS = frozenset(
+#: Events about the reconnection, registered with ``on`` (whatever the namespace) or ``on_manager``.
+RECONNECT_EVENTS = frozenset(
     {"reconnect_attempt", "reconnect", "reconnect_error", "reconnect_failed"}
 )
+#: Every event about the connection as a whole (the JavaScript client's Manager events),
+#: registered with ``on_manager``: "open", "close" and "ping" are common names of
+#: application events too, which ``on`` keeps for them.
+MANAGER_EVENTS = RECONNECT_EVENTS | {"open", "close", "ping"}
 CATCH_ALL = "*"
 
 # handler, arguments, namespace and ack id (both None when no ack is due)
@@ -34,6 +37,7 @@ class Dispatcher:
 
     __slots__ = (
         "_any",
+        "_any_outgoing",
         "_concurrent",
         "_handlers",
         "_manager",
@@ -47,6 +51,7 @@ class Dispatcher:
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._manager: dict[str, Handler] = {}
         self._any: dict[str, list[Handler]] = {}
+        self._any_outgoing: dict[str, list[Handler]] = {}
         self._send_ack = send_ack
         self._concurrent = False
         self._queue: asyncio.Queue[_Job | None] | None = None
@@ -55,9 +60,11 @@ class Dispatcher:
 
     # -- registry --------------------------------------------------------------------
 
-    def register(self, namespace: str, event: str, fn: Callable[..., Any]) -> None:
-        """Make ``fn`` the handler of ``event`` (of any namespace if a Manager event); by ``on``."""
-        if event in MANAGER_EVENTS:
+    def register(
+        self, namespace: str, event: str, fn: Callable[..., Any], *, manager: bool = False
+    ) -> None:
+        """Make ``fn`` the handler of ``event``, or of the Manager event; by the client."""
+        if manager or event in RECONNECT_EVENTS:
             self._manager[event] = Handler(fn)
         else:
             self._handlers[(namespace, event)] = Handler(fn)
@@ -65,6 +72,10 @@ class Dispatcher:
     def add_any(self, namespace: str, fn: Callable[..., Any]) -> None:
         """Add a listener of every event of ``namespace``; called by ``Client.on_any``."""
         self._any.setdefault(namespace, []).append(Handler(fn))
+
+    def add_any_outgoing(self, namespace: str, fn: Callable[..., Any]) -> None:
+        """Add a listener of every event sent on ``namespace``; called by the client."""
+        self._any_outgoing.setdefault(namespace, []).append(Handler(fn))
 
     def namespaces(self) -> set[str]:
         """Namespaces something was registered for; called by ``Client.connect``."""
@@ -79,7 +90,7 @@ class Dispatcher:
             self._enqueue((handler, args, None, None))
 
     def fire_manager(self, event: str, *args: Any) -> None:
-        """One of ``MANAGER_EVENTS``; called by the reconnector."""
+        """One of ``MANAGER_EVENTS``; called by the client and the reconnector."""
         handler = self._manager.get(event)
         if handler is not None:
             self._enqueue((handler, args, None, None))
@@ -96,6 +107,11 @@ class Dispatcher:
         if catch_all is not None:
             self._enqueue((catch_all, (event, *args), namespace, ack_id))
         # else, as in JavaScript, an ack nobody handles is never sent
+
+    def outgoing(self, namespace: str, event: str, args: tuple[Any, ...]) -> None:
+        """An event was written: its outgoing listeners; called by the multiplexer."""
+        for listener in self._any_outgoing.get(namespace, ()):
+            self._enqueue((listener, (event, list(args)), None, None))
 
     # -- running ---------------------------------------------------------------------
 

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import aiohttp
 
+from tidings.client.endpoint import EngineTarget
 from tidings.client.errors import ConnectError
 from tidings.protocol.engineio.client_session import (
     POLLING,
@@ -26,10 +26,11 @@ from tidings.protocol.engineio.client_session import (
     ClientSession,
     ClientSessionState,
     Opened,
+    Pinged,
 )
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
 
-__all__ = ["EngineConnection", "EngineTarget", "engine_target"]
+__all__ = ["EngineConnection"]
 
 logger = logging.getLogger("tidings.client")
 
@@ -38,48 +39,13 @@ _TRANSPORTS = (POLLING, WEBSOCKET)
 _CLOSE_FLUSH_TIMEOUT = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class EngineTarget:
-    """Where the Engine.IO endpoint is. ``namespace`` is the URL's path, if any."""
-
-    http_url: str
-    ws_url: str
-    query: tuple[tuple[str, str], ...]
-    namespace: str | None
-
-
-def engine_target(url: str, path: str = "socket.io") -> EngineTarget:
-    """Split a user's URL into the endpoint's parts; called by ``Client.connect``.
-
-    The scheme is ``http``, ``https``, ``ws`` or ``wss``. As with the JavaScript
-    client, the URL's path names a namespace and its query string travels with
-    every request.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https", "ws", "wss"):
-        raise ValueError(f"URL scheme must be http, https, ws or wss: {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"URL has no host: {url!r}")
-    secure = scheme in ("https", "wss")
-    endpoint = "/" + path.strip("/") + "/"
-    http_url = urlunsplit(("https" if secure else "http", parts.netloc, endpoint, "", ""))
-    ws_url = urlunsplit(("wss" if secure else "ws", parts.netloc, endpoint, "", ""))
-    query = tuple(
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if k not in ("EIO", "transport", "sid", "t")
-    )
-    nsp = parts.path.rstrip("/")
-    return EngineTarget(http_url, ws_url, query, nsp or None)
-
-
 class EngineConnection:
     """One Engine.IO session: opened once, closed once, never reused.
 
     ``on_message`` gets each message; ``on_close(reason, detail)`` is called
     once when the session ends, whichever side ended it (not when ``open()``
-    itself fails: that raises ``ConnectError``).
+    itself fails: that raises ``ConnectError``); ``on_ping`` at each heartbeat.
+    ``request`` holds aiohttp's per-request arguments (``request_options``).
     """
 
     __slots__ = (
@@ -90,10 +56,12 @@ class EngineConnection:
         "_max_size",
         "_on_close",
         "_on_message",
+        "_on_ping",
         "_opened",
         "_poll_task",
         "_pumping",
         "_repump",
+        "_request",
         "_session",
         "_stamp",
         "_target",
@@ -117,8 +85,10 @@ class EngineConnection:
         headers: dict[str, str],
         timeout: float,
         max_size: int,
+        request: dict[str, Any],
         on_message: Callable[[str | bytes], None],
         on_close: Callable[[str, str], None],
+        on_ping: Callable[[], None],
     ) -> None:
         if not transports or any(t not in _TRANSPORTS for t in transports):
             raise ValueError(f"transports must be among {_TRANSPORTS}, not {transports!r}")
@@ -128,8 +98,10 @@ class EngineConnection:
         self._headers = headers
         self._timeout = timeout
         self._max_size = max_size
+        self._request = request
         self._on_message = on_message
         self._on_close = on_close
+        self._on_ping = on_ping
         self._loop = asyncio.get_running_loop()
         self._session: ClientSession | None = None
         self._opened: asyncio.Future[Opened] = self._loop.create_future()
@@ -237,6 +209,11 @@ class EngineConnection:
                 self._on_message(event.data)
             except Exception:  # the layer above must not break the transport
                 logger.exception("sid=%s error while handling a message", self.sid)
+        elif isinstance(event, Pinged):
+            try:
+                self._on_ping()
+            except Exception:
+                logger.exception("sid=%s error in the ping callback", self.sid)
         elif isinstance(event, Opened):
             logger.debug(
                 "sid=%s open over %s (upgrades %s)", event.sid, self.transport, event.upgrades
@@ -326,7 +303,9 @@ class EngineConnection:
         session = self._session
         assert session is not None
         try:
-            async with self._http.get(self._polling_url(), headers=self._headers) as resp:
+            async with self._http.get(
+                self._polling_url(), headers=self._headers, **self._request
+            ) as resp:
                 body = await self._read_body(resp)
         except asyncio.CancelledError:
             raise
@@ -348,7 +327,11 @@ class EngineConnection:
         timeout = aiohttp.ClientTimeout(total=self._timeout)
         try:
             async with self._http.post(
-                self._polling_url(), data=body.encode(), headers=headers, timeout=timeout
+                self._polling_url(),
+                data=body.encode(),
+                headers=headers,
+                timeout=timeout,
+                **self._request,
             ) as resp:
                 await self._read_body(resp)
         except asyncio.CancelledError:
@@ -394,6 +377,7 @@ class EngineConnection:
                 max_msg_size=self._max_size,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._timeout),
                 autoping=True,
+                **self._request,
             )
             if session.state is ClientSessionState.CLOSED:
                 return

@@ -2,8 +2,9 @@
 
 This is the client's Socket.IO side: each namespace's CONNECT (with ``auth``
 and the connection-state-recovery position), the packets the server sends,
-the acknowledgements awaited, the offline buffers, and the one path by which
-every packet goes out (``_write``: the messages the parser made of it).
+the acknowledgements awaited, the offline buffers and retry queues, and the
+one path by which every packet goes out (``_write``: the messages the parser made
+of it; events pass ``_send_event`` first, for the outgoing listeners).
 The ``Client`` owns the connection itself: it attaches each new one here and
 says when it was lost.
 """
@@ -12,15 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tidings.client.acks import PendingAcks
+from tidings.client.arguments import Auth, resolve_auth
 from tidings.client.dispatch import Dispatcher
 from tidings.client.engine import EngineConnection
-from tidings.client.errors import AckTimeoutError, ConnectError, OfflineBufferFullError
+from tidings.client.errors import (
+    AckTimeoutError,
+    ConnectError,
+    DisconnectedError,
+    OfflineBufferFullError,
+)
 from tidings.client.namespace import ClientNamespace, NamespaceState
 from tidings.client.options import ClientOptions
+from tidings.client.retries import OutgoingEvent, QueuedEmit, RetryQueue
 from tidings.protocol.socketio import (
     DecodeError,
     Packet,
@@ -31,12 +39,9 @@ from tidings.protocol.socketio import (
     ack_value,
 )
 
-__all__ = ["Auth", "NamespaceMultiplexer"]
+__all__ = ["NamespaceMultiplexer"]
 
 logger = logging.getLogger("tidings.client")
-
-#: What ``connect(auth=...)`` takes: a dict, or a (possibly async) function returning one.
-Auth = dict[str, Any] | Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]] | None
 
 
 class NamespaceMultiplexer:
@@ -50,7 +55,6 @@ class NamespaceMultiplexer:
 
     __slots__ = (
         "_acks",
-        "_auth",
         "_decoder",
         "_engine",
         "_lose_connection",
@@ -82,7 +86,6 @@ class NamespaceMultiplexer:
         self._acks = PendingAcks()
         self._engine: EngineConnection | None = None
         self._decoder: PacketDecoder | None = None
-        self._auth: Auth = None
 
     # -- what the client reads -------------------------------------------------------
 
@@ -109,12 +112,36 @@ class NamespaceMultiplexer:
         """Whether some namespace is still wanted; called by the client."""
         return any(ns.active for ns in self._namespaces.values())
 
+    def active_names(self) -> tuple[str, ...]:
+        """The namespaces still wanted; called by the client."""
+        return tuple(n for n, ns in self._namespaces.items() if ns.active)
+
     # -- what the client commands ----------------------------------------------------
 
     def want(self, names: list[str], auth: Auth) -> None:
         """Start afresh with these namespaces, none connected; called by ``Client.connect``."""
-        self._namespaces = {name: ClientNamespace(name) for name in dict.fromkeys(names)}
-        self._auth = auth
+        self._namespaces = {name: self._new_namespace(name, auth) for name in dict.fromkeys(names)}
+
+    def add(self, name: str, auth: Auth) -> ClientNamespace:
+        """One more namespace, waiting for a CONNECT; called by ``Client.connect_namespace``."""
+        ns = self._namespaces[name] = self._new_namespace(name, auth)
+        return ns
+
+    def waiter_of(self, ns: ClientNamespace) -> asyncio.Future[None]:
+        """The future done when the server answers ``ns``'s next (or current) CONNECT."""
+        if ns.waiter is None or ns.waiter.done():
+            ns.waiter = asyncio.get_running_loop().create_future()
+            ns.waiter.add_done_callback(_retrieve)
+        return ns.waiter
+
+    def _new_namespace(self, name: str, auth: Auth) -> ClientNamespace:
+        ns = ClientNamespace(name, auth)
+        if self._options.retries:
+            limit = self._options.max_offline_packets
+            ns.retry = RetryQueue(
+                self._options.retries, limit, lambda entry: self._send_event(ns, entry.message)
+            )
+        return ns
 
     def attach(self, engine: EngineConnection) -> None:
         """A new connection carries the namespaces; called by the client before opening it."""
@@ -132,13 +159,10 @@ class NamespaceMultiplexer:
 
         Returns a future per namespace, done when the server answers.
         """
-        loop = asyncio.get_running_loop()
         waiters = []
         for ns in self._namespaces.values():
             if ns.state is NamespaceState.WAITING:
-                ns.waiter = loop.create_future()
-                waiters.append(ns.waiter)
-                ns.waiter.add_done_callback(_retrieve)
+                waiters.append(self.waiter_of(ns))
                 ns.set_state(NamespaceState.CONNECTING)
                 self._spawn(self._send_connect(ns))
         return waiters
@@ -153,6 +177,8 @@ class NamespaceMultiplexer:
                 continue
             was_connected = ns.state is NamespaceState.CONNECTED
             ns.set_state(NamespaceState.WAITING)
+            if ns.retry is not None:
+                ns.retry.pause()
             self._acks.fail_namespace(ns.name, keep=ns.buffered_ack_ids())
             if was_connected:
                 self.dispatcher.fire(ns.name, "disconnect", reason)
@@ -174,35 +200,51 @@ class NamespaceMultiplexer:
 
         With ``notify`` a connected namespace's ``disconnect`` handler gets ``reason``.
         """
-        for ns in self._namespaces.values():
-            was_connected = ns.state is NamespaceState.CONNECTED
-            if was_connected and self._engine is not None:
-                self._write(self._parser.encode(Packet(PacketType.DISCONNECT, ns.name)))
-            self._close(ns, reason if was_connected and notify else None)
+        for ns in list(self._namespaces.values()):
+            self.leave(ns, reason if notify else None)
+
+    def leave(self, ns: ClientNamespace, reason: str | None) -> None:
+        """Leave ``ns`` for good, with a DISCONNECT if connected; by the client.
+
+        Its ``disconnect`` handler gets ``reason`` if it was connected and one is given.
+        """
+        was_connected = ns.state is NamespaceState.CONNECTED
+        if was_connected and self._engine is not None:
+            self._write(self._parser.encode(Packet(PacketType.DISCONNECT, ns.name)))
+        self._close(ns, reason if was_connected else None)
 
     # -- sending ---------------------------------------------------------------------
 
     def emit(
-        self, ns: ClientNamespace, event: str, args: tuple[Any, ...], ack_id: int | None = None
+        self, ns: ClientNamespace, event: str, args: tuple[Any, ...], *, volatile: bool = False
     ) -> None:
-        """Send an event, or buffer it until ``ns`` connects; called by ``Client.emit``."""
-        packet = Packet(PacketType.EVENT, ns.name, [event, *args], ack_id)
-        encoded = self._parser.encode(packet)
-        if ns.state is NamespaceState.CONNECTED and self._engine is not None:
-            self._write(encoded)
+        """Send an event, or keep it until ``ns`` connects; called by ``Client.emit``.
+
+        Volatile: sent only if ``ns`` is connected now, else dropped. With
+        ``retries`` (and not volatile), queued for at-least-once delivery.
+        """
+        if ns.retry is not None and not volatile:
+            self._queue(ns, event, args, self._options.ack_timeout, wanted=False)
             return
-        limit = self._options.max_offline_packets
-        if len(ns.buffer) >= limit:
-            raise OfflineBufferFullError(f"offline buffer of {ns.name} is full ({limit} packets)")
-        ns.buffer.append((encoded, ack_id))
+        message = self._outgoing(ns, event, args, None)
+        if self._send_event(ns, message) or volatile:
+            return
+        self._buffer(ns, message)
 
     async def emit_with_ack(
         self, ns: ClientNamespace, event: str, args: tuple[Any, ...], timeout: float
     ) -> Any:
-        """Send an event and return its ack's value; called by ``Client.emit_with_ack``."""
+        """Send an event and return its ack's value; called by ``Client.emit_with_ack``.
+
+        With ``retries``, ``timeout`` is the wait of each try.
+        """
+        if ns.retry is not None:
+            return ack_value(await self._queue(ns, event, args, timeout, wanted=True))
         ack_id, future = self._acks.create(ns.name)
         try:
-            self.emit(ns, event, args, ack_id)
+            message = self._outgoing(ns, event, args, ack_id)
+            if not self._send_event(ns, message):
+                self._buffer(ns, message)
             async with asyncio.timeout(timeout):
                 reply = await future
         except TimeoutError:
@@ -211,6 +253,58 @@ class NamespaceMultiplexer:
             self._acks.discard(ack_id)
             ns.unbuffer(ack_id)
         return ack_value(reply)
+
+    def _outgoing(
+        self, ns: ClientNamespace, event: str, args: tuple[Any, ...], ack_id: int | None
+    ) -> OutgoingEvent:
+        packet = Packet(PacketType.EVENT, ns.name, [event, *args], ack_id)
+        return OutgoingEvent(event, args, self._parser.encode(packet), ack_id)
+
+    def _buffer(self, ns: ClientNamespace, message: OutgoingEvent) -> None:
+        limit = self._options.max_offline_packets
+        if len(ns.buffer) >= limit:
+            raise OfflineBufferFullError(f"offline buffer of {ns.name} is full ({limit} packets)")
+        ns.buffer.append(message)
+
+    def _queue(
+        self,
+        ns: ClientNamespace,
+        event: str,
+        args: tuple[Any, ...],
+        timeout: float,
+        *,
+        wanted: bool,
+    ) -> asyncio.Future[list[Any]]:
+        """Into ``ns``'s retry queue; ``wanted``: someone awaits the answer (else it is logged)."""
+        assert ns.retry is not None
+        ack_id, future = self._acks.create(ns.name)
+        try:
+            ns.retry.push(QueuedEmit(self._outgoing(ns, event, args, ack_id), future, timeout))
+        except BaseException:
+            self._acks.discard(ack_id)
+            raise
+        future.add_done_callback(lambda f: self._settled(ack_id, event, f, wanted))
+        return future
+
+    def _settled(
+        self, ack_id: int, event: str, future: asyncio.Future[list[Any]], wanted: bool
+    ) -> None:
+        self._acks.discard(ack_id)
+        if not wanted and not future.cancelled() and future.exception() is not None:
+            logger.warning(
+                "sid=%s emit of %r not acknowledged: %r",
+                self.engine_sid(),
+                event,
+                future.exception(),
+            )
+
+    def _send_event(self, ns: ClientNamespace, message: OutgoingEvent) -> bool:
+        """Write an event if ``ns`` is connected, and tell the outgoing listeners; else False."""
+        if ns.state is not NamespaceState.CONNECTED or self._engine is None:
+            return False
+        self._write(message.encoded)
+        self.dispatcher.outgoing(ns.name, message.event, message.args)
+        return True
 
     def _write(self, messages: tuple[str | bytes, ...]) -> None:
         """The one way out: the packet's messages (text, then each attachment), in order."""
@@ -221,14 +315,8 @@ class NamespaceMultiplexer:
             engine.send(message)
 
     async def _send_connect(self, ns: ClientNamespace) -> None:
-        auth = self._auth
         try:
-            data = auth() if callable(auth) else auth
-            if isinstance(data, Awaitable):
-                data = await data
-            if data is not None and not isinstance(data, dict):
-                raise TypeError(f"auth must be a dict, not {type(data).__name__}")
-            payload = ns.connect_payload(data)
+            payload = ns.connect_payload(await resolve_auth(ns.auth))
             packet = self._parser.encode(Packet(PacketType.CONNECT, ns.name, payload))
         except Exception as exc:
             logger.exception("could not make the CONNECT for %s", ns.name)
@@ -311,8 +399,10 @@ class NamespaceMultiplexer:
             self._on_event(ns, event)
         buffered = list(ns.buffer)
         ns.buffer.clear()
-        for encoded, _ack_id in buffered:
-            self._write(encoded)
+        for message in buffered:
+            self._send_event(ns, message)
+        if ns.retry is not None:
+            ns.retry.resume()
         if ns.waiter is not None and not ns.waiter.done():
             ns.waiter.set_result(None)
         self.dispatcher.fire(ns.name, "connect")
@@ -340,10 +430,12 @@ class NamespaceMultiplexer:
     def _close(self, ns: ClientNamespace, reason: str | None) -> None:
         """Gone for good: fail its acks and buffered emits; ``disconnect`` handler if ``reason``."""
         ns.set_state(NamespaceState.CLOSED)
-        for _packet, ack_id in ns.buffer:
-            if ack_id is not None:
-                self._acks.fail(ack_id)
+        for message in ns.buffer:
+            if message.ack_id is not None:
+                self._acks.fail(message.ack_id)
         ns.buffer.clear()
+        if ns.retry is not None:
+            ns.retry.close(DisconnectedError(f"namespace {ns.name} disconnected"))
         self._acks.fail_namespace(ns.name, keep=set())
         if ns.waiter is not None and not ns.waiter.done():
             ns.waiter.set_exception(ConnectError(f"namespace {ns.name} closed before connecting"))

@@ -7,6 +7,7 @@ import enum
 from collections import deque
 from typing import Any
 
+from tidings.client.retries import OutgoingEvent, RetryQueue
 from tidings.protocol.socketio import Packet
 
 __all__ = ["ClientNamespace", "NamespaceState"]
@@ -35,31 +36,36 @@ class ClientNamespace:
     ``pid`` and ``offset`` are the server's connection-state-recovery position:
     the private id from its CONNECT reply and the offset that ended the last
     event received. Both are sent back in the next CONNECT, as socket.io-client does.
-    ``buffer`` holds emits made while not connected, with their ack ids.
-    ``received`` holds events that arrived before the CONNECT reply (a recovering
-    server replays what was missed first); they are handled once connected.
+    ``buffer`` holds emits made while not connected, with their ack ids; with
+    ``retries``, ``retry`` holds them all instead. ``received`` holds events that
+    arrived before the CONNECT reply (a recovering server replays what was missed
+    first); they are handled once connected. ``auth`` is what each CONNECT sends.
     """
 
     __slots__ = (
+        "auth",
         "buffer",
         "name",
         "offset",
         "pid",
         "received",
         "recovered",
+        "retry",
         "sid",
         "state",
         "waiter",
     )
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, auth: Any = None, retry: RetryQueue | None = None) -> None:
         self.name = name
+        self.auth = auth
+        self.retry = retry
         self.state = NamespaceState.WAITING
         self.sid: str | None = None
         self.pid: str | None = None
         self.offset: str | None = None
         self.recovered = False
-        self.buffer: deque[tuple[tuple[str | bytes, ...], int | None]] = deque()
+        self.buffer: deque[OutgoingEvent] = deque()
         self.received: list[Packet] = []  # events that came before the CONNECT reply
         self.waiter: asyncio.Future[None] | None = None
 
@@ -102,10 +108,11 @@ class ClientNamespace:
             self.offset = args[-1]
 
     def buffered_ack_ids(self) -> set[int]:
-        """Ack ids of the emits still in the offline buffer; called by the multiplexer."""
-        return {ack_id for _, ack_id in self.buffer if ack_id is not None}
+        """Ack ids of the emits still buffered or queued; called by the multiplexer."""
+        ids = {m.ack_id for m in self.buffer if m.ack_id is not None}
+        return ids | self.retry.ack_ids() if self.retry is not None else ids
 
     def unbuffer(self, ack_id: int) -> None:
         """Drop the buffered emit awaiting ``ack_id`` (given up); called by the multiplexer."""
-        if self.buffer and any(a == ack_id for _, a in self.buffer):
-            self.buffer = deque(item for item in self.buffer if item[1] != ack_id)
+        if self.buffer and any(m.ack_id == ack_id for m in self.buffer):
+            self.buffer = deque(m for m in self.buffer if m.ack_id != ack_id)

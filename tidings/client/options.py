@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from ssl import SSLContext
+from typing import TypedDict
+from urllib.parse import urlsplit
 
 from tidings.protocol.socketio import DecoderLimits
 
-__all__ = ["ClientOptions", "backoff_delay"]
+__all__ = ["ClientOptions", "OptionOverrides", "backoff_delay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,22 @@ class ClientOptions:
     timeout: float = 20.0
     """For one connection: the Engine.IO handshake and every namespace's CONNECT."""
     ack_timeout: float = 60.0
-    """Default wait of ``emit_with_ack``."""
+    """Default wait of ``emit_with_ack``; with ``retries``, the wait of each try."""
+    retries: int = 0
+    """Re-send an emit not acknowledged within ``ack_timeout`` up to this many times.
+
+    As the JavaScript client's ``retries``: every emit but a volatile one then
+    asks for an acknowledgement and goes through a queue per namespace, one in
+    flight at a time, in order; each is delivered at least once (the server
+    may see it more than once) and answered once.
+    """
+    ssl: SSLContext | bool = True
+    """TLS for ``https``/``wss`` URLs: ``True`` verifies against the system's
+    certificates, an ``ssl.SSLContext`` is used as given (a private CA, a
+    client certificate), ``False`` turns verification off (development only)."""
+    proxy: str | None = None
+    """An HTTP proxy for both transports, as ``http://[user:password@]host:port``:
+    ``https``/``wss`` go through a CONNECT tunnel, plain ``http``/``ws`` are forwarded."""
     max_offline_packets: int = 1000
     """Emits queued per namespace while disconnected; one more raises ``OfflineBufferFullError``."""
     max_message_size: int = 100_000_000
@@ -53,10 +71,37 @@ class ClientOptions:
             raise ValueError("reconnection_delay_max must be >= reconnection_delay")
         if not 0 <= self.randomization_factor <= 1:
             raise ValueError("randomization_factor must be within [0, 1]")
+        if type(self.retries) is not int or self.retries < 0:
+            raise ValueError(f"retries must be an int >= 0, not {self.retries!r}")
+        if not isinstance(self.ssl, (bool, SSLContext)):
+            raise TypeError(f"ssl must be a bool or an ssl.SSLContext, not {self.ssl!r}")
+        if self.proxy is not None:
+            proxy = urlsplit(self.proxy)
+            if proxy.scheme not in ("http", "https") or not proxy.hostname:
+                raise ValueError(f"proxy must be an http:// or https:// URL, not {self.proxy!r}")
         for name in ("max_offline_packets", "max_message_size"):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ValueError(f"{name} must be a positive int, not {value!r}")
+
+
+class OptionOverrides(TypedDict, total=False):
+    """``ClientOptions``' fields, as keyword arguments of ``Client`` and ``SyncClient``."""
+
+    reconnection: bool
+    reconnection_attempts: int | None
+    reconnection_delay: float
+    reconnection_delay_max: float
+    randomization_factor: float
+    timeout: float
+    ack_timeout: float
+    retries: int
+    ssl: SSLContext | bool
+    proxy: str | None
+    max_offline_packets: int
+    max_message_size: int
+    concurrent_events: bool
+    decoder_limits: DecoderLimits
 
 
 def backoff_delay(attempt: int, options: ClientOptions, rand: float) -> float:

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Self, TypeVar
 
+from tidings.client.arguments import Auth, Headers
 from tidings.client.client import Client
-from tidings.client.multiplexer import Auth
 
 __all__ = ["SyncClient"]
 
@@ -50,6 +50,12 @@ class SyncClient:
     def on_any(self, listener: Callable[..., Any], *, namespace: str = "/") -> None:
         self.client.on_any(listener, namespace=namespace)
 
+    def on_any_outgoing(self, listener: Callable[..., Any], *, namespace: str = "/") -> None:
+        self.client.on_any_outgoing(listener, namespace=namespace)
+
+    def on_manager(self, event: str, handler: F | None = None) -> Any:
+        return self.client.on_manager(event, handler)
+
     # -- state -----------------------------------------------------------------------
 
     @property
@@ -71,6 +77,10 @@ class SyncClient:
     def transport(self) -> str | None:
         return self.client.transport
 
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        return self.client.namespaces
+
     # -- I/O -------------------------------------------------------------------------
 
     def connect(
@@ -78,7 +88,7 @@ class SyncClient:
         url: str,
         namespaces: str | Iterable[str] | None = None,
         auth: Auth = None,
-        headers: dict[str, str] | None = None,
+        headers: Headers = None,
         transports: Iterable[str] = ("polling", "websocket"),
         socketio_path: str = "socket.io",
     ) -> None:
@@ -86,8 +96,14 @@ class SyncClient:
             self.client.connect(url, namespaces, auth, headers, tuple(transports), socketio_path)
         )
 
-    def emit(self, event: str, *args: Any, namespace: str = "/") -> None:
-        self._call(self.client.emit(event, *args, namespace=namespace))
+    def connect_namespace(self, namespace: str, auth: Auth = None) -> None:
+        self._call(self.client.connect_namespace(namespace, auth))
+
+    def disconnect_namespace(self, namespace: str) -> None:
+        self._call(self.client.disconnect_namespace(namespace))
+
+    def emit(self, event: str, *args: Any, namespace: str = "/", volatile: bool = False) -> None:
+        self._call(self.client.emit(event, *args, namespace=namespace, volatile=volatile))
 
     def emit_with_ack(
         self, event: str, *args: Any, timeout: float | None = None, namespace: str = "/"

@@ -10,6 +10,7 @@ from tidings.engine.io import (
     WebSocketTransport,
 )
 from tidings.engine.options import CorsOrigins, EngineOptions
+from tidings.engine.owner import check_owner, owner_of
 from tidings.engine.server import EngineServer
 from tidings.engine.socket import EngineSocket
 from tidings.protocol.prepared import PreparedMessage
@@ -28,4 +29,6 @@ __all__ = [
     "SocketContext",
     "WebSocketListener",
     "WebSocketTransport",
+    "check_owner",
+    "owner_of",
 ]

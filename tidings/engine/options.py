@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tidings.engine.owner import check_owner
 from tidings.protocol.engineio.session import POLLING, WEBSOCKET, SessionConfig
 
 __all__ = ["CorsOrigins", "EngineOptions"]
@@ -36,6 +37,10 @@ class EngineOptions:
     #: builds), as Node's socket.io ``serveClient``; off for a bare Engine.IO server,
     #: on by default in ``tidings.Server``.
     serve_client: bool = False
+    #: This process's owner tag: session ids become ``f"{owner}.{token}"`` so that another
+    #: process can tell where a session lives (``tidings.engine.owner_of``). None: plain
+    #: 20-character ids. The built-in server's ``HandoffOptions`` sets it.
+    owner: str | None = None
 
     def __post_init__(self) -> None:
         path = self.path
@@ -51,6 +56,8 @@ class EngineOptions:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.owner is not None:
+            check_owner(self.owner)
         if not isinstance(self.serve_client, bool):
             raise TypeError(f"serve_client must be True or False, got {self.serve_client!r}")
         transports = tuple(self.transports)

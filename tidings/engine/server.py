@@ -60,6 +60,7 @@ class EngineServer:
         elif option_overrides:
             options = dataclasses.replace(options, **option_overrides)
         self.options: EngineOptions = options
+        self._sid_prefix = f"{options.owner}." if options.owner is not None else ""
         self._config = options.session_config()
         self._client_files = ClientFiles(options.path) if options.serve_client else None
         self._callbacks: CallbackHandler[EngineSocket] | None = None
@@ -81,6 +82,22 @@ class EngineServer:
         self._ready_handle: asyncio.Handle | None = None
         self._shutting_down = False
         self._drained: asyncio.Event | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """The owner tag in front of this engine's session ids (``EngineOptions.owner``)."""
+        return self.options.owner
+
+    def set_owner(self, owner: str | None) -> None:
+        """Set the owner tag (the built-in server does, from its ``HandoffOptions``);
+        only while no session is open, since open ones keep the ids they were given."""
+        if owner == self.options.owner:
+            return
+        if self.sockets:
+            raise RuntimeError("the owner tag cannot change while sessions are open")
+        options = self.options = dataclasses.replace(self.options, owner=owner)
+        self._context.options = options
+        self._sid_prefix = f"{owner}." if owner is not None else ""
 
     @property
     def handler(self) -> EngineHandler[EngineSocket]:
@@ -260,8 +277,11 @@ class EngineServer:
         return self._loop.time()
 
     def _new_sid(self) -> str:
+        prefix = self._sid_prefix
         while True:
             sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
+            if prefix:
+                sid = prefix + sid
             if sid not in self.sockets:
                 return sid
 

@@ -2,8 +2,9 @@
 
 ``HistoryStore`` is the interface; ``MemoryHistory`` (in-process),
 ``SQLiteHistory`` (embedded, durable) and ``PostgresHistory`` (shared, durable)
-implement it. ``SQLiteHistory`` needs only the standard library;
-``PostgresHistory`` needs asyncpg, imported only when it is used.
+implement it, and ``RedisStreamsHistory`` (shared, on Redis streams). ``SQLiteHistory``
+needs only the standard library; ``PostgresHistory`` needs asyncpg and
+``RedisStreamsHistory`` redis-py, each imported only when it is used.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tidings.history.base import (
+    DEFAULT_NODE,
     DEFAULT_RETENTION,
     LIVE,
     Entry,
@@ -24,9 +26,11 @@ from tidings.history.recovery import Recovered, parse_offset, recover
 
 if TYPE_CHECKING:
     from tidings.history.postgres import PostgresHistory
+    from tidings.history.redis_streams import RedisStreamsHistory
     from tidings.history.sqlite import SQLiteHistory
 
 __all__ = [
+    "DEFAULT_NODE",
     "DEFAULT_RETENTION",
     "LIVE",
     "Entry",
@@ -35,6 +39,7 @@ __all__ = [
     "NewEntry",
     "PostgresHistory",
     "Recovered",
+    "RedisStreamsHistory",
     "RetentionPolicy",
     "SQLiteHistory",
     "SessionRecord",
@@ -52,4 +57,8 @@ def __getattr__(name: str) -> Any:
         from tidings.history.postgres import PostgresHistory
 
         return PostgresHistory
+    if name == "RedisStreamsHistory":
+        from tidings.history.redis_streams import RedisStreamsHistory
+
+        return RedisStreamsHistory
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,8 +22,12 @@ from typing import Protocol, runtime_checkable
 MAX_OFFSET = 2**63 - 1
 
 #: ``disconnected_at`` of a session whose socket is still connected. Saved at connect,
-#: so a process killed outright leaves its sessions behind; ``sessions_lost`` dates them.
+#: so a process killed outright leaves its sessions behind; ``sessions_lost`` dates them
+#: when that node starts again, and another node dates them by the node's last heartbeat.
 LIVE = float("inf")
+
+#: The node of a server that was given none: a single server restarted keeps its id.
+DEFAULT_NODE = "tidings"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +105,15 @@ class SessionRecord:
     data: bytes
     """The serialized ``socket.data``, opaque to the store."""
     disconnected_at: float
-    """Wall-clock seconds."""
+    """Wall-clock seconds (``LIVE`` while its socket is connected)."""
+    node: str = DEFAULT_NODE
+    """The node that holds (or last held) the socket."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.pid, str) or not self.pid:
             raise ValueError("pid must be a non-empty str")
+        if not isinstance(self.node, str) or not self.node:
+            raise ValueError("node must be a non-empty str")
         if not isinstance(self.data, bytes):
             raise TypeError("data must be bytes")
         object.__setattr__(self, "rooms", _room_tuple(self.rooms, "rooms"))
@@ -208,18 +216,32 @@ class HistoryStore(Protocol):
         """Keep (or replace) the session of a socket that went away; durable on return."""
         ...
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        """Replace the session of ``record.pid`` only if it is still held by ``record.node``;
+        whether it was. A node whose client came back through another node meanwhile (which
+        took the session and saved it as its own) must not write over it."""
+        ...
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         """Remove and return the session, unless missing or older than ``max_age``.
 
-        A pid is recovered at most once, even by two processes racing for it.
+        A ``LIVE`` session whose node's heartbeat has lapsed (see ``heartbeat``) counts as
+        disconnected at that node's last heartbeat. A pid is recovered at most once, even
+        by two processes racing for it.
         """
         ...
 
-    async def sessions_lost(self, now: float) -> int:
-        """Date every ``LIVE`` session as disconnected at ``now``; return how many.
+    async def sessions_lost(self, now: float, node: str = DEFAULT_NODE) -> int:
+        """Date every ``LIVE`` session of ``node`` as disconnected at ``now``; return how many.
 
-        Called when a server starts: the sockets of the process before it are gone.
+        Called when a node starts: the sockets of its previous process are gone. The
+        sessions of other nodes are theirs.
         """
+        ...
+
+    async def heartbeat(self, node: str, now: float, timeout: float) -> None:
+        """``node`` is alive at ``now``. Without a newer beat within ``timeout`` seconds, its
+        ``LIVE`` sessions count as disconnected at ``now`` (it was killed)."""
         ...
 
     async def prune(self, now: float) -> int:
@@ -234,6 +256,16 @@ def visible(
     if rooms and socket_rooms.isdisjoint(rooms):
         return False
     return socket_rooms.isdisjoint(except_rooms)
+
+
+def disconnected_at(
+    record_at: float, last_seen: float | None, expires_at: float | None, now: float
+) -> float:
+    """When a session counts as disconnected: its own date, or for a ``LIVE`` session of a
+    node whose heartbeat lapsed (``now`` past ``expires_at``), that node's last heartbeat."""
+    if record_at == LIVE and last_seen is not None and expires_at is not None and now > expires_at:
+        return last_seen
+    return record_at
 
 
 def check_offset(offset: int) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from tidings.history.base import (
+    DEFAULT_NODE,
     DEFAULT_RETENTION,
     LIVE,
     AppendOne,
@@ -21,6 +22,7 @@ from tidings.history.base import (
     check_count,
     check_entries,
     check_offset,
+    disconnected_at,
     socket_rooms,
     visible,
 )
@@ -36,12 +38,13 @@ class _Log:
 
 
 class MemoryHistory(AppendOne):
-    __slots__ = ("_logs", "_open", "_retention", "_sessions")
+    __slots__ = ("_logs", "_nodes", "_open", "_retention", "_sessions")
 
     def __init__(self, *, retention: RetentionPolicy = DEFAULT_RETENTION) -> None:
         self._retention = retention
         self._logs: dict[str, _Log] = {}
         self._sessions: dict[str, SessionRecord] = {}
+        self._nodes: dict[str, tuple[float, float]] = {}  # node: (last seen, expires at)
         self._open = False
 
     async def open(self) -> None:
@@ -137,19 +140,40 @@ class MemoryHistory(AppendOne):
             raise TypeError("save_session takes a SessionRecord")
         self._sessions[record.pid] = record
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        self._check_open()
+        held = self._sessions.get(record.pid)
+        if held is None or held.node != record.node:
+            return False
+        self._sessions[record.pid] = record
+        return True
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         self._check_open()
         record = self._sessions.pop(pid, None)
-        if record is None or now - record.disconnected_at > max_age:
+        if record is None:
             return None
-        return record
+        when = self._disconnected_at(record, now)
+        if now - when > max_age:
+            return None
+        return record if when == record.disconnected_at else replace(record, disconnected_at=when)
 
-    async def sessions_lost(self, now: float) -> int:
+    def _disconnected_at(self, record: SessionRecord, now: float) -> float:
+        last_seen, expires_at = self._nodes.get(record.node, (None, None))
+        return disconnected_at(record.disconnected_at, last_seen, expires_at, now)
+
+    async def sessions_lost(self, now: float, node: str = DEFAULT_NODE) -> int:
         self._check_open()
-        lost = [r for r in self._sessions.values() if r.disconnected_at == LIVE]
+        lost = [
+            r for r in self._sessions.values() if r.disconnected_at == LIVE and r.node == node
+        ]
         for record in lost:
             self._sessions[record.pid] = replace(record, disconnected_at=now)
         return len(lost)
+
+    async def heartbeat(self, node: str, now: float, timeout: float) -> None:
+        self._check_open()
+        self._nodes[node] = (now, now + timeout)
 
     async def prune(self, now: float) -> int:
         self._check_open()
@@ -170,8 +194,12 @@ class MemoryHistory(AppendOne):
         session_age = self._retention.session_max_age_seconds
         if session_age is not None:
             stale = [
-                pid for pid, r in self._sessions.items() if now - r.disconnected_at > session_age
+                pid
+                for pid, r in self._sessions.items()
+                if now - self._disconnected_at(r, now) > session_age
             ]
             for pid in stale:
                 del self._sessions[pid]
+            for node in [n for n, (seen, _) in self._nodes.items() if now - seen > session_age]:
+                del self._nodes[node]
         return removed

@@ -31,6 +31,7 @@ from asyncpg import Record
 from asyncpg.pool import PoolConnectionProxy
 
 from tidings.history.base import (
+    DEFAULT_NODE,
     DEFAULT_RETENTION,
     LIVE,
     Entry,
@@ -39,13 +40,14 @@ from tidings.history.base import (
     SessionRecord,
     check_count,
     check_offset,
+    disconnected_at,
     socket_rooms,
 )
 from tidings.history.batching import BatchedAppends, GroupCommit
 
 log = logging.getLogger("tidings.history")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 # Serializes schema creation between processes opening the store together.
 _DDL_LOCK_KEY = 0x7469_6469_6E67_73  # "tidings"
@@ -89,8 +91,15 @@ CREATE TABLE IF NOT EXISTS {s}.tidings_history_sessions (
     data bytea NOT NULL,
     disconnected_at double precision NOT NULL
 );
+ALTER TABLE {s}.tidings_history_sessions ADD COLUMN IF NOT EXISTS node text NOT NULL
+    DEFAULT 'tidings';
 CREATE INDEX IF NOT EXISTS tidings_history_sessions_disconnected_at
-    ON {s}.tidings_history_sessions (disconnected_at)
+    ON {s}.tidings_history_sessions (disconnected_at);
+CREATE TABLE IF NOT EXISTS {s}.tidings_history_nodes (
+    node text PRIMARY KEY,
+    last_seen double precision NOT NULL,
+    expires_at double precision NOT NULL
+)
 """
 
 _COLUMNS = "seq, namespace, rooms, except_rooms, event, payload, attachments, created_at"
@@ -261,22 +270,40 @@ class PostgresHistory(BatchedAppends):
             list(record.rooms),
             record.data,
             float(record.disconnected_at),
+            record.node,
         )
         log.debug("history session saved: sid=%s namespace=%s", record.sid, record.namespace)
+
+    async def update_session(self, record: SessionRecord) -> bool:
+        status = await self._open_pool().execute(
+            self._sql.update_session,
+            record.pid,
+            record.sid,
+            record.namespace,
+            list(record.rooms),
+            record.data,
+            float(record.disconnected_at),
+            record.node,
+        )
+        return _row_count(status) > 0
 
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         row = await self._open_pool().fetchrow(self._sql.take_session, pid)
         if row is None:
             return None
-        pid_, sid, namespace, rooms, data, disconnected_at = row
-        if now - disconnected_at > max_age:
+        pid_, sid, namespace, rooms, data, at, node, last_seen, expires_at = row
+        at = disconnected_at(at, last_seen, expires_at, now)
+        if now - at > max_age:
             log.debug("history session expired: sid=%s namespace=%s", sid, namespace)
             return None
-        return SessionRecord(pid_, sid, namespace, tuple(rooms), data, disconnected_at)
+        return SessionRecord(pid_, sid, namespace, tuple(rooms), data, at, node)
 
-    async def sessions_lost(self, now: float) -> int:
-        status = await self._open_pool().execute(self._sql.sessions_lost, now, LIVE)
-        return int(status.rsplit(" ", 1)[-1])
+    async def sessions_lost(self, now: float, node: str = DEFAULT_NODE) -> int:
+        status = await self._open_pool().execute(self._sql.sessions_lost, now, LIVE, node)
+        return _row_count(status)
+
+    async def heartbeat(self, node: str, now: float, timeout: float) -> None:
+        await self._open_pool().execute(self._sql.heartbeat, node, now, now + timeout)
 
     # -- retention ------------------------------------------------------------------
 
@@ -301,7 +328,9 @@ class PostgresHistory(BatchedAppends):
                 for _name, count in await conn.fetch(sql.prune_age, cutoff):
                     removed += count
             if policy.session_max_age_seconds is not None:
-                await conn.execute(sql.prune_sessions, now - policy.session_max_age_seconds)
+                cutoff = now - policy.session_max_age_seconds
+                await conn.execute(sql.prune_sessions, cutoff)
+                await conn.execute(sql.prune_dead_nodes, LIVE, cutoff, now)
         if removed:
             log.debug("history pruned %d entries", removed)
         return removed
@@ -315,12 +344,14 @@ class _Statements:
         "counter",
         "delete_entries_through",
         "delete_rooms_through",
+        "heartbeat",
         "insert_entry",
         "insert_room",
         "last",
         "last_room",
         "lock_counters",
         "prune_age",
+        "prune_dead_nodes",
         "prune_sessions",
         "save_session",
         "sessions_lost",
@@ -329,6 +360,7 @@ class _Statements:
         "since",
         "since_rooms",
         "take_session",
+        "update_session",
     )
 
     def __init__(self, schema: str) -> None:
@@ -337,6 +369,7 @@ class _Statements:
         entries = f"{schema}.tidings_history_entries"
         rooms = f"{schema}.tidings_history_entry_rooms"
         sessions = f"{schema}.tidings_history_sessions"
+        nodes = f"{schema}.tidings_history_nodes"
         self.bump = (
             f"INSERT INTO {ns} AS n (namespace, last_seq) VALUES ($1, $2)"
             " ON CONFLICT (namespace) DO UPDATE SET last_seq = n.last_seq + excluded.last_seq"
@@ -385,17 +418,38 @@ class _Statements:
             "  ORDER BY seq DESC LIMIT $3) ORDER BY seq DESC"
         )
         self.save_session = (
-            f"INSERT INTO {sessions} (pid, sid, namespace, rooms, data, disconnected_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (pid) DO UPDATE SET"
+            f"INSERT INTO {sessions} (pid, sid, namespace, rooms, data, disconnected_at, node)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (pid) DO UPDATE SET"
             " sid = excluded.sid, namespace = excluded.namespace, rooms = excluded.rooms,"
-            " data = excluded.data, disconnected_at = excluded.disconnected_at"
+            " data = excluded.data, disconnected_at = excluded.disconnected_at,"
+            " node = excluded.node"
+        )
+        self.update_session = (
+            f"UPDATE {sessions} SET sid = $2, namespace = $3, rooms = $4, data = $5,"
+            " disconnected_at = $6 WHERE pid = $1 AND node = $7"
         )
         self.take_session = (
-            f"DELETE FROM {sessions} WHERE pid = $1"
-            " RETURNING pid, sid, namespace, rooms, data, disconnected_at"
+            f"DELETE FROM {sessions} AS s WHERE pid = $1"
+            " RETURNING pid, sid, namespace, rooms, data, disconnected_at, node,"
+            f" (SELECT last_seen FROM {nodes} AS n WHERE n.node = s.node),"
+            f" (SELECT expires_at FROM {nodes} AS n WHERE n.node = s.node)"
         )
         self.prune_sessions = f"DELETE FROM {sessions} WHERE disconnected_at < $1"
-        self.sessions_lost = f"UPDATE {sessions} SET disconnected_at = $1 WHERE disconnected_at = $2"
+        # Live sessions of a node that stopped beating long ago go, then the node.
+        self.prune_dead_nodes = (
+            f"WITH dead AS (DELETE FROM {nodes} WHERE last_seen < $2 AND expires_at < $3"
+            "   RETURNING node)"
+            f" DELETE FROM {sessions} WHERE disconnected_at = $1"
+            "   AND node IN (SELECT node FROM dead)"
+        )
+        self.sessions_lost = (
+            f"UPDATE {sessions} SET disconnected_at = $1 WHERE disconnected_at = $2 AND node = $3"
+        )
+        self.heartbeat = (
+            f"INSERT INTO {nodes} (node, last_seen, expires_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (node) DO UPDATE SET last_seen = excluded.last_seen,"
+            " expires_at = excluded.expires_at"
+        )
 
 
 async def _create_schema(conn: PoolConnectionProxy[Record], schema: str) -> None:

@@ -22,17 +22,15 @@ gap-free and monotonic across restarts, and even with two processes on one file.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import sqlite3
-import struct
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from tidings.history.base import (
+    DEFAULT_NODE,
     DEFAULT_RETENTION,
     LIVE,
     Entry,
@@ -41,13 +39,16 @@ from tidings.history.base import (
     SessionRecord,
     check_count,
     check_offset,
+    disconnected_at,
     socket_rooms,
 )
 from tidings.history.batching import BatchedAppends, GroupCommit
+from tidings.history.blobs import pack_blobs, unpack_blobs
+from tidings.history.sqlite_thread import SQLiteThread
 
 log = logging.getLogger("tidings.history")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -81,9 +82,15 @@ CREATE TABLE IF NOT EXISTS sessions (
     namespace TEXT NOT NULL,
     rooms TEXT NOT NULL,
     data BLOB NOT NULL,
-    disconnected_at REAL NOT NULL
+    disconnected_at REAL NOT NULL,
+    node TEXT NOT NULL DEFAULT 'tidings'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_disconnected_at ON sessions (disconnected_at);
+CREATE TABLE IF NOT EXISTS nodes (
+    node TEXT PRIMARY KEY,
+    last_seen REAL NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 _COLUMNS = "seq, namespace, rooms, except_rooms, event, payload, attachments, created_at"
@@ -93,40 +100,6 @@ _ROOM_FILTER = """
   AND (except_rooms = '[]' OR NOT EXISTS (SELECT 1 FROM json_each(entries.except_rooms) AS x
                                          WHERE x.value IN (SELECT value FROM json_each(:mine))))
 """
-
-
-class _Thread:
-    """A sqlite3 connection and the one thread allowed to use it."""
-
-    __slots__ = ("_db", "_executor")
-
-    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
-        self._executor = executor
-        self._db = db
-
-    @classmethod
-    async def connect(cls, path: str, name: str) -> _Thread:
-        executor = ThreadPoolExecutor(1, thread_name_prefix=f"tidings-sqlite-{name}")
-        loop = asyncio.get_running_loop()
-        try:
-            # isolation_level=None: no implicit transactions, ours are explicit.
-            db = await loop.run_in_executor(
-                executor, lambda: sqlite3.connect(path, isolation_level=None, timeout=10.0)
-            )
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(executor, db)
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on the connection's thread; it completes even if the caller is cancelled."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, self._db)
-
-    async def close(self) -> None:
-        try:
-            await self.run(lambda db: db.close())
-        finally:
-            self._executor.shutdown(wait=False)
 
 
 class SQLiteHistory(BatchedAppends):
@@ -144,8 +117,8 @@ class SQLiteHistory(BatchedAppends):
         self._path = os.fspath(path)
         self._retention = retention
         self._max_batch = max_batch
-        self._writer: _Thread | None = None
-        self._reader: _Thread | None = None
+        self._writer: SQLiteThread | None = None
+        self._reader: SQLiteThread | None = None
         self._commit: GroupCommit | None = None
 
     async def open(self) -> None:
@@ -155,10 +128,10 @@ class SQLiteHistory(BatchedAppends):
             raise RuntimeError(
                 f"SQLite 3.35+ is needed (RETURNING), found {sqlite3.sqlite_version}"
             )
-        writer = await _Thread.connect(self._path, "writer")
+        writer = await SQLiteThread.connect(self._path, "writer")
         try:
             await writer.run(_prepare_writer)
-            reader = await _Thread.connect(self._path, "reader")
+            reader = await SQLiteThread.connect(self._path, "reader")
         except BaseException:
             await writer.close()
             raise
@@ -185,7 +158,7 @@ class SQLiteHistory(BatchedAppends):
             await writer.close()
 
     @staticmethod
-    def _conn(thread: _Thread | None) -> _Thread:
+    def _conn(thread: SQLiteThread | None) -> SQLiteThread:
         if thread is None:
             raise RuntimeError("the history store is not open")
         return thread
@@ -262,40 +235,72 @@ class SQLiteHistory(BatchedAppends):
             _rooms_json(record.rooms),
             record.data,
             float(record.disconnected_at),
+            record.node,
         )
         await writer.run(
             lambda db: db.execute(
-                "INSERT OR REPLACE INTO sessions"
-                " (pid, sid, namespace, rooms, data, disconnected_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO sessions (pid, sid, namespace, rooms, data,"
+                " disconnected_at, node) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params,
             ).close()
         )
         log.debug("history session saved: sid=%s namespace=%s", record.sid, record.namespace)
 
+    async def update_session(self, record: SessionRecord) -> bool:
+        params = (
+            record.sid,
+            record.namespace,
+            _rooms_json(record.rooms),
+            record.data,
+            float(record.disconnected_at),
+            record.pid,
+            record.node,
+        )
+        cursor = await self._conn(self._writer).run(
+            lambda db: db.execute(
+                "UPDATE sessions SET sid = ?, namespace = ?, rooms = ?, data = ?,"
+                " disconnected_at = ? WHERE pid = ? AND node = ?",
+                params,
+            )
+        )
+        return bool(cursor.rowcount)
+
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
         # fetchall: the statement runs to its end, so its implicit transaction commits now.
         rows = await self._conn(self._writer).run(
             lambda db: db.execute(
-                "DELETE FROM sessions WHERE pid = ?"
-                " RETURNING pid, sid, namespace, rooms, data, disconnected_at",
+                "DELETE FROM sessions WHERE pid = ? RETURNING pid, sid, namespace, rooms, data,"
+                " disconnected_at, node,"
+                " (SELECT last_seen FROM nodes WHERE nodes.node = sessions.node),"
+                " (SELECT expires_at FROM nodes WHERE nodes.node = sessions.node)",
                 (pid,),
             ).fetchall()
         )
         if not rows:
             return None
-        pid_, sid, namespace, rooms, data, disconnected_at = rows[0]
-        if now - disconnected_at > max_age:
+        pid_, sid, namespace, rooms, data, at, node, last_seen, expires_at = rows[0]
+        at = disconnected_at(at, last_seen, expires_at, now)
+        if now - at > max_age:
             log.debug("history session expired: sid=%s namespace=%s", sid, namespace)
             return None
-        return SessionRecord(pid_, sid, namespace, tuple(json.loads(rooms)), data, disconnected_at)
+        return SessionRecord(pid_, sid, namespace, tuple(json.loads(rooms)), data, at, node)
 
-    async def sessions_lost(self, now: float) -> int:
+    async def sessions_lost(self, now: float, node: str = DEFAULT_NODE) -> int:
         cursor = await self._conn(self._writer).run(
             lambda db: db.execute(
-                "UPDATE sessions SET disconnected_at = ? WHERE disconnected_at = ?", (now, LIVE)
+                "UPDATE sessions SET disconnected_at = ? WHERE disconnected_at = ? AND node = ?",
+                (now, LIVE, node),
             )
         )
         return int(cursor.rowcount)
+
+    async def heartbeat(self, node: str, now: float, timeout: float) -> None:
+        await self._conn(self._writer).run(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO nodes (node, last_seen, expires_at) VALUES (?, ?, ?)",
+                (node, now, now + timeout),
+            ).close()
+        )
 
     # -- retention ------------------------------------------------------------------
 
@@ -325,6 +330,11 @@ def _prepare_writer(db: sqlite3.Connection) -> None:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 db.execute(statement)
+        columns = [row[1] for row in db.execute("PRAGMA table_info(sessions)")]
+        if "node" not in columns:  # written by schema version 1
+            db.execute(
+                f"ALTER TABLE sessions ADD COLUMN node TEXT NOT NULL DEFAULT '{DEFAULT_NODE}'"
+            )
         if version < SCHEMA_VERSION:
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -437,10 +447,15 @@ def _prune(db: sqlite3.Connection, policy: RetentionPolicy, now: float) -> int:
             )
             removed += db.execute("DELETE FROM entries WHERE created_at < ?", (cutoff,)).rowcount
         if policy.session_max_age_seconds is not None:
+            cutoff = now - policy.session_max_age_seconds
+            db.execute("DELETE FROM sessions WHERE disconnected_at < ?", (cutoff,))
+            # Live sessions of a node that stopped beating long ago, then the node.
             db.execute(
-                "DELETE FROM sessions WHERE disconnected_at < ?",
-                (now - policy.session_max_age_seconds,),
+                "DELETE FROM sessions WHERE disconnected_at = ? AND node IN"
+                " (SELECT node FROM nodes WHERE last_seen < ? AND expires_at < ?)",
+                (LIVE, cutoff, now),
             )
+            db.execute("DELETE FROM nodes WHERE last_seen < ? AND expires_at < ?", (cutoff, now))
     return removed
 
 
@@ -467,27 +482,3 @@ def _entry(row: Any) -> Entry:
         unpack_blobs(attachments),
         created_at,
     )
-
-
-_LENGTH = struct.Struct(">I")
-
-
-def pack_blobs(blobs: tuple[bytes, ...]) -> bytes | None:
-    """Binary attachments as one column: each prefixed by its 4-byte length."""
-    if not blobs:
-        return None
-    return b"".join(_LENGTH.pack(len(b)) + b for b in blobs)
-
-
-def unpack_blobs(packed: bytes | None) -> tuple[bytes, ...]:
-    if not packed:
-        return ()
-    blobs = []
-    view = memoryview(packed)
-    at = 0
-    while at < len(view):
-        (size,) = _LENGTH.unpack_from(view, at)
-        at += _LENGTH.size
-        blobs.append(bytes(view[at : at + size]))
-        at += size
-    return tuple(blobs)

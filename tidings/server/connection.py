@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tidings.errors import ConnectionRefusedError
 from tidings.handlers import call_maybe_async
+from tidings.history.base import LIVE
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import DecodeError, Packet, PacketDecoder, PacketType
@@ -133,8 +134,8 @@ class Connection:
                 await call_maybe_async(middleware, socket)
                 if socket.state is not SocketState.CONNECTING:
                     return
-            if journal is not None:
-                await journal.prime(nsp.name)
+            if journal is not None and journal.recovery is not None:
+                await journal.prime(nsp.name, nsp.adapter)
             # Accepted by middleware: from now on the socket is found and reached by broadcasts
             # (what they send waits in its held connection until the CONNECT reply is out).
             nsp.sockets[socket.id] = socket
@@ -147,7 +148,7 @@ class Connection:
             missed: list[Packet] = []
             if journal is not None and socket.pid is not None:
                 # Durable before the client learns its pid.
-                await journal.save(socket.session_record(journal))
+                await journal.save(socket.session_record(journal, LIVE))
                 if recovered is not None:
                     missed = await self._catch_up(journal, nsp, *recovered, registered_at)
         except ConnectionRefusedError as exc:
@@ -224,6 +225,11 @@ class Connection:
 
     def _send(self, packet: Packet) -> None:
         write_packet(self.conn, packet, self.server.parser)
+
+    @property
+    def busy(self) -> bool:
+        """Some socket of this connection has a handler running (see ``Socket.busy``)."""
+        return any(socket.busy for socket in self.sockets.values())
 
     def forget(self, socket: Socket) -> None:
         """``socket`` left its namespace (called by the socket)."""

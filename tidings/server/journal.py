@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tidings.history.base import Entry, HistoryStore, SessionRecord
+from tidings.history.base import DEFAULT_NODE, Entry, HistoryStore, SessionRecord
+from tidings.history.recovery import parse_offset
 from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType, encode
+from tidings.server.sequencer import Sequencer
 
 if TYPE_CHECKING:
+    from tidings.adapters.base import Adapter, BroadcastOptions
     from tidings.serializers import Serializer
 
 logger = logging.getLogger("tidings.history")
@@ -42,12 +45,27 @@ class RecoveryOptions:
     """A recovered client was already accepted: do not run middleware again."""
     max_missed: int = 10_000
     """A client that missed more than this starts a fresh session instead."""
+    heartbeat_interval: float = 5.0
+    """Seconds between this node's heartbeats in the store. A node silent for three
+    intervals is taken as killed: its live sessions count as disconnected at its last
+    heartbeat, and other nodes recover them (and expire them after the usual duration)."""
+    gap_wait: float = 2.0
+    """Seconds an offset the store cannot give is waited for before it is skipped (logged)."""
 
     def __post_init__(self) -> None:
         if self.max_disconnection_duration <= 0:
             raise ValueError("max_disconnection_duration must be positive")
         if self.max_missed < 1:
             raise ValueError("max_missed must be at least 1")
+        if not self.heartbeat_interval > 0:
+            raise ValueError("heartbeat_interval must be positive")
+        if not self.gap_wait > 0:
+            raise ValueError("gap_wait must be positive")
+
+    @property
+    def node_timeout(self) -> float:
+        """Seconds without a heartbeat after which a node counts as gone."""
+        return 3 * self.heartbeat_interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +82,24 @@ class HistoryItem:
 class Journal:
     """The server's use of a ``HistoryStore``: one per server, opened on first use."""
 
-    def __init__(self, store: HistoryStore, serializer: Serializer, recovery: RecoveryOptions | None) -> None:
+    def __init__(
+        self,
+        store: HistoryStore,
+        serializer: Serializer,
+        recovery: RecoveryOptions | None,
+        node: str = DEFAULT_NODE,
+    ) -> None:
         self.store = store
         self.serializer = serializer
         self.recovery = recovery
+        self.node = node
+        """This server's name in the store: its sessions are its own (``Server(node_id=)``)."""
         self._opened: asyncio.Future[None] | None = None
-        self._sent: dict[str, int] = {}
+        self._sequencers: dict[str, Sequencer] = {}
         self._prune_timer: asyncio.TimerHandle | None = None
         self._pruning: asyncio.Task[None] | None = None
+        self._beat_timer: asyncio.TimerHandle | None = None
+        self._beating: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         if self._opened is None:
@@ -79,15 +107,46 @@ class Journal:
             try:
                 await self.store.open()
                 if self.recovery is not None:
-                    # Sessions that were live when the previous process ended went away now.
-                    await self.store.sessions_lost(time.time())
+                    now = time.time()
+                    await self.store.heartbeat(self.node, now, self.recovery.node_timeout)
+                    # Sessions this node held when its previous process ended went away now.
+                    await self.store.sessions_lost(now, self.node)
             except BaseException as exc:
                 self._opened.set_exception(exc)
                 self._opened = None
                 raise
             self._opened.set_result(None)
             self._schedule_prune()
+            self._schedule_beat()
         await self._opened
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._prune_timer, self._beat_timer):
+            if timer is not None:
+                timer.cancel()
+        self._prune_timer = self._beat_timer = None
+
+    @property
+    def opened(self) -> bool:
+        """Whether ``open`` has begun (the node is known to the store from then on)."""
+        return self._opened is not None
+
+    def _schedule_beat(self) -> None:
+        if self.recovery is not None:
+            loop = asyncio.get_running_loop()
+            self._beat_timer = loop.call_later(self.recovery.heartbeat_interval, self._beat)
+
+    def _beat(self) -> None:
+        self._beating = asyncio.get_running_loop().create_task(self._run_beat())
+
+    async def _run_beat(self) -> None:
+        assert self.recovery is not None
+        try:
+            await self.store.heartbeat(self.node, time.time(), self.recovery.node_timeout)
+        except Exception as exc:
+            logger.warning("history: heartbeat of node %s failed: %r", self.node, exc)
+        if self._opened is not None:
+            self._schedule_beat()
 
     def _schedule_prune(self) -> None:
         loop = asyncio.get_running_loop()
@@ -108,43 +167,73 @@ class Journal:
             self._schedule_prune()
 
     async def close(self) -> None:
-        if self._prune_timer is not None:
-            self._prune_timer.cancel()
-            self._prune_timer = None
-        if self._pruning is not None:
-            await asyncio.wait([self._pruning])
+        self._cancel_timers()
+        for task in (self._pruning, self._beating):
+            if task is not None:
+                await asyncio.wait([task])
+        self._cancel_timers()  # a task that ended meanwhile set its next one
+        for sequencer in self._sequencers.values():
+            sequencer.close()
         if self._opened is not None:
             self._opened = None
             await self.store.close()
 
     # -- writing --------------------------------------------------------------------------
 
-    async def record(self, packet: Packet, rooms: Iterable[str], except_rooms: Iterable[str]) -> Packet:
-        """Append ``packet`` and return it with its offset as the last argument."""
+    async def record(
+        self,
+        packet: Packet,
+        rooms: Iterable[str],
+        except_rooms: Iterable[str],
+        sequencer: Sequencer | None = None,
+    ) -> Packet:
+        """Append ``packet`` and return it with its offset as the last argument.
+
+        With a ``sequencer`` (recovery on), the caller then takes its turn there
+        (``sequencer.turn``) and delivers the packet right after.
+        """
         await self.open()
         encoded = encode(packet, self.serializer)
-        offset = await self.store.append(
-            packet.namespace, packet.data[0], encoded.text.encode(),
-            rooms=rooms, except_rooms=except_rooms, attachments=encoded.attachments, now=time.time(),
-        )
+        ticket = sequencer.ticket() if sequencer is not None else 0
+        try:
+            offset = await self.store.append(
+                packet.namespace, packet.data[0], encoded.text.encode(), rooms=rooms,
+                except_rooms=except_rooms, attachments=encoded.attachments, now=time.time(),
+            )
+        finally:
+            if sequencer is not None:
+                sequencer.settle(ticket)
         return Packet(packet.type, packet.namespace, [*packet.data, str(offset)], packet.id)
 
-    def mark_sent(self, packet: Packet) -> None:
-        """Everything up to this packet's offset has gone out to the sockets present."""
-        offset = int(packet.data[-1])
-        if offset > self._sent.get(packet.namespace, 0):
-            self._sent[packet.namespace] = offset
+    def sequencer(self, namespace: str, adapter: Adapter) -> Sequencer:
+        """The namespace's delivery order (recovery on): made on first use."""
+        found = self._sequencers.get(namespace)
+        if found is None:
+            wait = self.recovery.gap_wait if self.recovery is not None else 2.0
+            found = Sequencer(namespace, self.store, adapter, self.to_packet, max_wait=wait)
+            self._sequencers[namespace] = found
+        return found
 
     def sent(self, namespace: str) -> int:
         """The offset up to which every event of ``namespace`` has gone to the sockets present."""
-        return self._sent.get(namespace, 0)
+        found = self._sequencers.get(namespace)
+        return 0 if found is None else found.delivered
 
-    async def prime(self, namespace: str) -> None:
-        """Count what an earlier process stored as sent (a crash may have cut its sending short)."""
-        if namespace not in self._sent:
-            await self.open()
-            last = await self.store.last_offset(namespace)
-            self._sent[namespace] = max(self._sent.get(namespace, 0), last)
+    async def prime(self, namespace: str, adapter: Adapter) -> None:
+        """Order deliveries from the store's last offset on (before a socket registers)."""
+        await self.open()
+        await self.sequencer(namespace, adapter).prime()
+
+    def offer(self, adapter: Adapter, packet: Packet, opts: BroadcastOptions) -> bool:
+        """A broadcast from another node: True when it is delivered here in offset order (it
+        carries an offset, recovery is on); False: the caller delivers it now."""
+        if self.recovery is None or opts.flags.volatile or not packet.data:
+            return False
+        offset = parse_offset(packet.data[-1])
+        if offset is None:
+            return False
+        self.sequencer(packet.namespace, adapter).offer(offset, packet, opts)
+        return True
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -164,19 +253,28 @@ class Journal:
                 raw = self.serializer.dumps(data).encode()
             except (TypeError, ValueError):
                 logger.warning("sid=%s socket.data is not serializable; not kept for recovery", sid)
-        return SessionRecord(pid, sid, namespace, tuple(sorted(rooms)), raw, now)
+        return SessionRecord(pid, sid, namespace, tuple(sorted(rooms)), raw, now, self.node)
 
     async def save(self, record: SessionRecord) -> None:
+        """A socket connected: its session is this node's now (recovered from another or new)."""
         await self.open()
         await self.store.save_session(record)
 
+    async def update(self, record: SessionRecord) -> None:
+        """A connected socket's rooms or data changed: keep the stored session current, unless
+        the client came back through another node meanwhile (that node holds it now)."""
+        await self.open()
+        if not await self.store.update_session(record):
+            logger.debug("sid=%s session held elsewhere now; not updated", record.sid)
+
     async def keep_or_forget(self, record: SessionRecord, reason: str) -> None:
-        """A socket left: keep its session if it may come back, else drop it."""
+        """A socket left: keep its session if it may come back, else drop it (either only if
+        this node still holds it: the client may be back through another node already)."""
         try:
             await self.open()
             if reason in RECOVERABLE_REASONS:
-                await self.store.save_session(record)
-            else:
+                await self.update(record)
+            elif await self.store.update_session(record):  # still ours: then drop it
                 await self.store.take_session(record.pid, float("inf"), time.time())
         except Exception:
             logger.exception("sid=%s could not update its recovery session", record.sid)

@@ -22,8 +22,8 @@ from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import Broadcaster, BroadcastOperator
 
 if TYPE_CHECKING:
-    from tidings.adapters.base import Adapter, LocalSocket
-    from tidings.protocol.socketio import Parser
+    from tidings.adapters.base import Adapter, BroadcastOptions, LocalSocket
+    from tidings.protocol.socketio import Packet, Parser
     from tidings.serializers import Serializer
     from tidings.server.context import ServerContext
     from tidings.server.journal import Journal
@@ -211,6 +211,15 @@ class Namespace(Broadcaster):
         if ack is not None:
             answer = ack_args(result)
             ack(answer[0] if answer else None)
+
+    def receive_broadcast(self, packet: Packet, opts: BroadcastOptions) -> bool:
+        """A broadcast from another node (called by a cluster adapter): True when this
+        namespace delivers it itself, in offset order with every other logged event
+        (connection state recovery); False when the adapter should deliver it now."""
+        journal = self.server.journal
+        if journal is None:
+            return False
+        return journal.offer(self.adapter, packet, opts)
 
     def notify_outgoing(self, socket: Any, event: str, args: tuple[Any, ...]) -> None:
         """Tell the ``on_any_outgoing`` listeners (called by sockets and operators)."""

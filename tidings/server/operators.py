@@ -108,9 +108,17 @@ class BroadcastOperator:
                 await nsp.adapter.broadcast(packet, opts)
                 continue
             # Stored before it is sent. With recovery on, the offset travels as the last argument.
-            logged = await journal.record(packet, opts.rooms, opts.except_)
-            await nsp.adapter.broadcast(logged if journal.recovery is not None else packet, opts)
-            journal.mark_sent(logged)
+            if journal.recovery is None:
+                await journal.record(packet, opts.rooms, opts.except_)
+                await nsp.adapter.broadcast(packet, opts)
+                continue
+            sequencer = journal.sequencer(nsp.name, nsp.adapter)
+            logged = await journal.record(packet, opts.rooms, opts.except_, sequencer)
+            turn = sequencer.turn(int(logged.data[-1]))
+            if turn is not None:  # an offset before it has not been delivered here yet
+                await turn
+            # The adapter writes to the local sockets before it first suspends: in turn.
+            await nsp.adapter.broadcast(logged, opts)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         """Send to every matching socket and collect one reply from each.

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from tidings.adapters.base import LocalConnection
     from tidings.protocol.prepared import PreparedMessage
     from tidings.protocol.socketio import Parser
-    from tidings.serializers import Serializer
 
 logger = logging.getLogger("tidings.server")
 
@@ -183,13 +182,15 @@ class Ack:
             self._socket.send_ack(self._ack_id, list(args))
 
 
-def short_ack(ack_id: int, args: list[Any], serializer: Serializer) -> str | None:
+def short_ack(ack_id: int, args: list[Any], parser: Parser) -> str | None:
     """An ACK on "/" as ``3<id><json>``, written without packet objects (the echo hot path);
-    None when ``args`` hold bytes, which need the encoder's BINARY_ACK. Proven equal to
-    ``encode(Packet(ACK, "/", args, ack_id))`` by tests/server/test_fast_paths.py. For the
-    default parser only (``JsonParser``); the socket asks for it then."""
+    None when ``args`` hold bytes, which need the encoder's BINARY_ACK, or when ``parser`` is
+    not the default one. Proven equal to ``encode(Packet(ACK, "/", args, ack_id))`` by
+    tests/server/test_fast_paths.py."""
+    if type(parser) is not JsonParser:
+        return None
     try:
-        text: str = "3" + str(ack_id) + serializer.dumps(args)
+        text: str = "3" + str(ack_id) + parser.serializer.dumps(args)
     except TypeError:
         return None
     return text

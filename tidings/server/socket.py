@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
 from tidings.handlers import Handler, Suspended, call_maybe_async, resume, run_inline
+from tidings.history.base import LIVE
 from tidings.ids import Room, Sid, new_sid
 from tidings.protocol.socketio import RESERVED_EVENTS, Packet, PacketType, ack_args, ack_value
-from tidings.protocol.socketio.parser import JsonParser
 from tidings.server.handshake import Handshake
 from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_middleware
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
+from tidings.server.session_data import SessionData
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
@@ -119,18 +120,22 @@ class Socket(HookMethods, EmitMethods):
         return self.state is SocketState.CONNECTED
 
     @property
+    def busy(self) -> bool:
+        """A handler of this socket is running or waiting (not followed with concurrent_events)."""
+        return self._queue is not None
+
+    @property
     def data(self) -> dict[str, Any]:
         """Free-form per-socket storage for the application."""
         if self._data is None:
-            self._data = {}
+            self._data = SessionData(self._session_changed)
         return self._data
 
     @property
     def rooms(self) -> set[Room]:
         """Its rooms; after it left, the rooms it had (as disconnect handlers expect)."""
-        if self._left_rooms is not None:
-            return set(self._left_rooms)
-        return self.nsp.adapter.socket_rooms(self.id)
+        left = self._left_rooms
+        return set(left) if left is not None else self.nsp.adapter.socket_rooms(self.id)
 
     @property
     def handshake(self) -> Handshake:
@@ -143,9 +148,8 @@ class Socket(HookMethods, EmitMethods):
     # -- rooms -------------------------------------------------------------------------
 
     def join(self, rooms: str | Iterable[str]) -> None:
-        if isinstance(rooms, str):
-            rooms = (rooms,)
-        self.nsp.adapter.add_all(self.id, [Room(r) for r in rooms])
+        names = (rooms,) if isinstance(rooms, str) else rooms
+        self.nsp.adapter.add_all(self.id, [Room(r) for r in names])
         self._session_changed()
 
     def leave(self, room: str) -> None:
@@ -153,7 +157,7 @@ class Socket(HookMethods, EmitMethods):
         self._session_changed()
 
     def _session_changed(self) -> None:
-        """Keep the stored session current, so a crash loses no room membership."""
+        """Keep the stored session current, so a crash loses no room or data."""
         if self.pid is None or self._saving or self.state is not SocketState.CONNECTED:
             return
         self._saving = True
@@ -164,13 +168,15 @@ class Socket(HookMethods, EmitMethods):
         await asyncio.sleep(0)  # one write for every join/leave of this turn
         self._saving = False
         if journal is not None and self.state is SocketState.CONNECTED:
-            await journal.save(self.session_record(journal))
+            await journal.update(self.session_record(journal, LIVE))
 
-    def session_record(self, journal: Journal) -> SessionRecord:
-        """This socket's session as stored for recovery (needs a pid)."""
+    def session_record(self, journal: Journal, at: float | None = None) -> SessionRecord:
+        """This socket's session as stored for recovery (needs a pid): disconnected ``at``
+        (now by default; ``LIVE`` while connected, so that a crash leaves it behind)."""
         assert self.pid is not None
         return journal.session_record(
-            self.pid, self.id, self.nsp.name, self.rooms, self._data, time.time()
+            self.pid, self.id, self.nsp.name, self.rooms, self._data,
+            time.time() if at is None else at,
         )
 
     # -- sending -----------------------------------------------------------------------
@@ -189,9 +195,12 @@ class Socket(HookMethods, EmitMethods):
         journal = self.nsp.journal
         if journal is not None and journal.recovery is not None and not volatile:
             # Stored before it is sent; its offset travels as the last argument.
-            packet = await journal.record(packet, (self.id,), ())
+            sequencer = journal.sequencer(self.nsp.name, self.nsp.adapter)
+            packet = await journal.record(packet, (self.id,), (), sequencer)
+            turn = sequencer.turn(int(packet.data[-1]))
+            if turn is not None:
+                await turn
             self.send_packet(packet)
-            journal.mark_sent(packet)
             return
         self.send_packet(packet)
 
@@ -259,18 +268,18 @@ class Socket(HookMethods, EmitMethods):
     # -- driven by its connection (``server.connection``) ------------------------------
 
     def accept(self, missed: list[Packet]) -> None:
-        """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
+        """Middleware and the connect handler accepted the client: the CONNECT reply now, in
+        a write of its own, and what the handler emitted on the next turn, as Node paces them
+        (a client reading at once then reads the reply alone, as the conformance suite needs)."""
         self.state = SocketState.CONNECTED
         conn = self.connection.conn
-        reply: dict[str, Any] = {"sid": self.id}
-        if self.pid is not None:
-            reply["pid"] = self.pid
+        reply: dict[str, Any] = {"sid": self.id} if self.pid is None else {"sid": self.id, "pid": self.pid}
         parser = self.nsp.parser
         write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), parser)
         for packet in missed:
             write_packet(conn, packet, parser)
-        # What was held follows on the next turn, in a write of its own, so a client reading
-        # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
+        conn.flush()
+        # Until then new sends still wait, in order behind what was held.
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
@@ -392,9 +401,8 @@ class Socket(HookMethods, EmitMethods):
         """Acknowledge the client's event ``ack_id`` with ``data`` (called by ``Ack`` too);
         ``event`` names the handler in the error when the reply cannot be encoded."""
         nsp = self.nsp
-        parser = nsp.parser
-        if nsp.name == "/" and self.state is SocketState.CONNECTED and type(parser) is JsonParser:
-            text = short_ack(ack_id, data, parser.serializer)
+        if nsp.name == "/" and self.state is SocketState.CONNECTED:
+            text = short_ack(ack_id, data, nsp.parser)
             if text is not None:
                 self._writer.send(text)
                 return
@@ -402,8 +410,8 @@ class Socket(HookMethods, EmitMethods):
             self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
         except (TypeError, ValueError) as exc:
             # This one ack fails; the client's later events are handled as usual.
-            handler = f"the handler of {event!r}" if event is not None else "an ack callback"
-            logger.error("sid=%s could not encode the ack %s returned by %s: %s", self.id, ack_id, handler, exc)
+            logger.error("sid=%s could not encode the ack %s returned by %s: %s", self.id, ack_id,
+                         "an ack callback" if event is None else f"the handler of {event!r}", exc)
 
     def handle_ack(self, packet: Packet) -> None:
         """An ACK from the client for one of this socket's emits."""
@@ -479,19 +487,14 @@ class Socket(HookMethods, EmitMethods):
         self._schedule(lambda: self._run_disconnect(reason))
 
     async def _run_disconnect(self, reason: str) -> None:
-        nsp = self.nsp
-        try:
-            handler = nsp.handlers.get("disconnecting")
-            if handler is not None:
+        for name in ("disconnecting", "disconnect"):
+            handler = self.nsp.handlers.get(name)
+            if handler is None:
+                continue
+            try:
                 await call_maybe_async(handler, self, reason)
-        except Exception:
-            logger.exception("sid=%s disconnecting handler failed", self.id)
-        try:
-            handler = nsp.handlers.get("disconnect")
-            if handler is not None:
-                await call_maybe_async(handler, self, reason)
-        except Exception:
-            logger.exception("sid=%s disconnect handler failed", self.id)
+            except Exception:
+                logger.exception("sid=%s %s handler failed", self.id, name)
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"

@@ -16,6 +16,10 @@ first byte (slowloris), its body within ``body_timeout``, and an idle
 keep-alive connection is closed after ``keep_alive_timeout``. Header bytes are
 counted as they arrive, so a header that never ends is answered 431 at
 ``max_header_bytes`` rather than held until its deadline.
+
+A server with ``HandoffOptions`` uses the subclass ``HandoffHttpProtocol``
+(``handoff_protocol``), which queues a ``HAND_OFF`` item where this class
+would queue a request; nothing here costs a server without it anything.
 """
 
 from __future__ import annotations
@@ -49,10 +53,15 @@ from tidings.standalone.options import HttpOptions
 from tidings.standalone.websocket_protocol import RouteWebSocketProtocol, WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")
+access_logger = logging.getLogger("tidings.access")
 
 
-# One queued item: (request, keep_alive, upgrade) or an error to answer then close.
+# One queued item: (request, keep_alive, upgrade) or an error to answer then close
+# (request None, the status and message), or a hand-off (request None, HAND_OFF).
 _Item = tuple[HttpRequest | None, bool, bool, int, str]
+
+#: The status of a queued item that hands the connection to another process.
+HAND_OFF = -1
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -150,12 +159,7 @@ class HttpProtocol(asyncio.Protocol):
             self._leftover = data[exc.args[0] :]
             self._pause_reading()
         except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, RequestRejected):
-                self._fail(cause.status, str(cause))
-            else:
-                logger.error("http %s: parser callback failed", self._peer, exc_info=cause)
-                self._fail(500, "internal error")
+            self._callback_failed(exc.__context__)
         except httptools.HttpParserError as exc:
             self._fail(400, str(exc) or "bad request")
         else:
@@ -227,8 +231,10 @@ class HttpProtocol(asyncio.Protocol):
         self._receiving = False
         self._requests_done += 1
         self._disarm()
+        context = self._context
         request = build_request(
-            parser.get_method(), self._url, self._headers, self._body, self._peer
+            parser.get_method(), self._url, self._headers, self._body, self._peer,
+            context.scheme, context.options.forwarded_allow_ips,
         )
         self._body = []
         self._headers = []
@@ -238,6 +244,14 @@ class HttpProtocol(asyncio.Protocol):
             self._pause_reading()
 
     # -- request handling ------------------------------------------------------
+
+    def _callback_failed(self, cause: BaseException | None) -> None:
+        """A parser callback raised ``cause``: the parser is done with this connection."""
+        if isinstance(cause, RequestRejected):
+            self._fail(cause.status, str(cause))
+        else:
+            logger.error("http %s: parser callback failed", self._peer, exc_info=cause)
+            self._fail(500, "internal error")
 
     def _fail(self, status: int, message: str) -> None:
         logger.info("http %s: %d %s", self._peer, status, message)
@@ -279,6 +293,8 @@ class HttpProtocol(asyncio.Protocol):
         """Answer one request; False when the connection is done with HTTP."""
         request, keep_alive, upgrade, error, message = item
         if request is None:
+            if error == HAND_OFF:
+                return await self._hand_off(transport)
             self._respond(transport, text_response(error, message), keep_alive=False)
             return False
         if upgrade and self._parser is None:
@@ -306,7 +322,14 @@ class HttpProtocol(asyncio.Protocol):
             keep_alive = False
         keep_alive = keep_alive and not (self.draining or context.closing)
         self._respond(transport, response, keep_alive=keep_alive, head=request.method == "HEAD")
+        if context.access_log:
+            access_logger.info('%s - "%s %s" %d', request.client, request.method, path, response.status)
         return keep_alive
+
+    async def _hand_off(self, transport: asyncio.Transport) -> bool:
+        """Move the connection to another process (a ``HAND_OFF`` item, queued by a
+        subclass that knows where to); False when it has left."""
+        raise NotImplementedError
 
     def _respond(
         self,

@@ -12,21 +12,33 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from ssl import SSLContext
 from types import TracebackType
 from typing import Self
 
 from tidings.hosting import AppLike, EngineLike, HostedApp, StaticFilesMap
 from tidings.protocol.websocket import CloseCode
 from tidings.standalone.context import ConnectionContext
+from tidings.standalone.handoff import HandoffOptions
+from tidings.standalone.handoff_protocol import HandoffHttpProtocol, adopter
+from tidings.standalone.handoff_router import HandoffRouter
 from tidings.standalone.http_protocol import HttpProtocol
+from tidings.standalone.loops import LoopName, loop_factory
 from tidings.standalone.options import HttpOptions
+from tidings.standalone.relay import Relay
 from tidings.standalone.websocket_protocol import WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")
 
 
 class HttpServer:
-    """A listening HTTP/1.1 + WebSocket server; use ``serve(...)`` to make one."""
+    """A listening HTTP/1.1 + WebSocket server; use ``serve(...)`` to make one.
+
+    ``handoff`` (``HandoffOptions``): serve behind a balancer without sticky sessions,
+    handing each request for another process's session to that process
+    (``tidings.standalone.handoff``). ``reuse_port``: listen with SO_REUSEPORT, so
+    that several processes share the port and the kernel spreads connections.
+    """
 
     def __init__(
         self,
@@ -37,14 +49,32 @@ class HttpServer:
         static_files: StaticFilesMap | None = None,
         backlog: int = 2048,
         options: HttpOptions | None = None,
+        handoff: HandoffOptions | None = None,
+        reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.app = app
+        self.reuse_port = reuse_port
+        """SO_REUSEPORT: several processes listen on the same port (``tidings serve --workers``)."""
         self._hosted = HostedApp(app)
         self.engine = self._hosted.engine
         self.host = host
         self.port = port
         self.backlog = backlog
         self.options = options or HttpOptions()
+        self.handoff = handoff
+        self.reuse_port = reuse_port
+        if ssl is not None and handoff is not None:
+            # A TLS session cannot be passed to another process with its socket.
+            raise ValueError("ssl and handoff do not go together: end TLS at the balancer")
+        self.ssl = ssl
+        """TLS: wss:// and https://, with this context's certificate."""
+        if handoff is not None:
+            set_owner = getattr(self.engine, "set_owner", None)
+            if set_owner is None:
+                raise TypeError("handoff needs an engine that tags its session ids (EngineServer)")
+            set_owner(handoff.owner)
+        self._router: HandoffRouter | None = None
         self._static = self._hosted.static(static_files)
         self._context: ConnectionContext | None = None
         self._server: asyncio.Server | None = None
@@ -69,16 +99,32 @@ class HttpServer:
             routes=self._hosted.routes,
             static=self._static,
             flush_batch=WebSocketProtocol.flush_batch,
+            scheme="https" if self.ssl is not None else "http",
         )
         self._closed = asyncio.Event()
+        factory: Callable[[], HttpProtocol]
+        router = None
+        if self.handoff is not None:
+            router = self._router = HandoffRouter(self.handoff, loop)
+            factory = lambda: HandoffHttpProtocol(context, router)
+        else:
+            factory = lambda: HttpProtocol(context)
         self._server = await loop.create_server(
-            lambda: HttpProtocol(context),
+            factory,
             self.host,
             self.port,
             backlog=self.backlog,
             reuse_address=True,
+            reuse_port=self.reuse_port,
+            ssl=self.ssl,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
+        if router is not None:
+            try:
+                await router.start(self.host, self.port, adopter(context, router))
+            except BaseException:
+                await self.close(0)
+                raise
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -115,6 +161,8 @@ class HttpServer:
         deadline = loop.time() + timeout
         context.closing = True
         self._server.close()
+        if self._router is not None:
+            await self._router.close()
         try:
             await self._hosted.shutdown(timeout)
         except Exception:
@@ -124,6 +172,8 @@ class HttpServer:
                 conn.close_if_idle()
             elif isinstance(conn, WebSocketProtocol):
                 conn.close(CloseCode.GOING_AWAY, "server shutting down")
+            elif isinstance(conn, Relay):
+                conn.close()  # the owner's node holds the session: the client goes there again
         if context.connections:
             remaining = max(0.0, deadline - loop.time())
             try:
@@ -153,17 +203,22 @@ def serve(
     static_files: StaticFilesMap | None = None,
     backlog: int = 2048,
     options: HttpOptions | None = None,
+    handoff: HandoffOptions | None = None,
+    reuse_port: bool = False,
+    ssl: SSLContext | None = None,
 ) -> HttpServer:
     """``async with serve(app) as server:`` listens until the block ends, then closes gracefully."""
-    return HttpServer(app, host, port, static_files=static_files, backlog=backlog, options=options)
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
+    return HttpServer(
+        app,
+        host,
+        port,
+        static_files=static_files,
+        backlog=backlog,
+        options=options,
+        handoff=handoff,
+        reuse_port=reuse_port,
+        ssl=ssl,
+    )
 
 
 def run(
@@ -174,10 +229,28 @@ def run(
     static_files: StaticFilesMap | None = None,
     shutdown_timeout: float = 10.0,
     options: HttpOptions | None = None,
+    handoff: HandoffOptions | None = None,
+    reuse_port: bool = False,
+    loop: LoopName | None = None,
+    eager_tasks: bool | None = None,
+    ssl: SSLContext | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything)."""
-    server = HttpServer(app, host, port, static_files=static_files, options=options)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything).
+
+    ``handoff`` and ``reuse_port``: see ``HttpServer``. ``loop`` (``"auto"``: uvloop when
+    installed, ``"asyncio"``, ``"uvloop"``) and ``eager_tasks`` (Python 3.12+): the event
+    loop to run on; by default what ``TIDINGS_LOOP`` and ``TIDINGS_EAGER_TASKS`` say."""
+    server = HttpServer(
+        app,
+        host,
+        port,
+        static_files=static_files,
+        options=options,
+        handoff=handoff,
+        reuse_port=reuse_port,
+        ssl=ssl,
+    )
+    with asyncio.Runner(loop_factory=loop_factory(loop, eager_tasks)) as runner:
         runner.run(_run(server, shutdown_timeout))
 
 
@@ -185,7 +258,16 @@ async def _run(server: HttpServer, shutdown_timeout: float) -> None:
     await server.start()
     host = server.host
     shown = f"[{host}]" if ":" in host else host
-    logger.info("listening on http://%s:%d", shown, server.port)
+    scheme = "https" if server.ssl is not None else "http"
+    logger.info("listening on %s://%s:%d", scheme, shown, server.port)
+    handoff = server.handoff
+    if handoff is not None:
+        logger.info(
+            "owner %s: handing requests to other owners%s%s",
+            handoff.owner,
+            f" through {handoff.socket_dir}" if handoff.socket_dir else "",
+            " and the peer directory" if handoff.peers is not None else "",
+        )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 

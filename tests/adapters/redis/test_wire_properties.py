@@ -3,10 +3,12 @@ general paths, and decoders that never raise anything but WireError."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import msgpack
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -212,3 +214,11 @@ def test_valid_but_foreign_values_never_raise_but_wire_error(value: Any) -> None
     _decode_all(msgpack.packb({"type": 3, "data": value, "uid": "u", "nsp": "/"}))
     _decode_all(msgpack.packb(["u", {"type": 2, "data": value}, {"rooms": value}]))
     _decode_all(msgpack.packb({"uid": "u", "type": 7, "requestId": "r", "packet": value}))
+
+
+@pytest.mark.parametrize("type_", [2, 3])
+def test_a_join_or_leave_request_without_rooms_is_a_wire_error(type_: int) -> None:
+    """Found by the mutation property above: a KeyError escaped instead."""
+    payload = json.dumps({"type": type_, "uid": "u", "opts": {"rooms": [], "except": []}}).encode()
+    with pytest.raises(WireError):
+        ClassicFormat().decode("socket.io-request#/#", payload)

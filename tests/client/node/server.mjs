@@ -1,6 +1,8 @@
 // A scriptable reference socket.io 4.8 server for tidings' client tests.
 //
-// Usage: node server.mjs '{"port": 0, "pingInterval": 25000, "pingTimeout": 20000, "recovery": false}'
+// Usage: node server.mjs '{"port": 0, "pingInterval": 25000, "pingTimeout": 20000, "recovery": false,
+//                          "key": null, "cert": null}'
+// With "key" and "cert" (PEM file paths) it serves HTTPS (and wss://).
 // ("parser": "msgpack" serves socket.io-msgpack-parser's format instead of the default)
 // Prints {"ev": "listening", "port": N} once ready, then one JSON line per thing
 // it sees. Takes JSON commands on stdin (one per line), each answered by
@@ -12,16 +14,23 @@
 //   exit        {}                                 exit at once (a crash, as far as clients know)
 // Namespaces: "/" and "/admin" (its middleware refuses auth.token === "bad", with data).
 // Events on every namespace: "echo" acks its arguments back; anything else is reported
-// and acked with "ok", except "noack" (never acked).
+// and acked with "ok", except "noack" (never acked), "ack" (never acked, but answered
+// with an "ack" event, as in socket.io-client's own retry test), "flaky" (acked from
+// its second delivery to the socket on, with the delivery count) and "slow" (acked
+// with the delivery count after the given number of milliseconds).
 // Binary data travels as {"$bin": base64} in these lines.
 
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 
 const opts = JSON.parse(process.argv[2] || "{}");
 const parser = opts.parser === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
-const httpServer = createServer();
+const httpServer = opts.key
+  ? createHttpsServer({ key: readFileSync(opts.key), cert: readFileSync(opts.cert) })
+  : createServer();
 const io = new Server(httpServer, {
   ...(parser ? { parser } : {}),
   pingInterval: opts.pingInterval ?? 25000,
@@ -82,8 +91,28 @@ function setup(nsp) {
       out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "echo", args });
       if (ack) ack(...args);
     });
+    let deliveries = 0;
+    const takeAck = (args) => (typeof args[args.length - 1] === "function" ? args.pop() : () => {});
+    socket.on("ack", (...args) => {
+      takeAck(args);
+      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "ack", args });
+      socket.emit("ack");
+    });
+    socket.on("flaky", (...args) => {
+      const ack = takeAck(args);
+      deliveries += 1;
+      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "flaky", args });
+      if (deliveries > 1) ack(deliveries);
+    });
+    socket.on("slow", (...args) => {
+      const ack = takeAck(args);
+      deliveries += 1;
+      const count = deliveries;
+      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "slow", args });
+      setTimeout(() => ack(count), args[0]);
+    });
     socket.onAny((event, ...args) => {
-      if (event === "echo") return;
+      if (["echo", "ack", "flaky", "slow"].includes(event)) return;
       const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
       out({ ev: "event", nsp: nsp.name, sid: socket.id, event, args, wants_ack: !!ack });
       if (ack && event !== "noack") ack("ok");

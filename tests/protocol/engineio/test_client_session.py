@@ -15,6 +15,7 @@ from tidings.protocol.engineio.client_session import (
     ClientSession,
     ClientSessionState,
     Opened,
+    Pinged,
     parse_handshake,
 )
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
@@ -158,7 +159,7 @@ def test_ping_is_answered_over_websocket() -> None:
     session.receive_websocket("2", 24.0)
     assert session.websocket_to_send() == ["3"]
     assert session.next_deadline() == pytest.approx(69.0)
-    assert session.events_received() == []
+    assert session.events_received() == [Pinged()]  # the Manager's "ping" event
 
 
 def test_ping_timeout() -> None:
@@ -167,7 +168,7 @@ def test_ping_timeout() -> None:
     session.handle_timer(69.9)
     assert session.state is ClientSessionState.OPEN
     session.handle_timer(70.0)
-    assert session.events_received() == [Closed("ping timeout", "no ping from the server in time")]
+    assert session.events_received() == [Pinged(), Closed("ping timeout", "no ping from the server in time")]
     assert session.state is ClientSessionState.CLOSED
     assert session.websocket_to_send() == []
 
@@ -361,7 +362,7 @@ def test_upgrade_sequence() -> None:
     session.receive_websocket("2", 2.0)
     session.receive_websocket("4after", 2.0)
     assert session.websocket_to_send() == ["3"]
-    assert session.events_received() == [MessageReceived("after")]
+    assert session.events_received() == [Pinged(), MessageReceived("after")]
     session.send("x")
     assert session.websocket_to_send() == ["4x"]
     assert session.start_post() is None
@@ -373,7 +374,7 @@ def test_messages_in_the_last_poll_are_delivered_before_the_switch() -> None:
     upgrade_to_probe(session)
     session.receive_websocket("3probe", 1.0)
     session.receive_poll("4last\x1e2", 1.0)
-    assert session.events_received() == [MessageReceived("last"), Upgraded("websocket")]
+    assert session.events_received() == [MessageReceived("last"), Pinged(), Upgraded("websocket")]
     assert session.websocket_to_send() == ["5", "3"]  # the pong waited for the new transport
 
 

@@ -231,7 +231,7 @@ class ClassicFormat:
                 target = Target(rooms=(text_field(request, "sid"),))
             if type_ == _REMOTE_DISCONNECT:
                 return DisconnectSockets(uid, nsp, target, request.get("close") is True)
-            rooms = room_list(request["rooms"]) if "opts" in request else (
+            rooms = room_list(request.get("rooms")) if "opts" in request else (
                 text_field(request, "room"),
             )
             cls = SocketsJoin if type_ == _REMOTE_JOIN else SocketsLeave

@@ -5,6 +5,7 @@ from tidings.protocol.engineio.client_session import (
     ClientSession,
     ClientSessionState,
     Opened,
+    Pinged,
     parse_handshake,
 )
 from tidings.protocol.engineio.events import (
@@ -48,6 +49,7 @@ __all__ = [
     "Opened",
     "Packet",
     "PacketType",
+    "Pinged",
     "RequestError",
     "ServerSession",
     "ServerSessionState",

@@ -40,6 +40,7 @@ __all__ = [
     "ClientSession",
     "ClientSessionState",
     "Opened",
+    "Pinged",
     "parse_handshake",
 ]
 
@@ -81,7 +82,12 @@ class Opened:
     max_payload: int
 
 
-ClientEvent = Opened | MessageReceived | Upgraded | UpgradeFailed | Closed
+@dataclass(frozen=True, slots=True)
+class Pinged:
+    """The server's heartbeat came (and was answered): the Manager's ``ping`` event."""
+
+
+ClientEvent = Opened | Pinged | MessageReceived | Upgraded | UpgradeFailed | Closed
 
 
 def parse_handshake(data: str) -> Opened:
@@ -349,6 +355,7 @@ class ClientSession(SessionBase[ClientSessionState, ClientEvent]):
         elif ptype is PacketType.PING:
             self._deadline = now + self.ping_interval + self.ping_timeout
             self._queue(_PONG)
+            self._events.append(Pinged())
         elif ptype is PacketType.CLOSE:
             self._finish("transport close", "closed by the server")
         elif ptype is PacketType.OPEN or ptype is PacketType.UPGRADE:
