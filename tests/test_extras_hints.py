@@ -13,6 +13,7 @@ CASES = [
     ("msgpack", "tidings.adapters.redis", "tidings[redis]"),
     ("redis", "tidings.emitter", "tidings[redis]"),
     ("aiohttp", "tidings.client", "tidings[client]"),
+    ("msgpack", "tidings.protocol.socketio.msgpack_parser", "tidings[msgpack]"),
 ]
 
 

@@ -7,15 +7,25 @@ transport modes at once, and every request of a session lands on another node th
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.e2e.harness import MODES, ClientSocket, NodeClient
 
-from .nodes import raw_exchange, request, unique_prefix, unknown_session, until
+from .nodes import (
+    raw_exchange,
+    read_response,
+    request,
+    status_and_body,
+    unique_prefix,
+    unknown_session,
+    until,
+)
 from .processes import NodeProcess, node_processes
 from .proxy import RoundRobinProxy, balancing
 
@@ -114,3 +124,36 @@ async def test_owner_killed_clients_start_again_elsewhere(
                 lambda s=survivor: bool(s.lines(f"owner {owner} unreachable")), "logged"
             )
             assert "answered as an unknown session" in survivor.lines(owner)[-1]
+
+
+def established(port: int) -> set[str]:
+    """The peers of the open TCP connections accepted on ``port`` (from /proc/net/tcp)."""
+    peers = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+            peers.add(fields[2])
+    return peers
+
+
+async def test_a_relayed_poll_whose_owner_dies_is_answered_as_unknown(socket_dir: Path) -> None:
+    """The relaying node tells the client its session is gone (400, the protocol's answer),
+    rather than closing in silence: a balancer would count that silence against it."""
+    async with node_processes(OWNERS, *where_args("relay", socket_dir)) as procs:
+        owner, relaying = procs[0], procs[1]
+        (opened,) = await raw_exchange(owner.port, request("GET", "sid-less"))
+        sid = orjson.loads(status_and_body(opened)[1][1:])["sid"]
+        assert sid.startswith(owner.owner + ".")
+        before = established(owner.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", relaying.port)
+        try:
+            writer.write(request("GET", sid))  # held by the owner: nothing to send yet
+            await writer.drain()
+            # The relay's own connection to the owner is up: the poll waits there.
+            await until(lambda: bool(established(owner.port) - before), "relayed")
+            owner.kill()
+            await owner.proc.wait()
+            response = await asyncio.wait_for(read_response(reader), 10)
+        finally:
+            writer.close()
+        assert unknown_session(response), response

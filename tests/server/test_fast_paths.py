@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tidings
 from tidings.handlers import Handler, Suspended, resume, run_inline
-from tidings.protocol.socketio import Packet, PacketType, encode
+from tidings.protocol.socketio import JsonParser, Packet, PacketType, encode
 from tidings.serializers import JsonSerializer, OrjsonSerializer
 from tidings.server.socket import short_ack
 
@@ -29,7 +29,7 @@ def test_short_ack_is_the_encoders_ack(ack_id: int, args: list[Any]) -> None:
     for serializer in (OrjsonSerializer(), JsonSerializer()):
         general = encode(Packet(PacketType.ACK, "/", args, ack_id), serializer)
         assert general.attachments == ()
-        assert short_ack(ack_id, args, serializer) == general.text
+        assert short_ack(ack_id, args, JsonParser(serializer)) == general.text
 
 
 @settings(max_examples=200, deadline=None)
@@ -37,7 +37,7 @@ def test_short_ack_is_the_encoders_ack(ack_id: int, args: list[Any]) -> None:
 def test_short_ack_declines_what_needs_a_binary_ack(ack_id: int, args: list[Any]) -> None:
     serializer = OrjsonSerializer()
     general = encode(Packet(PacketType.ACK, "/", args, ack_id), serializer)
-    short = short_ack(ack_id, args, serializer)
+    short = short_ack(ack_id, args, JsonParser(serializer))
     if general.attachments:
         assert short is None
     else:
@@ -98,3 +98,10 @@ async def test_a_handler_misjudged_as_inline_still_runs_and_acks(
     assert await peer.next() == "431[2]"
     assert await peer.next() == "432[2]"
     assert order == ["slow1", "quick2"]
+
+
+def test_short_ack_is_for_the_default_parser_only() -> None:
+    from tidings.protocol.socketio.msgpack_parser import MsgpackParser
+
+    assert short_ack(1, ["ok"], JsonParser()) == '31["ok"]'
+    assert short_ack(1, ["ok"], MsgpackParser()) is None

@@ -18,8 +18,7 @@ from typing import Any, Protocol
 
 from tidings.ids import Room, Sid
 from tidings.protocol.prepared import PreparedMessage
-from tidings.protocol.socketio import Packet
-from tidings.serializers import Serializer
+from tidings.protocol.socketio import Packet, Parser
 
 __all__ = [
     "AckCallback",
@@ -125,7 +124,9 @@ class LocalNamespace(Protocol):
         ...
 
     @property
-    def serializer(self) -> Serializer: ...
+    def parser(self) -> Parser:
+        """The packet codec: a broadcast is encoded with it once, for every local socket."""
+        ...
 
     def next_ack_id(self) -> int:
         """A new ack id of this namespace, for a broadcast with acks from another node."""

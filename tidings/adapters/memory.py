@@ -24,7 +24,7 @@ from tidings.adapters.base import (
 )
 from tidings.ids import Room, Sid
 from tidings.protocol.prepared import PreparedMessage
-from tidings.protocol.socketio import Packet, encode
+from tidings.protocol.socketio import Packet
 
 
 class InMemoryAdapter:
@@ -157,8 +157,7 @@ class InMemoryAdapter:
     # -- broadcasts: encoded once, the same bytes for every recipient -------------------
 
     def _prepare(self, packet: Packet) -> PreparedMessage:
-        encoded = encode(packet, self.nsp.serializer)
-        return PreparedMessage((encoded.text, *encoded.attachments))
+        return PreparedMessage(self.nsp.parser.encode(packet))
 
     async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         rooms = opts.rooms

@@ -40,7 +40,7 @@ from tidings.client.namespace import ClientNamespace, NamespaceState
 from tidings.client.options import ClientOptions, OptionOverrides
 from tidings.client.reconnection import Reconnector
 from tidings.client.registration import HandlerRegistry
-from tidings.protocol.socketio import Serializer
+from tidings.protocol.socketio import Parser, ParserChoice, Serializer, resolve_parser
 from tidings.serializers import OrjsonSerializer
 
 __all__ = ["MANAGER_EVENTS", "Auth", "Client", "ClientState", "Headers"]
@@ -90,6 +90,7 @@ class Client(HandlerRegistry):
         options: ClientOptions | None = None,
         *,
         serializer: Serializer | None = None,
+        parser: ParserChoice = "default",
         http_session: aiohttp.ClientSession | None = None,
         **overrides: Unpack[OptionOverrides],
     ) -> None:
@@ -102,11 +103,13 @@ class Client(HandlerRegistry):
         base = options or ClientOptions()
         self.options: ClientOptions = dataclasses.replace(base, **overrides) if overrides else base
         self.serializer: Serializer = serializer or OrjsonSerializer()
+        self.parser: Parser = resolve_parser(parser, self.serializer)
+        """The packet codec (``parser=``: "default", "msgpack" or a ``Parser``), as the server's."""
         self._lent_http = http_session
         self._state = ClientState.IDLE
         self._namespaces = NamespaceMultiplexer(
             self.options,
-            self.serializer,
+            self.parser,
             spawn=self._spawn,
             lose_connection=self._lose_connection,
             namespace_closed=self._on_namespace_closed,

@@ -3,8 +3,8 @@
 This is the client's Socket.IO side: each namespace's CONNECT (with ``auth``
 and the connection-state-recovery position), the packets the server sends,
 the acknowledgements awaited, the offline buffers and retry queues, and the
-one path by which every packet goes out (``_write``: its text, then each
-binary attachment; events pass ``_send_event`` first, for the outgoing listeners).
+one path by which every packet goes out (``_write``: the messages the parser made
+of it; events pass ``_send_event`` first, for the outgoing listeners).
 The ``Client`` owns the connection itself: it attaches each new one here and
 says when it was lost.
 """
@@ -31,14 +31,12 @@ from tidings.client.options import ClientOptions
 from tidings.client.retries import OutgoingEvent, QueuedEmit, RetryQueue
 from tidings.protocol.socketio import (
     DecodeError,
-    Decoder,
-    EncodedPacket,
     Packet,
+    PacketDecoder,
     PacketType,
-    Serializer,
+    Parser,
     ack_args,
     ack_value,
-    encode,
 )
 
 __all__ = ["NamespaceMultiplexer"]
@@ -63,7 +61,7 @@ class NamespaceMultiplexer:
         "_namespace_closed",
         "_namespaces",
         "_options",
-        "_serializer",
+        "_parser",
         "_spawn",
         "dispatcher",
     )
@@ -71,14 +69,14 @@ class NamespaceMultiplexer:
     def __init__(
         self,
         options: ClientOptions,
-        serializer: Serializer,
+        parser: Parser,
         *,
         spawn: Callable[[Coroutine[Any, Any, None]], object],
         lose_connection: Callable[[str], None],
         namespace_closed: Callable[[bool], None],
     ) -> None:
         self._options = options
-        self._serializer = serializer
+        self._parser = parser
         self._spawn = spawn
         self._lose_connection = lose_connection
         self._namespace_closed = namespace_closed
@@ -87,7 +85,7 @@ class NamespaceMultiplexer:
         self._namespaces: dict[str, ClientNamespace] = {}
         self._acks = PendingAcks()
         self._engine: EngineConnection | None = None
-        self._decoder: Decoder | None = None
+        self._decoder: PacketDecoder | None = None
 
     # -- what the client reads -------------------------------------------------------
 
@@ -147,7 +145,7 @@ class NamespaceMultiplexer:
 
     def attach(self, engine: EngineConnection) -> None:
         """A new connection carries the namespaces; called by the client before opening it."""
-        self._decoder = Decoder(self._serializer, self._options.decoder_limits)
+        self._decoder = self._parser.decoder(self._options.decoder_limits)
         self._engine = engine
 
     def detach(self) -> EngineConnection | None:
@@ -212,7 +210,7 @@ class NamespaceMultiplexer:
         """
         was_connected = ns.state is NamespaceState.CONNECTED
         if was_connected and self._engine is not None:
-            self._write(encode(Packet(PacketType.DISCONNECT, ns.name), self._serializer))
+            self._write(self._parser.encode(Packet(PacketType.DISCONNECT, ns.name)))
         self._close(ns, reason if was_connected else None)
 
     # -- sending ---------------------------------------------------------------------
@@ -260,7 +258,7 @@ class NamespaceMultiplexer:
         self, ns: ClientNamespace, event: str, args: tuple[Any, ...], ack_id: int | None
     ) -> OutgoingEvent:
         packet = Packet(PacketType.EVENT, ns.name, [event, *args], ack_id)
-        return OutgoingEvent(event, args, encode(packet, self._serializer), ack_id)
+        return OutgoingEvent(event, args, self._parser.encode(packet), ack_id)
 
     def _buffer(self, ns: ClientNamespace, message: OutgoingEvent) -> None:
         limit = self._options.max_offline_packets
@@ -308,19 +306,18 @@ class NamespaceMultiplexer:
         self.dispatcher.outgoing(ns.name, message.event, message.args)
         return True
 
-    def _write(self, encoded: EncodedPacket) -> None:
-        """The one way out: the packet's text, then each attachment as a binary message."""
+    def _write(self, messages: tuple[str | bytes, ...]) -> None:
+        """The one way out: the packet's messages (text, then each attachment), in order."""
         engine = self._engine
         if engine is None:
             return
-        engine.send(encoded.text)
-        for attachment in encoded.attachments:
-            engine.send(attachment)
+        for message in messages:
+            engine.send(message)
 
     async def _send_connect(self, ns: ClientNamespace) -> None:
         try:
             payload = ns.connect_payload(await resolve_auth(ns.auth))
-            packet = encode(Packet(PacketType.CONNECT, ns.name, payload), self._serializer)
+            packet = self._parser.encode(Packet(PacketType.CONNECT, ns.name, payload))
         except Exception as exc:
             logger.exception("could not make the CONNECT for %s", ns.name)
             if ns.waiter is not None and not ns.waiter.done():
@@ -335,7 +332,7 @@ class NamespaceMultiplexer:
             return
         args = ack_args(result)
         try:
-            encoded = encode(Packet(PacketType.ACK, namespace, args, ack_id), self._serializer)
+            encoded = self._parser.encode(Packet(PacketType.ACK, namespace, args, ack_id))
         except (TypeError, ValueError):
             logger.exception("could not encode the ack for %s (namespace %s)", ack_id, namespace)
             return

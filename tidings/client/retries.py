@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tidings.client.errors import AckTimeoutError, DisconnectedError, OfflineBufferFullError
-from tidings.protocol.socketio import EncodedPacket
 
 __all__ = ["OutgoingEvent", "QueuedEmit", "RetryQueue"]
 
@@ -30,7 +29,8 @@ class OutgoingEvent:
 
     event: str
     args: tuple[Any, ...]
-    encoded: EncodedPacket
+    encoded: tuple[str | bytes, ...]
+    """The messages the parser made of it."""
     ack_id: int | None
 
 

@@ -18,7 +18,7 @@ from tidings.handlers import call_maybe_async
 from tidings.history.base import LIVE
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
-from tidings.protocol.socketio import DecodeError, Decoder, Packet, PacketType
+from tidings.protocol.socketio import DecodeError, Packet, PacketDecoder, PacketType
 from tidings.server.context import ServerContext
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import write_packet
@@ -60,7 +60,7 @@ class Connection:
         self.conn = conn
         # Text packets go through the server's shared decoder; a connection has its own only
         # while a binary packet awaits its attachments: an idle connection holds none.
-        self.decoder: Decoder | None = None
+        self.decoder: PacketDecoder | None = None
         self.sockets: dict[str, Socket] = {}
         # Sockets with too many events pending: while any is, the connection reads nothing.
         self._holding: set[Socket] | None = None
@@ -300,7 +300,7 @@ class Connection:
         self._send(Packet(PacketType.CONNECT_ERROR, nsp.name, payload))
 
     def _send(self, packet: Packet) -> None:
-        write_packet(self.conn, packet, self.server.serializer)
+        write_packet(self.conn, packet, self.server.parser)
 
     @property
     def busy(self) -> bool:

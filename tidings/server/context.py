@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from tidings.adapters.base import Adapter, LocalNamespace
-    from tidings.protocol.socketio import Decoder
+    from tidings.protocol.socketio import PacketDecoder, Parser
     from tidings.serializers import Serializer
     from tidings.server.journal import Journal
     from tidings.server.options import ServerOptions
@@ -30,12 +30,17 @@ class ServerContext(Protocol):
     def serializer(self) -> Serializer: ...
 
     @property
+    def parser(self) -> Parser:
+        """The packet codec of every connection (``Server(parser=)``)."""
+        ...
+
+    @property
     def journal(self) -> Journal | None:
         """The history store in use, or None without ``history=``."""
         ...
 
     @property
-    def decoder(self) -> Decoder:
+    def decoder(self) -> PacketDecoder:
         """The decoder every connection's text packets go through (they leave no state)."""
         ...
 

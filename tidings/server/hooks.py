@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tidings.handlers import Handler, call_maybe_async
-from tidings.protocol.socketio import DecodeError, Decoder, PacketType
+from tidings.protocol.socketio import DecodeError, PacketType
 
 if TYPE_CHECKING:
     from tidings.adapters.base import LocalConnection
@@ -192,7 +192,8 @@ class WatchedConnection:
 
     def _see(self, parts: Sequence[str | bytes]) -> None:
         socket = self._socket
-        decoder = Decoder(socket.server.serializer)
+        server = socket.server
+        decoder = server.parser.decoder(server.options.decoder_limits)
         try:
             packet = None
             for part in parts:

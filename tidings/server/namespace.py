@@ -24,7 +24,7 @@ from tidings.server.ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from tidings.adapters.base import Adapter, BroadcastOptions, LocalSocket
-    from tidings.protocol.socketio import Packet
+    from tidings.protocol.socketio import Packet, Parser
     from tidings.serializers import Serializer
     from tidings.server.context import ServerContext
     from tidings.server.journal import Journal
@@ -103,6 +103,11 @@ class Namespace(Broadcaster):
     @property
     def serializer(self) -> Serializer:
         return self.server.serializer
+
+    @property
+    def parser(self) -> Parser:
+        """The server's packet codec: broadcasts are encoded with it once for all."""
+        return self.server.parser
 
     @property
     def journal(self) -> Journal | None:

@@ -13,7 +13,13 @@ from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket
 from tidings.engine.options import CorsOrigins
 from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory
-from tidings.protocol.socketio import Decoder, DecoderLimits
+from tidings.protocol.socketio import (
+    DecoderLimits,
+    PacketDecoder,
+    Parser,
+    ParserChoice,
+    resolve_parser,
+)
 from tidings.serializers import OrjsonSerializer, Serializer
 from tidings.server.connection import Connection
 from tidings.server.hooks import notify
@@ -49,6 +55,10 @@ class Server(Broadcaster):
     keyword arguments, validated once (``tidings.engine.EngineOptions``). ``serve_client``
     serves the official browser client at ``<path>socket.io.min.js`` (``tidings.browser``).
 
+    ``parser``: how packets are written, as Node's ``parser`` option: ``"default"`` (JSON
+    through ``serializer``), ``"msgpack"`` (socket.io-msgpack-parser's format, with
+    ``tidings[msgpack]``) or a ``tidings.protocol.socketio.Parser`` object. Clients must match.
+
     ``cleanup_empty_child_namespaces``: a child of a dynamic namespace (``sio.of(regex)``) is
     removed when its last socket leaves, as in Node; otherwise every distinct name a client
     asked for stays in memory.
@@ -67,6 +77,7 @@ class Server(Broadcaster):
         *,
         path: str = "/socket.io/",
         serializer: Serializer | None = None,
+        parser: ParserChoice = "default",
         adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
         connect_timeout: float = 10.0,
         concurrent_events: bool = False,
@@ -102,6 +113,9 @@ class Server(Broadcaster):
             decoder_limits=decoder_limits or DecoderLimits(),
         )
         self.serializer: Serializer = serializer or OrjsonSerializer()
+        """JSON for what the server stores (history, recovery sessions), and the default parser's."""
+        self.parser: Parser = resolve_parser(parser, self.serializer)
+        """The packet codec every client of this server must use (``parser=``)."""
         recovery = (
             RecoveryOptions() if connection_state_recovery is True
             else connection_state_recovery or None
@@ -148,7 +162,7 @@ class Server(Broadcaster):
         self._tasks: set[asyncio.Task[Any]] = set()
         self.rate_limited = RateLimitCounts()
         """What the rate limits dropped and disconnected (``rate_limit``, ``limit``)."""
-        self.decoder = Decoder(self.serializer, self.options.decoder_limits)
+        self.decoder: PacketDecoder = self.parser.decoder(self.options.decoder_limits)
         """Decodes every connection's text packets (they leave no state behind; see Connection)."""
         self.websocket_routes = WebSocketRoutes()
         """Plain WebSocket endpoints served beside Socket.IO (``@sio.websocket("/echo")``)."""

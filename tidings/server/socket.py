@@ -238,7 +238,7 @@ class Socket(HookMethods, EmitMethods):
         if hooks is not None and hooks.outgoing and packet.type is PacketType.EVENT:
             # Its own emits, with the recovery offset if any, as Node's listeners see them.
             notify(hooks.outgoing, self.server, self, packet.data[0], packet.data[1:])
-        write_packet(self._writer, packet, self.nsp.serializer)
+        write_packet(self._writer, packet, self.nsp.parser)
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
         """Call ``callback`` with the client's ack of ``ack_id``, or None if it leaves first."""
@@ -261,18 +261,18 @@ class Socket(HookMethods, EmitMethods):
     # -- driven by its connection (``server.connection``) ------------------------------
 
     def accept(self, missed: list[Packet]) -> None:
-        """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
+        """Middleware and the connect handler accepted the client: the CONNECT reply now, in
+        a write of its own, and what the handler emitted on the next turn, as Node paces them
+        (a client reading at once then reads the reply alone, as the conformance suite needs)."""
         self.state = SocketState.CONNECTED
         conn = self.connection.conn
-        reply: dict[str, Any] = {"sid": self.id}
-        if self.pid is not None:
-            reply["pid"] = self.pid
-        serializer = self.nsp.serializer
-        write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
+        reply: dict[str, Any] = {"sid": self.id} if self.pid is None else {"sid": self.id, "pid": self.pid}
+        parser = self.nsp.parser
+        write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), parser)
         for packet in missed:
-            write_packet(conn, packet, serializer)
-        # What was held follows on the next turn, in a write of its own, so a client reading
-        # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
+            write_packet(conn, packet, parser)
+        conn.flush()
+        # Until then new sends still wait, in order behind what was held.
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
@@ -395,7 +395,7 @@ class Socket(HookMethods, EmitMethods):
         ``event`` names the handler in the error when the reply cannot be encoded."""
         nsp = self.nsp
         if nsp.name == "/" and self.state is SocketState.CONNECTED:
-            text = short_ack(ack_id, data, nsp.serializer)
+            text = short_ack(ack_id, data, nsp.parser)
             if text is not None:
                 self._writer.send(text)
                 return

@@ -13,24 +13,36 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
+from tidings.protocol.engineio.requests import ErrorCode, RequestError
+
 __all__ = ["Relay"]
+
+#: What a client hears when the owner's node went away before answering: the protocol's
+#: answer for a session nobody holds, so the client reconnects (an empty close would make
+#: a balancer such as nginx count this healthy node as failed).
+_OWNER_GONE = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s"
+)
 
 
 class _Pipe(asyncio.Protocol):
     """One side of a relay: what it reads, the other side writes."""
 
-    __slots__ = ("_relay", "eof", "other", "transport")
+    __slots__ = ("_relay", "eof", "other", "received", "transport")
 
     def __init__(self, relay: Relay) -> None:
         self._relay = relay
         self.transport: asyncio.Transport | None = None
         self.other: _Pipe | None = None
         self.eof = False
+        self.received = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        self.received = True
         other = self.other
         if other is not None and other.transport is not None:
             other.transport.write(data)
@@ -38,6 +50,8 @@ class _Pipe(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         self.eof = True
         other = self.other
+        if self._relay.silent_upstream(self):
+            return None
         if other is None or other.transport is None or other.eof:
             return None  # both directions are done: close
         if other.transport.can_write_eof():
@@ -57,6 +71,7 @@ class _Pipe(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         other = self.other
+        self._relay.silent_upstream(self)
         if other is not None and other.transport is not None:
             other.transport.close()
         self._relay.side_lost()
@@ -92,6 +107,20 @@ class Relay:
             upstream.close()
         else:
             client.resume_reading()
+
+    def silent_upstream(self, pipe: _Pipe) -> bool:
+        """``pipe`` ended: when it is the owner's side and it never answered, tell the
+        client its session is unknown (once); True when that was done."""
+        if pipe is not self._upstream or pipe.received:
+            return False
+        pipe.received = True  # once
+        client = self._client.transport
+        if client is None or client.is_closing():
+            return False
+        body = RequestError.of(ErrorCode.UNKNOWN_SID).body
+        client.write(_OWNER_GONE % (len(body), body))
+        client.close()
+        return True
 
     def side_lost(self) -> None:
         self._open -= 1

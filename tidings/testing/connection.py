@@ -20,12 +20,10 @@ from tidings.engine.io import HttpRequest
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
 from tidings.protocol.socketio import (
     DecodeError,
-    Decoder,
     Packet,
     PacketType,
     ack_args,
     ack_value,
-    encode,
 )
 from tidings.testing.inbox import Inbox, Phase
 from tidings.testing.transport import EngineLink
@@ -47,7 +45,7 @@ class MemoryConnection:
         "_decoder",
         "_link",
         "_next_ack",
-        "_serializer",
+        "_parser",
         "_tasks",
         "errors",
         "inboxes",
@@ -56,8 +54,9 @@ class MemoryConnection:
 
     def __init__(self, server: Server, request: HttpRequest) -> None:
         self.server = server
-        self._serializer = server.serializer
-        self._decoder = Decoder(server.serializer)
+        # The server's own codec: a test client speaks whatever ``parser=`` the server uses.
+        self._parser = server.parser
+        self._decoder = server.parser.decoder(server.options.decoder_limits)
         self._link = EngineLink(
             server.engine, request, on_message=self._receive, on_close=self._link_closed
         )
@@ -149,12 +148,10 @@ class MemoryConnection:
     # -- sending ---------------------------------------------------------------------------
 
     def send(self, packet: Packet) -> None:
-        """The one way out: the packet's text, then each binary attachment."""
-        encoded = encode(packet, self._serializer)
+        """The one way out: the packet's messages (text, then each binary attachment)."""
         link = self._link
-        link.send(encoded.text)
-        for attachment in encoded.attachments:
-            link.send(attachment)
+        for message in self._parser.encode(packet):
+            link.send(message)
 
     def emit(self, name: str, event: str, args: tuple[Any, ...]) -> None:
         self._check_connected(name)

@@ -3,6 +3,7 @@
 // Usage: node server.mjs '{"port": 0, "pingInterval": 25000, "pingTimeout": 20000, "recovery": false,
 //                          "key": null, "cert": null}'
 // With "key" and "cert" (PEM file paths) it serves HTTPS (and wss://).
+// ("parser": "msgpack" serves socket.io-msgpack-parser's format instead of the default)
 // Prints {"ev": "listening", "port": N} once ready, then one JSON line per thing
 // it sees. Takes JSON commands on stdin (one per line), each answered by
 // {"ev": "done", "ref": ...} (plus what it produces):
@@ -26,10 +27,12 @@ import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 
 const opts = JSON.parse(process.argv[2] || "{}");
+const parser = opts.parser === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
 const httpServer = opts.key
   ? createHttpsServer({ key: readFileSync(opts.key), cert: readFileSync(opts.cert) })
   : createServer();
 const io = new Server(httpServer, {
+  ...(parser ? { parser } : {}),
   pingInterval: opts.pingInterval ?? 25000,
   pingTimeout: opts.pingTimeout ?? 20000,
   maxHttpBufferSize: 1e7,

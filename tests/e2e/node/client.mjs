@@ -7,7 +7,8 @@
 //
 // Commands ({"op": ..., "ref": ...}; every command is answered by a line
 // {"ev": "done", "ref": ...} once carried out, or {"ev": "fail", ...}):
-//   connect    {id, url, nsp?, manager?, opts?}  new socket (sharing manager `manager` if it exists)
+//   connect    {id, url, nsp?, manager?, opts?}  new socket (sharing manager `manager` if it exists);
+//                                                 opts.parser "msgpack": socket.io-msgpack-parser
 //   emit       {id, event, args, ack?, timeout?, volatile?}  ack: report the reply as an "ack" line
 //   emitWithAck {id, event, args, timeout?}       the promise API; reports an "ack" line
 //   emitMany   {id, event, count}                 emit event(i) for i in 0..count-1 in one go
@@ -87,7 +88,7 @@ function watchManager(name, manager) {
   manager.on("error", (err) => out({ ev: "manager_error", manager: name, message: String(err && err.message) }));
 }
 
-function connect(cmd) {
+async function connect(cmd) {
   const { id } = cmd;
   if (sockets.has(id)) {
     throw new Error(`socket ${id} exists`);
@@ -96,6 +97,9 @@ function connect(cmd) {
   let manager = managers.get(managerName);
   if (!manager) {
     const opts = { reconnectionDelay: 100, reconnectionDelayMax: 200, ...(cmd.opts ?? {}) };
+    if (opts.parser === "msgpack") {
+      opts.parser = (await import("socket.io-msgpack-parser")).default;
+    }
     manager = new Manager(cmd.url, opts);
     managers.set(managerName, manager);
     watchManager(managerName, manager);
@@ -151,7 +155,7 @@ function answer(id, event, args, ack) {
 async function run(cmd) {
   switch (cmd.op) {
     case "connect":
-      connect(cmd);
+      await connect(cmd);
       return;
     case "emit": {
       let socket = getSocket(cmd.id);

@@ -2,7 +2,9 @@
 
 ``encode`` turns a ``Packet`` into wire text plus binary attachments; a
 ``Decoder`` per connection turns wire messages back into packets and raises
-``DecodeError`` for anything a peer should not have sent.
+``DecodeError`` for anything a peer should not have sent. A ``Parser`` wraps such a
+codec for the server and client: ``JsonParser`` (this one, the default),
+``msgpack_parser.MsgpackParser`` (socket.io-msgpack-parser's format), or the user's own.
 """
 
 from tidings.protocol.socketio.acks import ack_args, ack_value
@@ -24,6 +26,13 @@ from tidings.protocol.socketio.packets import (
     Packet,
     PacketType,
 )
+from tidings.protocol.socketio.parser import (
+    JsonParser,
+    PacketDecoder,
+    Parser,
+    ParserChoice,
+    resolve_parser,
+)
 from tidings.serializers import JsonSerializer, OrjsonSerializer, Serializer, default_serializer
 
 __all__ = [
@@ -34,10 +43,14 @@ __all__ = [
     "Decoder",
     "DecoderLimits",
     "EncodedPacket",
+    "JsonParser",
     "JsonSerializer",
     "OrjsonSerializer",
     "Packet",
+    "PacketDecoder",
     "PacketType",
+    "Parser",
+    "ParserChoice",
     "Serializer",
     "ack_args",
     "ack_value",
@@ -48,4 +61,5 @@ __all__ = [
     "is_binary",
     "is_placeholder",
     "placeholder",
+    "resolve_parser",
 ]
