@@ -32,12 +32,24 @@ def write_packet(writer: LocalConnection, packet: Packet, serializer: Serializer
 class HeldConnection:
     """Stands in for the engine connection while a socket is connecting."""
 
-    __slots__ = ("_items",)
-
-    writable = True
+    __slots__ = ("_conn", "_items")
 
     def __init__(self) -> None:
         self._items: list[str | bytes | PreparedMessage] = []
+        self._conn: LocalConnection | None = None
+
+    @property
+    def writable(self) -> bool:
+        """While connecting, what is sent waits for the CONNECT and so is taken; once
+        accepted (until the socket goes live, a loop turn later), whether the connection
+        itself takes a message now: an emit in that turn is not run after a loop turn
+        under an eager task factory."""
+        conn = self._conn
+        return conn is None or conn.writable
+
+    def accepted(self, conn: LocalConnection) -> None:
+        """The CONNECT went to ``conn``: volatile emits ask it from now on."""
+        self._conn = conn
 
     def send(self, data: str | bytes) -> None:
         self._items.append(data)

@@ -273,6 +273,9 @@ class Socket(HookMethods, EmitMethods):
         write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
         for packet in missed:
             write_packet(conn, packet, serializer)
+        held = self._writer
+        if isinstance(held, HeldConnection):
+            held.accepted(conn)
         # What was held follows on the next turn, in a write of its own, so a client reading
         # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
         asyncio.get_running_loop().call_soon(self._go_live)
@@ -281,8 +284,10 @@ class Socket(HookMethods, EmitMethods):
         held = self._writer
         if isinstance(held, HeldConnection):
             self._writer = self.connection.conn
-            if self.state is SocketState.CONNECTED:
-                held.release_to(self._writer)
+            # Accepted: what was sent since goes, even if the socket has left in the same
+            # turn (its DISCONNECT is among it: a server-side disconnect right after the
+            # connect, which an eager task factory makes common, must still reach the client).
+            held.release_to(self._writer)
 
     def refuse(self) -> None:
         """The connect flow refused the client (the connection sends CONNECT_ERROR)."""
