@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -127,6 +128,23 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20
                 return
         time.sleep(0.05)
     raise RuntimeError(f"server not listening on {port} after {timeout:.0f}s")
+
+
+def wait_log(path: Path, offset: int, pattern: str, proc: subprocess.Popen[bytes],
+             timeout: float = 30.0) -> None:
+    """Until ``path`` shows a line matching ``pattern`` past byte ``offset`` (every worker of a
+    multi-process server listens: the port answering as soon as one does is not enough)."""
+    wanted = re.compile(pattern.encode())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
+        with path.open("rb") as log:
+            log.seek(offset)
+            if wanted.search(log.read()):
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"server not ready ({pattern}) after {timeout:.0f}s")
 
 
 def rss_bytes(pid: int) -> int:

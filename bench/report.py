@@ -59,6 +59,37 @@ METRICS: dict[str, tuple[Metric, ...]] = {
 }
 
 
+PROCESS_CPU_KEYS = ("cpu_us_per_delivery", "user_us_per_delivery", "sys_us_per_delivery",
+                    "cpu_us_per_round_trip", "server_util", "other_load")
+"""Figures read from one server process's CPU time: wrong for a server of several worker
+processes (``other_load``, the machine's busy time less the server's, would count them)."""
+HEADLINE = {FANOUT: "deliveries_per_s", ECHO: "round_trips_per_s"}
+
+
+def scaling(meds: Medians) -> list[dict[str, Any]]:
+    """For each case and server family run with 1 and 2 workers: the headline figure of each
+    and their ratio (2 workers / 1)."""
+    out: list[dict[str, Any]] = []
+    for case_key, servers in meds.items():
+        scenario = case_key.split(" ")[0]
+        metric = HEADLINE.get(scenario)
+        if metric is None:
+            continue
+        for family in sorted({s.rsplit("-w", 1)[0] for s in servers if "-w" in s}):
+            one = servers.get(f"{family}-w1", {}).get(metric)
+            two = servers.get(f"{family}-w2", {}).get(metric)
+            if one and two is not None:
+                out.append({"case": case_key, "server": family, "metric": metric,
+                            "w1": one, "w2": two, "factor": two / one})
+    return out
+
+
+def scaling_text(items: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"  {i['case']:<18} {i['server']:<8} {i['metric']}: {_fmt(i['w1'])} -> {_fmt(i['w2'])}"
+        f"  x{i['factor']:.2f}" for i in items)
+
+
 def medians(runs: list[dict[str, Any]]) -> Medians:
     grouped: dict[str, dict[str, dict[str, list[float]]]] = {}
     for run in runs:

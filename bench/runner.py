@@ -29,6 +29,8 @@ from bench.scenarios import (
     OVERLOAD,
     REDIS_URL,
     SERVERS,
+    WORKER_SCENARIOS,
+    WORKER_SERVERS,
     Case,
     ServerSpec,
     baseline_spec,
@@ -160,12 +162,17 @@ def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
     if case.scenario == CLUSTER:
         return run_cluster(spec, case, progress, logdir, generator)
     server_cpus, loadgen_cpus = procs.cores()
+    if not spec.pinned:  # workers: they and the load generator share every core
+        server_cpus = loadgen_cpus = server_cpus | loadgen_cpus
     port = procs.free_port()
     log_path = logdir / f"{spec.name}.log"
     with log_path.open("ab") as server_log:
+        offset = server_log.tell()
         server = procs.start(spec.argv(port), server_cpus, stdout=server_log, stderr=server_log)
     try:
         procs.wait_listening(port, server)
+        if spec.ready:
+            procs.wait_log(log_path, offset, spec.ready, server)
         params = {
             **case.params, "scenario": case.scenario, "url": f"http://{procs.HOST}:{port}",
             "pid": server.pid, "client": client, "clk_tck": os.sysconf("SC_CLK_TCK"),
@@ -176,6 +183,11 @@ def run_one(spec: ServerSpec, case: Case, client: str, progress: Progress,
                 and params.get("transport", "websocket") == "websocket"):
             argv = _c_argv(generator, params, port, server.pid)
         outcome = _drive(argv, case, loadgen_cpus, progress, logdir)
+        if not spec.pinned and "result" in outcome:
+            # The generator reads the CPU time of the one process it is given (the supervisor
+            # or the primary), not of the workers: no CPU figures for these.
+            for key in report.PROCESS_CPU_KEYS:
+                outcome["result"].pop(key, None)
         # What the kernel says, not what was asked: the report shows where each one ran.
         outcome["server_cpus"] = _affinity(server.pid)
         outcome["loadgen_cpus"] = sorted(loadgen_cpus)
@@ -285,10 +297,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes, 2 rounds: a couple of minutes")
     p.add_argument("--rounds", type=int, help="rounds (default 3, or 2 with --quick)")
-    p.add_argument("--servers", default=",".join(s.name for s in SERVERS),
-                   help="comma list of: " + ", ".join(s.name for s in SERVERS))
-    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
-                   help="comma list of: " + ", ".join(ALL_SCENARIOS))
+    p.add_argument("--servers",
+                   help="comma list of: " + ", ".join(s.name for s in (*SERVERS, *WORKER_SERVERS))
+                        + " (default: all but the -wN ones; with --workers, the -wN ones)")
+    p.add_argument("--scenarios",
+                   help="comma list of: " + ", ".join(ALL_SCENARIOS)
+                        + " (default: all; with --workers, fanout,echo)")
+    p.add_argument("--workers", action="store_true",
+                   help="tidings serve --workers and Node's node:cluster with 1 and 2 workers, "
+                        "unpinned (they share both cores with the load generator): the scaling "
+                        "factor of each")
     p.add_argument("--fanout-n", help="fan-out sizes, e.g. 1000,5000 (default 1000,5000,10000)")
     p.add_argument("--client", choices=("lean", "official"), default="lean",
                    help="load generator client: lean (default) or the official socket.io-client")
@@ -321,8 +339,12 @@ def main(argv: list[str] | None = None) -> int:
         generator, why = procs.c_loadgen()
         if generator is None:
             progress.log(f"warning: {why}; fan-out load from the Node generator instead")
-    wanted = [s.strip() for s in args.servers.split(",") if s.strip()]
-    scenarios = {s.strip() for s in args.scenarios.split(",") if s.strip()}
+    default_servers = WORKER_SERVERS if args.workers else SERVERS
+    wanted = [s.strip() for s in (args.servers or ",".join(s.name for s in default_servers))
+              .split(",") if s.strip()]
+    default_scenarios = sorted(WORKER_SCENARIOS) if args.workers else ALL_SCENARIOS
+    scenarios = {s.strip() for s in (args.scenarios or ",".join(default_scenarios)).split(",")
+                 if s.strip()}
     sizes = [int(n) for n in args.fanout_n.split(",")] if args.fanout_n else None
     unknown = scenarios - set(ALL_SCENARIOS)
     if unknown:
@@ -343,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
 
     servers: list[ServerSpec] = []
     skipped: dict[str, str] = {}
-    specs = list(SERVERS)
+    specs = [*SERVERS, *WORKER_SERVERS]
     if args.baseline:
         specs.append(baseline_spec(str(Path(args.baseline).resolve())))
         wanted.append("tidings-base")
@@ -380,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             "fanout_generator": "c" if generator is not None else "node", "pinning": {"server": sorted(server_cpus),
                                              "loadgen": sorted(loadgen_cpus)},
             "versions": _versions(), "skipped": skipped,
+            "loadavg_start": list(os.getloadavg()),
             "servers": {s.name: s.note for s in servers}}
     interrupted = False
     with procs.stopping_all():
@@ -407,21 +430,32 @@ def main(argv: list[str] | None = None) -> int:
     meds = report.medians(runs)
     names = [s.name for s in servers]
     case_order = [(c.key, c.scenario) for c in all_cases]
-    goals = report.goals(meds)
+    goals = report.goals(meds) if any(s.pinned for s in servers) else []
     ran_cluster = any(c.scenario == CLUSTER for c in all_cases)
     cluster_goals = report.cluster_goals(meds) if ran_cluster else []
+    scaling = report.scaling(meds)
     out_path.write_text(json.dumps({
-        "meta": {**meta, "interrupted": interrupted}, "runs": runs, "medians": meds,
+        "meta": {**meta, "interrupted": interrupted, "loadavg_end": list(os.getloadavg())},
+        "runs": runs, "medians": meds,
+        "scaling": scaling,
         "goals": [{"goal": g.text, "status": g.status, "detail": g.detail}
                   for g in goals + cluster_goals],
     }, indent=1))
-    print(f"Medians over {rounds} round(s), client={args.client}; "
-          f"server on core {sorted(server_cpus)}, load generator on {sorted(loadgen_cpus)}")
+    pinning = (f"server on core {sorted(server_cpus)}, load generator on {sorted(loadgen_cpus)}"
+               if any(s.pinned for s in servers) else "")
+    if not all(s.pinned for s in servers):
+        pinning += ("; " if pinning else "") + (
+            "the -wN servers unpinned: their workers and the load generator share every core")
+    print(f"Medians over {rounds} round(s), client={args.client}; {pinning}")
     print(report.table(runs, meds, names, case_order))
-    print("\nGoals (issue 'Benchmarks side by side', tidings vs the others in this run):")
-    print(report.goals_text(goals))
+    if goals:
+        print("\nGoals (issue 'Benchmarks side by side', tidings vs the others in this run):")
+        print(report.goals_text(goals))
     if cluster_goals:
         print("\nGoals (cluster issue: cross-node fan-out, tidings+tidings vs Node+Node):")
         print(report.goals_text(cluster_goals))
+    if scaling:
+        print("\nScaling with workers (2 workers / 1 worker, the load generator on the same cores):")
+        print(report.scaling_text(scaling))
     print(f"\nJSON: {out_path.relative_to(procs.ROOT) if out_path.is_relative_to(procs.ROOT) else out_path}")
     return 130 if interrupted else 0

@@ -26,6 +26,10 @@ class ServerSpec:
     probe: Callable[[], str | None]  # why it cannot run here, or None
     note: str = ""
     cluster_probe: Callable[[], str | None] | None = None  # why no cluster case, or None
+    pinned: bool = True
+    """False: several worker processes; they and the load generator share every core."""
+    ready: str = ""
+    """A regex the server's log shows once every worker listens ("": listening is enough)."""
 
     def node_argv(self, port: int, redis_url: str, key_prefix: str) -> list[str]:
         """One cluster node: the same app with the Redis adapter (classic format)."""
@@ -78,6 +82,48 @@ SERVERS: tuple[ServerSpec, ...] = (
         "floor-co", _py("bench.servers.floor", "--coalesce"), frozenset({FANOUT, OVERLOAD}),
         _python_probe("import uvloop"), "bare broadcaster, one write per connection per loop turn"),
 )
+
+
+WORKER_SCENARIOS = frozenset({FANOUT, ECHO})
+
+
+def _node_resolves(*packages: str) -> Callable[[], str | None]:
+    """Whether Node finds these packages from bench/servers (the root's node_modules or nearer)."""
+    def probe() -> str | None:
+        for package in packages:
+            done = subprocess.run(["node", "-e", f"require.resolve({package!r})"], check=False,
+                                  cwd=ROOT / "bench" / "servers", capture_output=True, timeout=30)
+            if done.returncode != 0:
+                return f"Node cannot find {package} (npm ci at the repository root)"
+        return None
+    return probe
+
+
+def _tidings_workers(n: int) -> ServerSpec:
+    return ServerSpec(
+        f"tidings-w{n}",
+        lambda port: [sys.executable, "-m", "tidings", "serve",
+                      "bench.servers.tidings_workers_app:sio", "--workers", str(n),
+                      "--port", str(port), "--drain-spread", "0"],
+        WORKER_SCENARIOS,
+        _python_probe("import tidings.workers, uvloop; from tidings.adapters.localbus import BusHub"),
+        f"tidings serve --workers {n} (local bus), uvloop", pinned=False,
+        ready=rf"listening on \S+ with {n} workers")
+
+
+def _node_workers(n: int) -> ServerSpec:
+    return ServerSpec(
+        f"node-w{n}",
+        lambda port: ["node", "bench/servers/node_cluster_app.cjs", "--port", str(port),
+                      "--workers", str(n)],
+        WORKER_SCENARIOS, _node_resolves("socket.io", "@socket.io/cluster-adapter"),
+        f"socket.io 4.8, node:cluster with {n} workers, @socket.io/cluster-adapter", pinned=False,
+        ready=rf"READY \d+ pid=\d+ workers={n}")
+
+
+WORKER_SERVERS: tuple[ServerSpec, ...] = (
+    _tidings_workers(1), _tidings_workers(2), _node_workers(1), _node_workers(2))
+"""``--workers``: 1 and 2 worker processes of each, for the scaling factor (unpinned)."""
 
 
 def baseline_spec(checkout: str) -> ServerSpec:

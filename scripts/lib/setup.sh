@@ -89,7 +89,9 @@ setup_node() {
 # What the tests need from the machine itself, installed when missing:
 #   - Chromium for the browser tests: `need_apt_command chromium chromium`;
 #   - PostgreSQL for the history backends, started on 127.0.0.1 (setup_postgres);
-#   - Redis for the cluster tests (setup_redis).
+#   - Redis for the cluster tests (setup_redis);
+#   - nginx for the scale-out tests and examples/cluster (setup_nginx): only the
+#     binary, which they run on ports and directories of their own.
 # Add each as a function below and call it from setup_system.
 
 APT_UPDATED=0
@@ -197,8 +199,16 @@ setup_redis() {
         "start one (service redis-server start, or: redis-server --port $REDIS_PORT --bind $REDIS_HOST --daemonize yes)"
 }
 
+# nginx for tests/scaleout and examples/cluster. Debian puts it in /usr/sbin, which
+# a user's PATH may lack.
+setup_nginx() {
+    [[ ":$PATH:" == *:/usr/sbin:* ]] || export PATH="$PATH:/usr/sbin"
+    need_apt_command nginx nginx
+}
+
 setup_system() {
     need_apt_command chromium chromium # the browser tests (tests/demo), via playwright-core
+    setup_nginx
     setup_postgres
     setup_redis
 }

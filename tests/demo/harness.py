@@ -27,11 +27,19 @@ DRIVER = HERE / "node" / "driver.mjs"
 WAIT = 10.0
 
 
-class DemoProcess:
-    """``python -m tidings.cli demo`` on 127.0.0.1, its output kept for the report."""
+class ServedProcess:
+    """A command that serves on 127.0.0.1 and says so with its port (``ready``: by default
+    ``listening on http://127.0.0.1:PORT``, as ``tidings serve`` and ``tidings demo`` say);
+    its output is kept for the report."""
 
-    def __init__(self, db: Path, port: int = 0) -> None:
-        self.db = db
+    def __init__(
+        self, argv: list[str], *, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None,
+        port: int = 0, ready: str = r"listening on http://127\.0\.0\.1:(\d+)",
+    ) -> None:
+        self.argv = argv
+        self.ready = ready
+        self.cwd = cwd
+        self.env = env
         self.port = port
         self.proc: asyncio.subprocess.Process | None = None
         self.output: list[str] = []
@@ -43,9 +51,9 @@ class DemoProcess:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tidings.cli", "demo",
-            "--host", "127.0.0.1", "--port", str(self.port), "--db", str(self.db),
-            cwd=REPO_ROOT,
+            *self.argv,
+            cwd=self.cwd,
+            env=self.env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -55,10 +63,10 @@ class DemoProcess:
                 line = (await self.proc.stdout.readline()).decode()
                 if not line:
                     raise AssertionError(
-                        f"tidings demo exited ({await self.proc.wait()}):\n{''.join(self.output)}"
+                        f"{self.argv} exited ({await self.proc.wait()}):\n{''.join(self.output)}"
                     )
                 self.output.append(line)
-                found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+                found = re.search(self.ready, line)
                 if found:
                     self.port = int(found.group(1))
                     break
@@ -94,6 +102,19 @@ class DemoProcess:
 
     def log(self) -> str:
         return "".join(self.output)
+
+
+class DemoProcess(ServedProcess):
+    """``python -m tidings.cli demo`` on 127.0.0.1, on its own SQLite file."""
+
+    def __init__(self, db: Path, port: int = 0) -> None:
+        self.db = db
+        super().__init__(self.command(db, port), port=port)
+
+    @staticmethod
+    def command(db: Path, port: int) -> list[str]:
+        return [sys.executable, "-m", "tidings.cli", "demo",
+                "--host", "127.0.0.1", "--port", str(port), "--db", str(db)]
 
 
 class DriverError(AssertionError):

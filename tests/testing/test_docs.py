@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.markdown import python_blocks
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "testing.md"
 
@@ -23,10 +25,6 @@ CONFTEST = """\
 from tests.conftest import *  # noqa: F403  (node_bin)
 from tests.e2e.conftest import *  # noqa: F403  (node, client_opts, ...)
 """
-
-
-def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def test_the_page_has_the_examples_it_promises() -> None:

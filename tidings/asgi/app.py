@@ -148,6 +148,7 @@ class ASGIApp:
         assert self.other_app is not None
         pending: list[Message] = [startup]
         stopped = False
+        answered = False  # whether the other app has said anything of its lifespan
 
         async def wrapped_receive() -> Message:
             nonlocal stopped
@@ -159,11 +160,30 @@ class ASGIApp:
                 await self._shutdown()
             return message
 
+        async def wrapped_send(message: Message) -> None:
+            nonlocal answered
+            answered = True
+            await send(message)
+
         try:
-            await self.other_app(scope, wrapped_receive, send)
-        except BaseException:
+            await self.other_app(scope, wrapped_receive, wrapped_send)
+        except Exception:
+            if not answered and pending:
+                # It refused the lifespan scope before reading it (Django does): it has no
+                # lifespan, so ours is the whole of it.
+                logger.info("the app behind tidings does not handle lifespan: tidings answers it alone")
+                await send({"type": "lifespan.startup.complete"})
+                await receive()
+                await self._finish(send)
+                return
             # The other app failed its own startup or shutdown (it has told the server);
             # release what ours holds before the failure goes on.
+            if not stopped:
+                stopped = True
+                with contextlib.suppress(Exception):
+                    await self._shutdown()
+            raise
+        except BaseException:
             if not stopped:
                 stopped = True
                 with contextlib.suppress(Exception):

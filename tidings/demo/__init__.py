@@ -2,10 +2,12 @@
 
 ``tidings demo`` serves it on the embedded defaults: the history (and the
 sessions that let a page recover what it missed, even across a server restart)
-live in one SQLite file. The page loads the official ``socket.io-client`` browser
-build the server itself serves (``/socket.io/socket.io.min.js``, from the copy
-tidings ships), so the demo needs no npm and no CDN, and shows the real client
-talking to tidings.
+live in one SQLite file. ``run_node`` serves it as one node of a cluster (Redis
+between the nodes, the history in PostgreSQL; see ``examples/cluster``).
+
+The page loads the official ``socket.io-client`` browser build the server itself
+serves (``/socket.io/socket.io.min.js``, from the copy tidings ships), so the demo
+needs no npm and no CDN, and shows the real client talking to tidings.
 """
 
 from __future__ import annotations
@@ -15,20 +17,24 @@ import os
 from pathlib import Path
 
 from tidings.demo.chat import create_app
+from tidings.demo.cluster import ClusterOptions, create_node_app, run_node
+from tidings.demo.pages import static_files
 from tidings.demo.rules import ChatLimits
 
-__all__ = ["ChatLimits", "create_app", "main", "static_files"]
+__all__ = [
+    "ChatLimits",
+    "ClusterOptions",
+    "create_app",
+    "create_node_app",
+    "main",
+    "run_node",
+    "static_files",
+]
 
 logger = logging.getLogger("tidings.demo")
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: The history file when none is named: in the directory the demo is started from.
 DEFAULT_DB = "tidings-demo.sqlite3"
-
-
-def static_files() -> dict[str, Path]:
-    """URL path -> file or directory, for the built-in server (the client is the Server's own)."""
-    return {"/": STATIC_DIR / "index.html", "/static": STATIC_DIR}
 
 
 def main(

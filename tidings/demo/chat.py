@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import tidings
+from tidings.adapters.base import Adapter, LocalNamespace
+from tidings.adapters.memory import InMemoryAdapter
 from tidings.demo.rules import (
     ChatLimits,
     InputError,
@@ -29,7 +32,8 @@ from tidings.demo.rules import (
     check_room,
     check_text,
 )
-from tidings.history import HistoryStore, MemoryHistory, RetentionPolicy
+from tidings.errors import ClusterError
+from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory, RetentionPolicy
 
 logger = logging.getLogger("tidings.demo")
 
@@ -73,10 +77,30 @@ class _Limiter:
 
 @dataclass(slots=True)
 class _RecentIds:
-    """Client ids of a room's latest messages, loaded from the history on first use."""
+    """Client ids of a room's latest messages, read from the history.
+
+    Loaded on first use, then brought up to date from ``offset`` before each
+    message: in a cluster, a page whose node died re-sends its message to
+    another node, which must know what the first one stored.
+    """
 
     order: list[str] = field(default_factory=list)
     known: set[str] = field(default_factory=set)
+    offset: int = 0
+    """The newest offset read from the history."""
+
+    def learn(self, items: list[tidings.HistoryItem]) -> None:
+        for item in items:
+            self.offset = max(self.offset, int(item.offset))
+            if item.event == "message" and item.args and isinstance(item.args[0], dict):
+                cid = item.args[0].get("cid")
+                if isinstance(cid, str):
+                    self.add(cid)
+
+    def discard(self, cid: str) -> None:
+        if cid in self.known:
+            self.known.discard(cid)
+            self.order.remove(cid)
 
     def add(self, cid: str) -> None:
         if cid in self.known:
@@ -117,9 +141,23 @@ class Chat:
         seconds = max(1, round(wait + 0.49))
         return InputError(f"You are {what} too fast: wait {seconds} s and try again.", wait)
 
+    async def sockets(self, key: str | None = None) -> list[tidings.SocketHandle]:
+        """The sockets in room ``key`` (``None``: all), on every node of a cluster.
+
+        When a node does not answer (it is stopping, or died), this node's own are
+        returned: a page is better shown who this node knows of than nothing.
+        """
+        operator = self.sio.operator() if key is None else self.sio.in_(key)
+        try:
+            return await operator.fetch_sockets()
+        except (tidings.AckTimeoutError, ClusterError) as exc:
+            logger.warning("sockets in %s from this node only: the cluster did not answer (%s)",
+                           key or "the namespace", exc)
+            return await operator.local.fetch_sockets()
+
     async def members(self, key: str) -> list[str]:
         """Who is in the room now: nicknames, once each, sorted (case-insensitively)."""
-        nicks = {s.data.get("nick") for s in await self.sio.in_(key).fetch_sockets()}
+        nicks = {s.data.get("nick") for s in await self.sockets(key)}
         return sorted((n for n in nicks if isinstance(n, str)), key=str.casefold)
 
     async def announce(self, name: str) -> None:
@@ -137,17 +175,19 @@ class Chat:
         return name, key
 
     async def _recent_ids(self, key: str) -> _RecentIds:
+        history = self.sio.of("/").history
         recent = self._recent.get(key)
         if recent is None:
             # After a restart, the ids come back from the log: a retry stays a retry.
-            items = await self.sio.of("/").history.last(RECENT_IDS, room=key)
+            items = await history.last(RECENT_IDS, room=key)
             recent = self._recent.setdefault(key, _RecentIds())
-            for item in items:
-                if item.event == "message" and item.args and isinstance(item.args[0], dict):
-                    cid = item.args[0].get("cid")
-                    if isinstance(cid, str):
-                        recent.add(cid)
-        return recent
+            recent.learn(items)
+            return recent
+        while True:  # what was stored since, here or by another node
+            items = await history.since(recent.offset, room=key, limit=RECENT_IDS)
+            recent.learn(items)
+            if len(items) < RECENT_IDS:
+                return recent
 
     async def _post(self, socket: tidings.Socket, payload: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Store and send one message to its room; the ack goes out once it is on disk."""
@@ -161,7 +201,11 @@ class Chat:
             raise self._slow_down(wait, "sending messages")
         recent.add(cid)
         message = {"room": name, "cid": cid, "nick": socket.data["nick"], "at": time.time(), **body}
-        await self.sio.to(key).emit("message", message)
+        try:
+            await self.sio.to(key).emit("message", message)
+        except BaseException:
+            recent.discard(cid)  # not stored: the page's retry must not count as a duplicate
+            raise
         return {"ok": True}
 
     # -- handlers -----------------------------------------------------------------------
@@ -258,7 +302,7 @@ class Chat:
     async def on_rooms(self, socket: tidings.Socket, *_: Any) -> dict[str, Any]:
         """Rooms with someone in them, busiest first, for the page's room list."""
         counts: dict[str, set[str]] = {}
-        for s in await self.sio.fetch_sockets():
+        for s in await self.sockets():
             for name in chat_rooms(s):
                 counts.setdefault(name, set()).add(str(s.data.get("nick")))
         rooms = sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))
@@ -270,8 +314,12 @@ def create_app(
     *,
     limits: ChatLimits | None = None,
     history: HistoryStore | None = None,
+    adapter_factory: Callable[[LocalNamespace], Adapter] = InMemoryAdapter,
+    node_id: str = DEFAULT_NODE,
 ) -> tidings.Server:
-    """A new chat server: history in the SQLite file ``db`` (``None``: in memory only).
+    """A new chat server: history in the SQLite file ``db`` (``None``: in memory only),
+    or in ``history``; rooms in this process, or spread by ``adapter_factory``;
+    ``node_id`` names this server among the nodes sharing the history.
 
     Connection state recovery is on, backed by that history: a page that was
     offline, or that saw the server restart, gets what it missed, once, in order.
@@ -285,6 +333,8 @@ def create_app(
             history = SQLiteHistory(db, retention=RETENTION)
     sio = tidings.Server(
         history=history,
+        adapter_factory=adapter_factory,
+        node_id=node_id,
         connection_state_recovery=tidings.RecoveryOptions(max_disconnection_duration=600),
         max_http_buffer_size=MAX_HTTP_BUFFER,
     )

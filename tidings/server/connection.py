@@ -226,6 +226,11 @@ class Connection:
     def _send(self, packet: Packet) -> None:
         write_packet(self.conn, packet, self.server.serializer)
 
+    @property
+    def busy(self) -> bool:
+        """Some socket of this connection has a handler running (see ``Socket.busy``)."""
+        return any(socket.busy for socket in self.sockets.values())
+
     def forget(self, socket: Socket) -> None:
         """``socket`` left its namespace (called by the socket)."""
         if self.sockets.get(socket.nsp.name) is socket:

@@ -29,6 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
+SPREAD_TICK = 0.05
+"""Seconds between two batches of sessions closed at a spread shutdown."""
+
 
 class Server(Broadcaster):
     """A Socket.IO server. Serve it with ``tidings.standalone.run(sio)`` or mount ``tidings.ASGIApp(sio)``.
@@ -74,6 +77,7 @@ class Server(Broadcaster):
         cors_credentials: bool = False,
         max_buffered_bytes: int = 10_000_000,
         serve_client: bool = True,
+        shutdown_spread: float = 0.0,
     ) -> None:
         self.options = ServerOptions(
             connect_timeout=connect_timeout,
@@ -95,6 +99,11 @@ class Server(Broadcaster):
         self.node_id = node_id
         self.adapter_factory = adapter_factory
         """Makes each namespace's adapter: rooms and broadcasts, in this process or a cluster."""
+        if shutdown_spread < 0:
+            raise ValueError("shutdown_spread must not be negative")
+        self.shutdown_spread = shutdown_spread
+        """Seconds over which ``shutdown`` closes the sessions, a batch at a time, so their
+        clients do not all reconnect at once (``tidings serve --drain-spread``)."""
         if not path.startswith("/"):
             path = "/" + path
         if not path.endswith("/"):
@@ -296,6 +305,48 @@ class Server(Broadcaster):
             await nsp.adapter.open()
         self._started = True
 
+    def use_adapter(self, adapter_factory: Callable[[LocalNamespace], Adapter]) -> None:
+        """Make every namespace's adapter with ``adapter_factory``, those made already included,
+        before the server starts: how ``tidings serve --workers`` puts an app made at import
+        time on its cluster."""
+        if self._started:
+            raise RuntimeError("the adapter cannot change while the server runs")
+        self.adapter_factory = adapter_factory
+        for nsp in [*self._parents, *self._namespaces()]:
+            nsp.bind(self)
+
+    async def _close_spread(self, spread: float, timeout: float) -> None:
+        """Close session k of n at ``spread * k / n`` seconds, a batch per ``SPREAD_TICK``; one
+        whose handler is still running is closed once it is done (its ack sent), or when half
+        of what ``timeout`` leaves after the spread is up (the rest is the shutdown's)."""
+        sockets = list(self.engine.sockets.values())
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        waiting: list[EngineSocket] = []
+        for k, socket in enumerate(sockets):
+            wait = start + spread * k / len(sockets) - loop.time()
+            if wait >= SPREAD_TICK:
+                await asyncio.sleep(wait)
+                waiting = self._close_idle(waiting)
+            waiting += self._close_idle([socket])
+        deadline = start + spread + (timeout - spread) / 2
+        while waiting and loop.time() < deadline:
+            await asyncio.sleep(SPREAD_TICK)
+            waiting = self._close_idle(waiting)
+
+    def _close_idle(self, sockets: list[EngineSocket]) -> list[EngineSocket]:
+        """Close those of ``sockets`` with no handler running; the others, still open."""
+        busy = []
+        for socket in sockets:
+            if socket.closed:
+                continue
+            connection = self._connections.get(socket.sid)
+            if connection is not None and connection.busy:
+                busy.append(socket)
+            else:
+                socket.close("server shutting down")
+        return busy
+
     def adapter_made(self, adapter: Adapter) -> None:
         """Open the adapter of a namespace made while the server runs (called by ``Namespace``)."""
         if self._started:
@@ -315,7 +366,13 @@ class Server(Broadcaster):
         return found
 
     async def shutdown(self, timeout: float = 10.0) -> None:
-        """Tell every client the server is going away and let running handlers finish within ``timeout``."""
+        """Tell every client the server is going away and let running handlers finish within ``timeout``.
+
+        With ``shutdown_spread``, the sessions are closed first in batches over that many
+        seconds (at most ``timeout``), each client told to reconnect at its own time; a
+        session whose handler is still running waits until it has acked."""
+        if self.shutdown_spread > 0:
+            await self._close_spread(min(self.shutdown_spread, timeout), timeout)
         await self.websocket_routes.shutdown(timeout)
         for connection in list(self._connections.values()):
             connection.closed("server shutting down")

@@ -120,6 +120,11 @@ class Socket(HookMethods, EmitMethods):
         return self.state is SocketState.CONNECTED
 
     @property
+    def busy(self) -> bool:
+        """A handler of this socket is running or waiting (not followed with concurrent_events)."""
+        return self._queue is not None
+
+    @property
     def data(self) -> dict[str, Any]:
         """Free-form per-socket storage for the application."""
         if self._data is None:
@@ -410,8 +415,8 @@ class Socket(HookMethods, EmitMethods):
             self.send_packet(Packet(PacketType.ACK, nsp.name, data, ack_id))
         except (TypeError, ValueError) as exc:
             # This one ack fails; the client's later events are handled as usual.
-            handler = f"the handler of {event!r}" if event is not None else "an ack callback"
-            logger.error("sid=%s could not encode the ack %s returned by %s: %s", self.id, ack_id, handler, exc)
+            logger.error("sid=%s could not encode the ack %s returned by %s: %s", self.id, ack_id,
+                         "an ack callback" if event is None else f"the handler of {event!r}", exc)
 
     def handle_ack(self, packet: Packet) -> None:
         """An ACK from the client for one of this socket's emits."""
@@ -487,19 +492,14 @@ class Socket(HookMethods, EmitMethods):
         self._schedule(lambda: self._run_disconnect(reason))
 
     async def _run_disconnect(self, reason: str) -> None:
-        nsp = self.nsp
-        try:
-            handler = nsp.handlers.get("disconnecting")
-            if handler is not None:
+        for name in ("disconnecting", "disconnect"):
+            handler = self.nsp.handlers.get(name)
+            if handler is None:
+                continue
+            try:
                 await call_maybe_async(handler, self, reason)
-        except Exception:
-            logger.exception("sid=%s disconnecting handler failed", self.id)
-        try:
-            handler = nsp.handlers.get("disconnect")
-            if handler is not None:
-                await call_maybe_async(handler, self, reason)
-        except Exception:
-            logger.exception("sid=%s disconnect handler failed", self.id)
+            except Exception:
+                logger.exception("sid=%s %s handler failed", self.id, name)
 
     def __repr__(self) -> str:
         return f"<Socket {self.id} {self.nsp.name} {self.state.value}>"

@@ -22,6 +22,7 @@ from tidings.standalone.handoff import HandoffOptions
 from tidings.standalone.handoff_protocol import HandoffHttpProtocol, adopter
 from tidings.standalone.handoff_router import HandoffRouter
 from tidings.standalone.http_protocol import HttpProtocol
+from tidings.standalone.loops import LoopName, loop_factory
 from tidings.standalone.options import HttpOptions
 from tidings.standalone.relay import Relay
 from tidings.standalone.websocket_protocol import WebSocketProtocol
@@ -51,6 +52,8 @@ class HttpServer:
         reuse_port: bool = False,
     ) -> None:
         self.app = app
+        self.reuse_port = reuse_port
+        """SO_REUSEPORT: several processes listen on the same port (``tidings serve --workers``)."""
         self._hosted = HostedApp(app)
         self.engine = self._hosted.engine
         self.host = host
@@ -207,14 +210,6 @@ def serve(
     )
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def run(
     app: EngineLike | AppLike,
     host: str = "127.0.0.1",
@@ -225,10 +220,14 @@ def run(
     options: HttpOptions | None = None,
     handoff: HandoffOptions | None = None,
     reuse_port: bool = False,
+    loop: LoopName | None = None,
+    eager_tasks: bool | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything).
 
-    ``handoff`` and ``reuse_port``: see ``HttpServer``."""
+    ``handoff`` and ``reuse_port``: see ``HttpServer``. ``loop`` (``"auto"``: uvloop when
+    installed, ``"asyncio"``, ``"uvloop"``) and ``eager_tasks`` (Python 3.12+): the event
+    loop to run on; by default what ``TIDINGS_LOOP`` and ``TIDINGS_EAGER_TASKS`` say."""
     server = HttpServer(
         app,
         host,
@@ -238,7 +237,7 @@ def run(
         handoff=handoff,
         reuse_port=reuse_port,
     )
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory(loop, eager_tasks)) as runner:
         runner.run(_run(server, shutdown_timeout))
 
 

@@ -21,7 +21,6 @@ from tidings.adapters.base import (
     SocketHandle,
 )
 from tidings.adapters.memory import InMemoryAdapter
-from tidings.adapters.redis.bus import RedisBus
 from tidings.adapters.redis.messages import (
     AllRooms,
     AllRoomsResponse,
@@ -40,7 +39,7 @@ from tidings.adapters.redis.messages import (
 )
 from tidings.adapters.redis.pending import AckBroadcastRequest, AnswersRequest, PendingRequests
 from tidings.adapters.redis.remote import RemoteSocket, socket_details
-from tidings.adapters.redis.wire import WireFormat
+from tidings.adapters.redis.wire import Bus, WireFormat
 from tidings.errors import ClusterError
 from tidings.ids import Room, Sid
 from tidings.protocol.socketio import Packet, PacketType
@@ -51,13 +50,14 @@ logger = logging.getLogger("tidings.adapters.redis")
 
 
 class NodeLink(Protocol):
-    """What a namespace's adapter uses of its server's Redis side (``RedisAdapter``)."""
+    """What a namespace's adapter uses of its server's side of the cluster (``RedisAdapter``,
+    ``LocalBusAdapter``)."""
 
     @property
     def wire(self) -> WireFormat: ...
 
     @property
-    def bus(self) -> RedisBus: ...
+    def bus(self) -> Bus: ...
 
     @property
     def requests_timeout(self) -> float: ...

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -22,6 +22,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from tidings.adapters.redis.messages import Outgoing
+from tidings.adapters.redis.wire import BusReceiver
 from tidings.errors import ClusterError
 
 __all__ = ["BusReceiver", "RedisBus", "RedisClient"]
@@ -37,18 +38,6 @@ REDIS_ERRORS = (RedisError, RedisClusterException, OSError)
 """What a Redis or Redis Cluster client raises when the server is not there or not ready."""
 STREAM_BLOCK_MS = 2000
 STREAM_COUNT = 100
-
-
-class BusReceiver(Protocol):
-    """Who hears what the bus receives (``RedisAdapter``)."""
-
-    async def message_received(self, channel: str, payload: bytes) -> None: ...
-
-    async def entry_received(self, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> None: ...
-
-    def connection_lost(self, error: BaseException) -> None:
-        """The pub/sub connection broke: answers in flight will not come."""
-        ...
 
 
 def _private_client(client: aioredis.Redis) -> aioredis.Redis:

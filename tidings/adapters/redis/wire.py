@@ -1,18 +1,21 @@
-"""The interface every Redis wire format implements (classic, sharded, streams).
+"""The two interfaces a cluster adapter is built on: the wire format and the bus.
 
-A format is a codec plus its channel names: it turns ``ClusterMessage`` values into
-``Outgoing`` publishes or stream entries and reads them back, and it says what to
-subscribe to and how servers are counted. Sans-I/O: the cluster adapter does the I/O.
+A format (classic, sharded, streams) is a codec plus its channel names: it turns
+``ClusterMessage`` values into ``Outgoing`` publishes or stream entries and reads them
+back, and it says what to subscribe to and how servers are counted. Sans-I/O: the
+cluster adapter does the I/O. A bus moves those bytes: ``RedisBus`` over Redis, or
+``LocalBus`` over the hub of ``tidings serve --workers`` on one machine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from tidings.adapters.redis.messages import ClusterMessage, Outgoing, Room
 
-__all__ = ["Subscriptions", "WireFormat"]
+__all__ = ["Bus", "BusReceiver", "Subscriptions", "WireFormat"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +66,52 @@ class WireFormat(Protocol):
 
     def decode_entry(self, stream: str, fields: dict[bytes, bytes]) -> ClusterMessage | None:
         """A stream entry's message (streams format); None to skip it."""
+        ...
+
+
+class Bus(Protocol):
+    """Publish/subscribe as a cluster adapter uses it (``RedisBus``, ``LocalBus``).
+
+    Each raises ``tidings.errors.ClusterError`` when the other side is not there; what
+    comes in goes to the bus's receiver (``message_received``, ``entry_received``, and
+    ``connection_lost`` when answers in flight will not come)."""
+
+    async def send(self, outgoing: Iterable[Outgoing]) -> None:
+        """Publish these (or add them to their streams), in order."""
+        ...
+
+    async def count_subscribers(self, command: str, channel: str) -> int:
+        """How many subscribers ``channel`` has (``command``: ``NUMSUB`` or ``SHARDNUMSUB``)."""
+        ...
+
+    async def subscribe(
+        self, channels: Iterable[str] = (), patterns: Iterable[str] = (), sharded: bool = False
+    ) -> None:
+        """Listen on these too; returns once the other side confirmed."""
+        ...
+
+    async def unsubscribe(
+        self, channels: Iterable[str] = (), patterns: Iterable[str] = (), sharded: bool = False
+    ) -> None:
+        """Stop listening on these (best effort)."""
+        ...
+
+    async def read_stream(self, key: str) -> None:
+        """Start reading entries added to stream ``key`` from now on."""
+        ...
+
+    async def close(self) -> None:
+        """Drop the connections and stop listening."""
+        ...
+
+
+class BusReceiver(Protocol):
+    """Who hears what a bus receives (a ``ClusterLink``: ``RedisAdapter``, ``LocalBusAdapter``)."""
+
+    async def message_received(self, channel: str, payload: bytes) -> None: ...
+
+    async def entry_received(self, stream: str, entry_id: str, fields: dict[bytes, bytes]) -> None: ...
+
+    def connection_lost(self, error: BaseException) -> None:
+        """The pub/sub connection broke: answers in flight will not come."""
         ...
