@@ -19,6 +19,7 @@ import pytest
 import tidings
 from tests.server.conftest import PollingPeer
 from tidings.history import MemoryHistory
+from tidings.standalone.loops import eager_task_factory
 
 FACTORIES = ["as configured"] + (["eager"] if sys.version_info >= (3, 12) else [])
 
@@ -28,7 +29,7 @@ async def task_factory(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
     before = loop.get_task_factory()
     if request.param == "eager":
-        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        loop.set_task_factory(eager_task_factory)
     try:
         yield request.param
     finally:
