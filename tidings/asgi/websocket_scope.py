@@ -81,6 +81,9 @@ class ASGIWebSocket:
             else:
                 self.send_bytes(part)
 
+    def flush(self) -> None:
+        """Nothing to do: every message is its own ``websocket.send`` already."""
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         if not self._closed:
             self._queue.append({"type": "websocket.close", "code": code, "reason": reason})

@@ -63,6 +63,11 @@ class WebSocketTransport(Protocol):
         """Hot path of a broadcast: the same bytes for every recipient."""
         ...
 
+    def flush(self) -> None:
+        """Hand what is queued to the kernel now, in a write of its own, rather than at the
+        end of the turn with whatever else this turn queues (a namespace's CONNECT reply)."""
+        ...
+
     def close(self, code: int = 1000, reason: str = "") -> None: ...
 
     @property

@@ -182,6 +182,13 @@ class EngineSocket:
         self._core.send_encoded(prepared.encoded, prepared.nbytes)
         self._pump()
 
+    def flush(self) -> None:
+        """Hand what was sent so far to the kernel now, in a write of its own, rather than
+        with the rest of the turn's sends (on a WebSocket; a poll takes what is queued)."""
+        ws = self._fast
+        if ws is not None:
+            ws.flush()
+
     def close(self, reason: str = "forced close") -> None:
         """Close from the server; what is already queued is still delivered."""
         self._core.close(self._context.now(), reason)

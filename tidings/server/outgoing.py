@@ -40,10 +40,9 @@ class HeldConnection:
 
     @property
     def writable(self) -> bool:
-        """While connecting, what is sent waits for the CONNECT and so is taken; once
-        accepted (until the socket goes live, a loop turn later), whether the connection
-        itself takes a message now: an emit in that turn is not run after a loop turn
-        under an eager task factory."""
+        """While connecting, what is sent waits for the CONNECT, so it is taken. From the
+        CONNECT until the socket goes live a turn later, the connection's own answer: an
+        emit in that turn (common with an eager task factory) is volatile as any other."""
         conn = self._conn
         return conn is None or conn.writable
 

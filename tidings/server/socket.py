@@ -9,7 +9,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
@@ -268,31 +268,26 @@ class Socket(HookMethods, EmitMethods):
     # -- driven by its connection (``server.connection``) ------------------------------
 
     def accept(self, missed: list[Packet]) -> None:
-        """Middleware and the connect handler accepted the client: CONNECT, then what waited."""
+        """Middleware and the connect handler accepted the client: the CONNECT reply now, in
+        a write of its own, and what the handler emitted on the next turn, as Node paces them
+        (a client reading at once then reads the reply alone, as the conformance suite needs)."""
         self.state = SocketState.CONNECTED
         conn = self.connection.conn
-        reply: dict[str, Any] = {"sid": self.id}
-        if self.pid is not None:
-            reply["pid"] = self.pid
+        reply: dict[str, Any] = {"sid": self.id} if self.pid is None else {"sid": self.id, "pid": self.pid}
         serializer = self.nsp.serializer
         write_packet(conn, Packet(PacketType.CONNECT, self.nsp.name, reply), serializer)
         for packet in missed:
             write_packet(conn, packet, serializer)
-        held = self._writer
-        if isinstance(held, HeldConnection):
-            held.accepted(conn)
-        # What was held follows on the next turn, in a write of its own, so a client reading
-        # the CONNECT sees it alone, as it would from Node; until then new sends still wait.
+        conn.flush()
+        cast(HeldConnection, self._writer).accepted(conn)  # (volatile emits now ask ``conn``)
+        # Until then new sends still wait, in order behind what was held.
         asyncio.get_running_loop().call_soon(self._go_live)
 
     def _go_live(self) -> None:
         held = self._writer
         if isinstance(held, HeldConnection):
             self._writer = self.connection.conn
-            # Accepted: what was sent since goes, even if the socket has left in the same
-            # turn (its DISCONNECT is among it: a server-side disconnect right after the
-            # connect, which an eager task factory makes common, must still reach the client).
-            held.release_to(self._writer)
+            held.release_to(self._writer)  # even if it left since: its DISCONNECT waits here
 
     def refuse(self) -> None:
         """The connect flow refused the client (the connection sends CONNECT_ERROR)."""

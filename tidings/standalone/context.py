@@ -74,6 +74,7 @@ class ConnectionContext:
     __slots__ = (
         "_all_gone",
         "_refused",
+        "access_log",
         "closing",
         "connections",
         "engine",
@@ -82,6 +83,7 @@ class ConnectionContext:
         "max_body",
         "options",
         "routes",
+        "scheme",
         "static",
     )
 
@@ -94,9 +96,14 @@ class ConnectionContext:
         routes: WebSocketRoutesLike | None,
         static: StaticFiles | None,
         flush_batch: Callable[[list[Any]], None],
+        scheme: str = "http",
     ) -> None:
         self.loop = loop
         self.options = options
+        self.scheme = scheme
+        """"https" when the server speaks TLS (what a trusted proxy says may override it)."""
+        self.access_log = options.access_log
+        """Whether each answered request is logged (at INFO on ``tidings.access``)."""
         self.engine = engine
         self.routes = routes
         self.static = static

@@ -68,25 +68,48 @@ def body_expected(headers: list[tuple[bytes, bytes]]) -> tuple[int, bool, bool]:
     return length, has_body, expect and has_body
 
 
+def forwarded(
+    headers: dict[str, str], client: tuple[str, int], scheme: str, trusted: frozenset[str]
+) -> tuple[tuple[str, int], str]:
+    """The client and scheme a trusted proxy reports (``X-Forwarded-For``, ``-Proto``)."""
+    if not ("*" in trusted or client[0] in trusted):
+        return client, scheme
+    hops = [hop.strip() for hop in headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    if hops:
+        untrusted = [hop for hop in hops if not ("*" in trusted or hop in trusted)]
+        client = (untrusted[-1] if untrusted else hops[0], 0)
+    proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    if proto in ("http", "https", "ws", "wss"):
+        scheme = "https" if proto in ("https", "wss") else "http"
+    return client, scheme
+
+
 def build_request(
     method: bytes,
     url: bytes,
     headers: list[tuple[bytes, bytes]],
     body: list[bytes],
     client: tuple[str, int] | None,
+    scheme: str = "http",
+    trusted: frozenset[str] | None = None,
 ) -> HttpRequest:
-    """The request the engine sees, from what the parser collected."""
+    """The request the engine sees, from what the parser collected; ``trusted`` peers'
+    proxy headers say who the client is."""
     try:
         parsed = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
         raise RequestRejected(400, "invalid request target") from None
     query_string = parsed.query.decode("latin-1") if parsed.query else ""
+    joined = join_headers(headers)
+    if trusted is not None and client is not None:
+        client, scheme = forwarded(joined, client, scheme, trusted)
     return HttpRequest(
         method=method.decode("ascii"),
         path=unquote((parsed.path or b"/").decode("latin-1"), errors="replace"),
         query_string=query_string,
         query=parse_query(query_string),
-        headers=join_headers(headers),
+        headers=joined,
         body=b"".join(body),
         client=client,
+        scheme=scheme,
     )

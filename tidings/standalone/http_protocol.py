@@ -53,6 +53,7 @@ from tidings.standalone.options import HttpOptions
 from tidings.standalone.websocket_protocol import RouteWebSocketProtocol, WebSocketProtocol
 
 logger = logging.getLogger("tidings.standalone")
+access_logger = logging.getLogger("tidings.access")
 
 
 # One queued item: (request, keep_alive, upgrade) or an error to answer then close
@@ -230,8 +231,10 @@ class HttpProtocol(asyncio.Protocol):
         self._receiving = False
         self._requests_done += 1
         self._disarm()
+        context = self._context
         request = build_request(
-            parser.get_method(), self._url, self._headers, self._body, self._peer
+            parser.get_method(), self._url, self._headers, self._body, self._peer,
+            context.scheme, context.options.forwarded_allow_ips,
         )
         self._body = []
         self._headers = []
@@ -319,6 +322,8 @@ class HttpProtocol(asyncio.Protocol):
             keep_alive = False
         keep_alive = keep_alive and not (self.draining or context.closing)
         self._respond(transport, response, keep_alive=keep_alive, head=request.method == "HEAD")
+        if context.access_log:
+            access_logger.info('%s - "%s %s" %d', request.client, request.method, path, response.status)
         return keep_alive
 
     async def _hand_off(self, transport: asyncio.Transport) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from ssl import SSLContext
 from types import TracebackType
 from typing import Self
 
@@ -50,6 +51,7 @@ class HttpServer:
         options: HttpOptions | None = None,
         handoff: HandoffOptions | None = None,
         reuse_port: bool = False,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.app = app
         self.reuse_port = reuse_port
@@ -62,6 +64,11 @@ class HttpServer:
         self.options = options or HttpOptions()
         self.handoff = handoff
         self.reuse_port = reuse_port
+        if ssl is not None and handoff is not None:
+            # A TLS session cannot be passed to another process with its socket.
+            raise ValueError("ssl and handoff do not go together: end TLS at the balancer")
+        self.ssl = ssl
+        """TLS: wss:// and https://, with this context's certificate."""
         if handoff is not None:
             set_owner = getattr(self.engine, "set_owner", None)
             if set_owner is None:
@@ -92,6 +99,7 @@ class HttpServer:
             routes=self._hosted.routes,
             static=self._static,
             flush_batch=WebSocketProtocol.flush_batch,
+            scheme="https" if self.ssl is not None else "http",
         )
         self._closed = asyncio.Event()
         factory: Callable[[], HttpProtocol]
@@ -108,6 +116,7 @@ class HttpServer:
             backlog=self.backlog,
             reuse_address=True,
             reuse_port=self.reuse_port,
+            ssl=self.ssl,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
         if router is not None:
@@ -196,6 +205,7 @@ def serve(
     options: HttpOptions | None = None,
     handoff: HandoffOptions | None = None,
     reuse_port: bool = False,
+    ssl: SSLContext | None = None,
 ) -> HttpServer:
     """``async with serve(app) as server:`` listens until the block ends, then closes gracefully."""
     return HttpServer(
@@ -207,6 +217,7 @@ def serve(
         options=options,
         handoff=handoff,
         reuse_port=reuse_port,
+        ssl=ssl,
     )
 
 
@@ -222,6 +233,7 @@ def run(
     reuse_port: bool = False,
     loop: LoopName | None = None,
     eager_tasks: bool | None = None,
+    ssl: SSLContext | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything).
 
@@ -236,6 +248,7 @@ def run(
         options=options,
         handoff=handoff,
         reuse_port=reuse_port,
+        ssl=ssl,
     )
     with asyncio.Runner(loop_factory=loop_factory(loop, eager_tasks)) as runner:
         runner.run(_run(server, shutdown_timeout))
@@ -245,7 +258,8 @@ async def _run(server: HttpServer, shutdown_timeout: float) -> None:
     await server.start()
     host = server.host
     shown = f"[{host}]" if ":" in host else host
-    logger.info("listening on http://%s:%d", shown, server.port)
+    scheme = "https" if server.ssl is not None else "http"
+    logger.info("listening on %s://%s:%d", scheme, shown, server.port)
     handoff = server.handoff
     if handoff is not None:
         logger.info(

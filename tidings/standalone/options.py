@@ -46,7 +46,17 @@ class HttpOptions:
     is pinged, and closed with 1001 if nothing arrives ``ws_close_timeout`` later.
     ``None``: never (Socket.IO connections have their own heartbeat)."""
 
+    forwarded_allow_ips: frozenset[str] | None = None
+    """Peers trusted to say who the client is: from them, ``X-Forwarded-For`` gives the
+    client's address (the nearest hop that is not itself trusted) and ``X-Forwarded-Proto``
+    the scheme, as uvicorn's ``--proxy-headers``. ``None``: the headers are ignored;
+    ``{"*"}``: any peer is trusted (only behind a proxy that sets them)."""
+    access_log: bool = True
+    """One INFO line per answered request on the ``tidings.access`` logger."""
+
     def __post_init__(self) -> None:
+        if self.forwarded_allow_ips is not None:
+            object.__setattr__(self, "forwarded_allow_ips", frozenset(self.forwarded_allow_ips))
         for name in (
             "max_connections",
             "max_header_count",

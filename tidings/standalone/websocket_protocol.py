@@ -271,7 +271,8 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
     def flush(self) -> None:
         """Write what was queued this turn in one write (called by ``flush_batch`` for a
-        connection with more than data frames waiting, or whose peer does not keep up)."""
+        connection with more than data frames waiting, or whose peer does not keep up, and
+        by the engine for a message that must not wait for the end of the turn)."""
         self._dirty = _CLEAN
         transport = self._transport
         if transport.is_closing():

@@ -45,6 +45,9 @@ class WorkersOptions:
     advertise: str | None = None
     """``host:port`` where other machines' nodes reach these workers (with ``redis``: a
     request for a session of another machine is relayed there); by default host and port."""
+    forwarded_allow_ips: tuple[str, ...] | None = None
+    """Peers whose ``X-Forwarded-For``/``-Proto`` are believed (``HttpOptions``)."""
+    access_log: bool = True
     drain_spread: float = 3.0
     """Seconds over which each worker closes its sessions at shutdown."""
     shutdown_timeout: float = 10.0
@@ -90,6 +93,8 @@ class WorkerSpec:
     redis: str | None
     redis_key: str
     advertise: str | None
+    forwarded_allow_ips: list[str] | None
+    access_log: bool
     drain_spread: float
     shutdown_timeout: float
     static_files: dict[str, str]

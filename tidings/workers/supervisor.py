@@ -201,6 +201,10 @@ class Supervisor:
             target=options.target, host=options.host, port=self.port, index=slot.index,
             owner=options.owner(slot.index), socket_dir=self.socket_dir, bus_path=bus_path,
             redis=options.redis, redis_key=options.redis_key, advertise=options.advertise,
+            forwarded_allow_ips=(
+                None if options.forwarded_allow_ips is None else list(options.forwarded_allow_ips)
+            ),
+            access_log=options.access_log,
             drain_spread=options.drain_spread,
             shutdown_timeout=options.shutdown_timeout, static_files=dict(options.static_files),
             log_level=options.log_level, control_fd=theirs.fileno(),
@@ -243,6 +247,8 @@ def run(
     redis: str | None = None,
     redis_key: str = "socket.io",
     advertise: str | None = None,
+    forwarded_allow_ips: tuple[str, ...] | None = None,
+    access_log: bool = True,
     drain_spread: float = 3.0,
     shutdown_timeout: float = 10.0,
     static_files: dict[str, str] | None = None,
@@ -256,7 +262,8 @@ def run(
     extra: dict[str, Any] = {} if node is None else {"node": node}
     options = WorkersOptions(
         target=target, workers=workers, host=host, port=port, redis=redis, redis_key=redis_key,
-        advertise=advertise, drain_spread=drain_spread, shutdown_timeout=shutdown_timeout,
+        advertise=advertise, forwarded_allow_ips=forwarded_allow_ips, access_log=access_log,
+        drain_spread=drain_spread, shutdown_timeout=shutdown_timeout,
         static_files=dict(static_files or {}), log_level=log_level, **extra,
     )
     with asyncio.Runner(loop_factory=loop_factory()) as runner:

@@ -14,8 +14,9 @@ class TargetError(ValueError):
     """A ``module:attribute`` that names nothing importable."""
 
 
-def load_target(target: str) -> Any:
-    """Import ``module:attribute`` (the attribute may be dotted), as uvicorn does."""
+def load_target(target: str, *, factory: bool = False) -> Any:
+    """Import ``module:attribute`` (the attribute may be dotted), as uvicorn does; with
+    ``factory``, the attribute is a function called with no arguments to make the app."""
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise TargetError(f"expected 'module:attribute', got {target!r}")
@@ -30,4 +31,8 @@ def load_target(target: str) -> Any:
             obj = getattr(obj, part)
         except AttributeError:
             raise TargetError(f"{module_name!r} has no attribute {attr!r}") from None
+    if factory:
+        if not callable(obj):
+            raise TargetError(f"{target!r} is not callable, so it cannot be a factory")
+        obj = obj()
     return obj

@@ -18,7 +18,7 @@ from typing import Any
 
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.server import Server
-from tidings.standalone import HttpServer
+from tidings.standalone import HttpOptions, HttpServer
 from tidings.standalone.handoff import HandoffOptions, PeerDirectory
 from tidings.standalone.loops import loop_factory
 from tidings.workers.options import WorkerSpec, parse_address
@@ -77,8 +77,13 @@ async def serve_worker(app: Any, spec: WorkerSpec) -> None:
     if isinstance(app, Server):
         app.shutdown_spread = spec.drain_spread
         app.node_id = spec.owner  # its sessions in a shared history store are its own
+    options = HttpOptions(
+        forwarded_allow_ips=None if spec.forwarded_allow_ips is None else frozenset(spec.forwarded_allow_ips),
+        access_log=spec.access_log,
+    )
     server = HttpServer(
         app, spec.host, spec.port, static_files=spec.static_files or None, reuse_port=True,
+        options=options,
         handoff=handoff_options(
             spec.owner, spec.socket_dir, redis=spec.redis, redis_key=spec.redis_key,
             advertise=spec.advertise,
