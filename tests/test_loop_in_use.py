@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import pytest
+
 from tests.conftest import LOOP_ID
+from tidings.standalone.loops import LoopName, loop_factory
 
 
 async def test_the_running_loop_is_the_one_asked_for() -> None:
@@ -24,3 +27,26 @@ async def test_the_running_loop_is_the_one_asked_for() -> None:
     await task
     if LOOP_ID.endswith("-eager"):
         assert sys.version_info >= (3, 12)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks came with Python 3.12")
+@pytest.mark.parametrize("name", ["asyncio", "uvloop"])
+def test_eager_tasks_on_either_loop(name: LoopName) -> None:
+    """uvloop on 3.13 hands its task factory ``eager_start``: the factory must take it."""
+    loop = loop_factory(name, eager_tasks=True)()
+    ran: list[str] = []
+
+    async def step() -> None:
+        ran.append("started")
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(step(), name="step")
+        assert ran == ["started"]  # inside create_task
+        assert task.get_name() == "step"
+        await task
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert ran == ["started"]

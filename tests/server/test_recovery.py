@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -31,6 +32,12 @@ async def _connect(peer: PollingPeer, auth: Any = None) -> dict[str, Any]:
 async def test_events_carry_offsets_and_a_returning_client_gets_what_it_missed() -> None:
     sio = tidings.Server(connection_state_recovery=True)
     _join_handler(sio)
+    gone = asyncio.Event()
+
+    @sio.event
+    def disconnect(socket: tidings.Socket, reason: str) -> None:
+        gone.set()
+
     peer = PollingPeer(sio)
     first = await _connect(peer)
     assert set(first) == {"sid", "pid"}
@@ -40,6 +47,7 @@ async def test_events_carry_offsets_and_a_returning_client_gets_what_it_missed()
     _, (event, text, offset) = await peer.event()
     assert (event, text) == ("msg", "one") and offset.isdigit()
     sio.engine.sockets[peer.sid].close("transport close")  # the network drops
+    await gone.wait()  # and the server notices before the client is back (no loop turn else)
     await sio.to("r").emit("msg", "two")
     await sio.emit("all", "three")
     await sio.to("elsewhere").emit("msg", "not for it")

@@ -44,13 +44,18 @@ async def test_socket_volatile_emits_to_this_socket_only(
 async def test_socket_volatile_drops_what_the_client_cannot_take(
     sio: tidings.Server, peer_factory: Any
 ) -> None:
+    handled = asyncio.Event()
+
     @sio.event
     async def hello(socket: tidings.Socket) -> None:
         await socket.volatile.emit("dropped")  # no poll held: dropped
         await socket.emit("kept")
+        handled.set()
 
     a, _ = await _two_peers(peer_factory)
     await a.post('42["hello"]')
+    # It may run in a task (queued behind the connect flow): poll only once it has run.
+    await handled.wait()
     assert await a.event() == ("", ["kept"])
 
 
@@ -141,9 +146,12 @@ async def test_volatile_with_ack_fails_at_once_when_dropped(
             await socket.volatile.timeout(5).emit_with_ack("ask")
         errors.append(caught.value)
         await socket.emit("done")
+        handled.set()
 
+    handled = asyncio.Event()
     a, _ = await _two_peers(peer_factory)
     await a.post('42["start"]')
+    await handled.wait()  # no poll held while it runs
     assert await a.event() == ("", ["done"])
     assert len(errors) == 1
 

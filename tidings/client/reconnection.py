@@ -67,7 +67,9 @@ class Reconnector:
 
     def start(self) -> None:
         """Called by the client on losing its connection; a running loop sees that itself."""
-        if self._task is None:
+        # Done, not None: under an eager task factory a loop that gave up at once ended
+        # inside ``_spawn``, before its task was stored here.
+        if self._task is None or self._task.done():
             self._task = self._spawn(self._run())
 
     def cancel(self) -> None:

@@ -53,7 +53,9 @@ class GroupCommit:
         future: asyncio.Future[list[int]] = loop.create_future()
         self._queue.append((entries, future))
         if self._task is None:
-            self._task = loop.create_task(self._run(), name="tidings-history-commit")
+            task = loop.create_task(self._run(), name="tidings-history-commit")
+            if not task.done():  # an eager task factory may have run it to its end (a failed write)
+                self._task = task
         return await future
 
     async def close(self) -> None:

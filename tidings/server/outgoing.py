@@ -39,12 +39,23 @@ def write_packet(writer: LocalConnection, packet: Packet, parser: Parser) -> Non
 class HeldConnection:
     """Stands in for the engine connection while a socket is connecting."""
 
-    __slots__ = ("_items",)
-
-    writable = True
+    __slots__ = ("_conn", "_items")
 
     def __init__(self) -> None:
         self._items: list[str | bytes | PreparedMessage] = []
+        self._conn: LocalConnection | None = None
+
+    @property
+    def writable(self) -> bool:
+        """While connecting, what is sent waits for the CONNECT, so it is taken. From the
+        CONNECT until the socket goes live a turn later, the connection's own answer: an
+        emit in that turn (common with an eager task factory) is volatile as any other."""
+        conn = self._conn
+        return conn is None or conn.writable
+
+    def accepted(self, conn: LocalConnection) -> None:
+        """The CONNECT went to ``conn``: volatile emits ask it from now on."""
+        self._conn = conn
 
     def send(self, data: str | bytes) -> None:
         self._items.append(data)

@@ -217,7 +217,9 @@ class Sequencer:
             and self.next is not None
             and min(self._pending) > self.next
         ):
-            self._filler = asyncio.get_running_loop().create_task(self._fill())
+            filler = asyncio.get_running_loop().create_task(self._fill())
+            if not filler.done():  # an eager task may have run to its end inside create_task
+                self._filler = filler
 
     async def _settle_through(self, ticket: int, timeout: float) -> None:
         """Wait until the own appends up to ``ticket`` have returned (and taken their turn)."""
@@ -236,6 +238,9 @@ class Sequencer:
             logger.warning("namespace %s: an own append is slow to return", self.namespace)
 
     async def _fill(self) -> None:
+        # Set here too: an eager task runs up to its first await before ``_kick`` stores it,
+        # and what it delivers meanwhile may kick again.
+        self._filler = asyncio.current_task()
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.max_wait
         delay = 0.01

@@ -8,7 +8,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
@@ -272,6 +272,7 @@ class Socket(HookMethods, EmitMethods):
         for packet in missed:
             write_packet(conn, packet, parser)
         conn.flush()
+        cast(HeldConnection, self._writer).accepted(conn)  # (volatile emits now ask ``conn``)
         # Until then new sends still wait, in order behind what was held.
         asyncio.get_running_loop().call_soon(self._go_live)
 
@@ -279,8 +280,7 @@ class Socket(HookMethods, EmitMethods):
         held = self._writer
         if isinstance(held, HeldConnection):
             self._writer = self.connection.conn
-            if self.state is SocketState.CONNECTED:
-                held.release_to(self._writer)
+            held.release_to(self._writer)  # even if it left since: its DISCONNECT waits here
 
     def refuse(self) -> None:
         """The connect flow refused the client (the connection sends CONNECT_ERROR)."""

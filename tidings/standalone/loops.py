@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Literal
 
-__all__ = ["LOOPS", "LoopName", "loop_factory", "loop_from_env"]
+__all__ = ["LOOPS", "LoopName", "eager_task_factory", "loop_factory", "loop_from_env"]
 
 LoopName = Literal["auto", "asyncio", "uvloop"]
 LOOPS: tuple[LoopName, ...] = ("auto", "asyncio", "uvloop")
@@ -53,7 +53,21 @@ def loop_factory(
 
     def new_eager_loop() -> asyncio.AbstractEventLoop:
         new = make()
-        new.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+        new.set_task_factory(eager_task_factory)
         return new
 
     return new_eager_loop
+
+
+def eager_task_factory(
+    loop: asyncio.AbstractEventLoop,
+    coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any],
+    *,
+    eager_start: bool | None = None,
+    **kwargs: Any,
+) -> asyncio.Task[Any]:
+    """``asyncio.eager_task_factory`` (Python 3.12+) for any loop: uvloop on Python 3.13
+    passes its factory ``eager_start``, which the standard one does not take (every
+    ``create_task`` would raise ``TypeError``). ``eager_start=False`` is honoured."""
+    eager = eager_start is not False
+    return asyncio.Task(coro, loop=loop, eager_start=eager, **kwargs)  # type: ignore[call-arg,arg-type,unused-ignore]
