@@ -74,6 +74,22 @@ def _too_deep(text: str, payload: Any, limit: int) -> bool:
     more than ``limit`` opening brackets cannot, so most payloads cost two C-level counts."""
     if len(text) <= 2 * limit or text.count("[") + text.count("{") <= limit:
         return False
+    return nests_deeper(payload, limit)
+
+
+def nests_deeper(payload: Any, limit: int) -> bool:
+    """Whether lists and dicts in ``payload`` nest deeper than ``limit`` (every parser's
+    check, so that what is accepted can be encoded back)."""
+    stack = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node if type(node) is list else node.values() if type(node) is dict else ()
+        for child in children:
+            if type(child) is list or type(child) is dict:
+                stack.append((child, depth + 1))
+    return False
     stack = [(payload, 1)]
     while stack:
         node, depth = stack.pop()

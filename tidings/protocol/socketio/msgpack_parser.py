@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised by tests/test_extras_
         "the msgpack parser needs the msgpack package: pip install 'tidings[msgpack]'"
     ) from exc
 
-from tidings.protocol.socketio.decoder import DecoderLimits
+from tidings.protocol.socketio.decoder import DecoderLimits, nests_deeper
 from tidings.protocol.socketio.errors import DecodeError
 from tidings.protocol.socketio.notepack import unpack
 from tidings.protocol.socketio.packets import (
@@ -58,19 +58,6 @@ def _pack_default(obj: Any) -> Any:
         ms = (obj - _EPOCH) // _MS
         return msgpack.ExtType(0, ms.to_bytes(8, "big", signed=True))
     raise TypeError(f"cannot serialize {type(obj).__name__} value to MessagePack")
-
-
-def _too_deep(payload: Any, limit: int) -> bool:
-    stack = [(payload, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node if type(node) is list else node.values() if type(node) is dict else ()
-        for child in children:
-            if type(child) is list or type(child) is dict:
-                stack.append((child, depth + 1))
-    return False
 
 
 class MsgpackParser:
@@ -192,7 +179,7 @@ class MsgpackDecoder:
         if ack_id is not None and (type(ack_id) is not int or not 0 <= ack_id <= limits.max_ack_id):
             raise DecodeError("invalid packet id")
         payload = obj.get("data")
-        if len(data) > limits.max_nesting and _too_deep(payload, limits.max_nesting):
+        if len(data) > limits.max_nesting and nests_deeper(payload, limits.max_nesting):
             raise DecodeError("payload nested too deeply")
         if ptype is EVENT:
             if type(payload) is not list or not payload:
