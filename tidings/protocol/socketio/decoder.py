@@ -90,16 +90,6 @@ def nests_deeper(payload: Any, limit: int) -> bool:
             if type(child) is list or type(child) is dict:
                 stack.append((child, depth + 1))
     return False
-    stack = [(payload, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node if type(node) is list else node.values() if type(node) is dict else ()
-        for child in children:
-            if type(child) is list or type(child) is dict:
-                stack.append((child, depth + 1))
-    return False
 
 
 def _check_event(payload: Any) -> None:
