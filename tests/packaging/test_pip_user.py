@@ -35,7 +35,7 @@ def run(argv: list[str], cwd: Path, timeout: float) -> str:
 
 def user_env() -> dict[str, str]:
     """The environment of someone who never cloned the repository."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "TIDINGS_"))}
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO))
     )
