@@ -11,6 +11,7 @@ import pytest
 
 import tidings
 from tests.abuse.raw_client import connect_websocket, frame, read_text
+from tests.threaded_http import ThreadedHttp
 from tidings.standalone import serve
 
 
@@ -41,7 +42,7 @@ async def test_websocket_reading_pauses_and_resumes_in_order() -> None:
 
 
 async def held_polling_session(
-    http: httpx.AsyncClient, port: int, gate: asyncio.Event, seen: list[int], sio: tidings.Server
+    http: ThreadedHttp, port: int, gate: asyncio.Event, seen: list[int], sio: tidings.Server
 ) -> tuple[str, asyncio.Future[httpx.Response]]:
     """A polling session whose handlers are stuck on ``gate`` with its queue full, and a
     POST of one more event sent: (the session's url, that POST)."""
@@ -72,7 +73,7 @@ async def test_polling_post_is_answered_once_handlers_catch_up() -> None:
     sio = tidings.Server(max_pending_events=8)
     gate = asyncio.Event()
     seen: list[int] = []
-    async with serve(sio, "127.0.0.1", 0) as server, httpx.AsyncClient() as http:
+    async with serve(sio, "127.0.0.1", 0) as server, ThreadedHttp() as http:
         sio.on("count", lambda socket: len(seen))
         url, second = await held_polling_session(http, server.port, gate, seen, sio)
         gate.set()
@@ -87,7 +88,7 @@ async def test_overlapping_post_while_held_closes_the_session() -> None:
     sio = tidings.Server(max_pending_events=8)
     gate = asyncio.Event()
     seen: list[int] = []
-    async with serve(sio, "127.0.0.1", 0) as server, httpx.AsyncClient() as http:
+    async with serve(sio, "127.0.0.1", 0) as server, ThreadedHttp() as http:
         url, second = await held_polling_session(http, server.port, gate, seen, sio)
         overlap = await http.post(url, content='42["slow",21]')
         assert overlap.status_code == 400
@@ -109,7 +110,7 @@ async def test_session_that_never_joins_a_namespace_expires(transport: str) -> N
     async with serve(sio, "127.0.0.1", 0) as server:
         start = loop.time()
         if transport == "polling":
-            async with httpx.AsyncClient() as http:
+            async with ThreadedHttp() as http:
                 url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
                 opened = await http.get(url)
                 url += "&sid=" + opened.text.split('"sid":"')[1].split('"')[0]

@@ -12,6 +12,7 @@ import pytest
 
 import tidings
 from tests.abuse.raw_client import connect_websocket, frame, read_text
+from tests.threaded_http import ThreadedHttp
 from tidings.server.ratelimit import RateLimit, TokenBucket
 from tidings.standalone import serve
 
@@ -119,11 +120,10 @@ async def test_byte_limit() -> None:
 
 
 async def test_disconnect_over_polling_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
-    import httpx
 
     sio = echo_server(rate_limit=RateLimit(packets_per_second=1, burst=3, on_limit="disconnect"))
     caplog.set_level(logging.INFO, "tidings")
-    async with serve(sio, "127.0.0.1", 0) as server, httpx.AsyncClient() as http:
+    async with serve(sio, "127.0.0.1", 0) as server, ThreadedHttp() as http:
         url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
         opened = await http.get(url)
         url += "&sid=" + opened.text.split('"sid":"')[1].split('"')[0]

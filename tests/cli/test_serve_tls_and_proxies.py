@@ -14,6 +14,7 @@ import pytest
 from tests.cli.serving import serve
 from tests.cli.test_serve_options import APP
 from tests.e2e.harness import NodeClient
+from tests.threaded_http import ThreadedHttp
 
 ADDRESS_APP = '''
 import tidings
@@ -41,7 +42,7 @@ async def test_the_official_client_over_tls(
         await client.connect()
         await client.connected()
         assert await client.call("loop") != []
-        async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=cert)) as http:
+        async with ThreadedHttp(verify=ssl.create_default_context(cafile=cert)) as http:
             plain = await http.get(f"https://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling")
         assert plain.status_code == 200 and plain.text.startswith("0{")
     finally:
