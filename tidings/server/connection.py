@@ -330,6 +330,7 @@ class Connection:
     def disconnect(self) -> None:
         """Leave every namespace as the server's decision (the client sees "io server disconnect"), then close."""
         for socket in list(self.sockets.values()):
+            socket.go_live()  # what waited behind its CONNECT reply leaves before the close
             socket.send_packet(Packet(PacketType.DISCONNECT, socket.nsp.name))
         self.close("server namespace disconnect")
 

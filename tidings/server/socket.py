@@ -274,9 +274,9 @@ class Socket(HookMethods, EmitMethods):
         conn.flush()
         cast(HeldConnection, self._writer).accepted(conn)  # (volatile emits now ask ``conn``)
         # Until then new sends still wait, in order behind what was held.
-        asyncio.get_running_loop().call_soon(self._go_live)
+        asyncio.get_running_loop().call_soon(self.go_live)
 
-    def _go_live(self) -> None:
+    def go_live(self) -> None:
         held = self._writer
         if isinstance(held, HeldConnection):
             self._writer = self.connection.conn
