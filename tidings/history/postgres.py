@@ -262,29 +262,11 @@ class PostgresHistory(BatchedAppends):
         pool = self._open_pool()
         if not isinstance(record, SessionRecord):
             raise TypeError("save_session takes a SessionRecord")
-        await pool.execute(
-            self._sql.save_session,
-            record.pid,
-            record.sid,
-            record.namespace,
-            list(record.rooms),
-            record.data,
-            float(record.disconnected_at),
-            record.node,
-        )
+        await pool.execute(self._sql.save_session, *_session_args(record))
         log.debug("history session saved: sid=%s namespace=%s", record.sid, record.namespace)
 
     async def update_session(self, record: SessionRecord) -> bool:
-        status = await self._open_pool().execute(
-            self._sql.update_session,
-            record.pid,
-            record.sid,
-            record.namespace,
-            list(record.rooms),
-            record.data,
-            float(record.disconnected_at),
-            record.node,
-        )
+        status = await self._open_pool().execute(self._sql.update_session, *_session_args(record))
         return _row_count(status) > 0
 
     async def take_session(self, pid: str, max_age: float, now: float) -> SessionRecord | None:
@@ -466,6 +448,14 @@ async def _create_schema(conn: PoolConnectionProxy[Record], schema: str) -> None
         f"INSERT INTO {meta} (key, value) VALUES ('schema_version', $1)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         str(SCHEMA_VERSION),
+    )
+
+
+def _session_args(record: SessionRecord) -> tuple[Any, ...]:
+    """A session's columns in the order of the save and update statements."""
+    return (
+        record.pid, record.sid, record.namespace, list(record.rooms), record.data,
+        float(record.disconnected_at), record.node,
     )
 
 
