@@ -167,8 +167,8 @@ class ASGIApp:
 
         try:
             await self.other_app(scope, wrapped_receive, wrapped_send)
-        except Exception:
-            if not answered and pending:
+        except BaseException as exc:
+            if isinstance(exc, Exception) and not answered and pending:
                 # It refused the lifespan scope before reading it (Django does): it has no
                 # lifespan, so ours is the whole of it.
                 logger.info("the app behind tidings does not handle lifespan: tidings answers it alone")
@@ -176,14 +176,8 @@ class ASGIApp:
                 await receive()
                 await self._finish(send)
                 return
-            # The other app failed its own startup or shutdown (it has told the server);
-            # release what ours holds before the failure goes on.
-            if not stopped:
-                stopped = True
-                with contextlib.suppress(Exception):
-                    await self._shutdown()
-            raise
-        except BaseException:
+            # The other app failed its own startup or shutdown (it has told the server), or
+            # we were cancelled: release what ours holds before the failure goes on.
             if not stopped:
                 stopped = True
                 with contextlib.suppress(Exception):
