@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
 from tidings.adapters.base import Adapter, LocalNamespace
 from tidings.adapters.memory import InMemoryAdapter
-from tidings.engine import EngineOptions, EngineServer, EngineSocket
+from tidings.engine import EngineOptions, EngineServer, EngineSocket, check_owner
 from tidings.engine.options import CorsOrigins
 from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory
 from tidings.protocol.socketio import (
@@ -34,7 +33,6 @@ logger = logging.getLogger("tidings.server")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_NODE_ID = re.compile(r"[A-Za-z0-9_-]{1,24}")
 
 SPREAD_TICK = 0.05
 """Seconds between two batches of sessions closed at a spread shutdown."""
@@ -177,8 +175,10 @@ class Server(Broadcaster):
 
     @node_id.setter
     def node_id(self, value: str) -> None:
-        if not isinstance(value, str) or not _NODE_ID.fullmatch(value):
-            raise ValueError("node_id must be 1 to 24 characters of A-Z a-z 0-9 _ -")
+        try:  # the same rule as an owner tag: a worker's node id is its tag
+            check_owner(value)
+        except ValueError:
+            raise ValueError("node_id must be 1 to 24 characters of A-Z a-z 0-9 _ -") from None
         if self.journal is not None:
             if self.journal.opened:
                 raise RuntimeError("node_id cannot change once the history store is open")
