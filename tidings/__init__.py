@@ -3,7 +3,9 @@
 from typing import TYPE_CHECKING, Any
 
 from tidings.asgi import ASGIApp
+from tidings.engine.compression import HttpCompression
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
+from tidings.protocol.websocket.deflate import DeflateOptions
 from tidings.server import (
     Ack,
     BroadcastOperator,
@@ -31,10 +33,12 @@ __all__ = [
     "BroadcastOperator",
     "Client",
     "ConnectionRefusedError",
+    "DeflateOptions",
     "DisconnectedError",
     "Emitter",
     "Handshake",
     "HistoryItem",
+    "HttpCompression",
     "Namespace",
     "RateLimit",
     "RecoveryOptions",

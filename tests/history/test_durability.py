@@ -56,26 +56,41 @@ async def _writer(durable: Backend, *gate: str) -> asyncio.subprocess.Process:
     return proc
 
 
-async def _lines_until_killed(proc: asyncio.subprocess.Process, count: int) -> list[bytes]:
-    """At least ``count`` lines, then SIGKILL, then every whole line printed before it."""
-    assert proc.stdout is not None
-    lines: list[bytes] = []
-    try:
-        while len(lines) < count:
+async def _lines_until_killed(*procs: asyncio.subprocess.Process, count: int) -> list[list[bytes]]:
+    """At least ``count`` lines from every process, then SIGKILL to all, then every whole
+    line each printed before it. No process is killed before the slowest reaches ``count``,
+    so a writer that started late (a busy machine, a lock held by the other) still writes
+    while the others do."""
+    found: list[list[bytes]] = [[] for _ in procs]
+    reached = [asyncio.Event() for _ in procs]
+
+    async def read(i: int, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        lines = found[i]
+        while not all(e.is_set() for e in reached):
             line = await asyncio.wait_for(proc.stdout.readline(), 30)
             assert line.endswith(b"\n"), "writer stopped early"
             lines.append(line)
+            if len(lines) >= count:
+                reached[i].set()
+
+    try:
+        await asyncio.gather(*(read(i, p) for i, p in enumerate(procs)))
     finally:
-        proc.kill()  # SIGKILL: no atexit, no close, no flush of anything
-    rest = await asyncio.wait_for(proc.stdout.read(), 30)
-    assert await proc.wait() == -signal.SIGKILL
-    lines.extend(line + b"\n" for line in rest.split(b"\n")[:-1])
-    return lines
+        for proc in procs:
+            proc.kill()  # SIGKILL: no atexit, no close, no flush of anything
+    for proc, lines in zip(procs, found):
+        assert proc.stdout is not None
+        rest = await asyncio.wait_for(proc.stdout.read(), 30)
+        assert await proc.wait() == -signal.SIGKILL
+        lines.extend(line + b"\n" for line in rest.split(b"\n")[:-1])
+    return found
 
 
 async def test_every_returned_offset_survives_sigkill(durable: Backend) -> None:
     proc = await _writer(durable)
-    printed = _parse(await _lines_until_killed(proc, 400))
+    (lines,) = await _lines_until_killed(proc, count=400)
+    printed = _parse(lines)
     assert len(printed) >= 400
 
     store = await durable.open(KEEP_ALL)
@@ -97,7 +112,7 @@ async def test_two_processes_on_one_storage_share_one_sequence(durable: Backend)
     for proc in (first, second):
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
-    a, b = await asyncio.gather(_lines_until_killed(first, 300), _lines_until_killed(second, 300))
+    a, b = await _lines_until_killed(first, second, count=300)
     mine, theirs = _parse(a), _parse(b)
     assert not mine.keys() & theirs.keys(), "an offset was given to both processes"
     store = await durable.open(KEEP_ALL)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tidings.engine.compression import HttpCompression
 from tidings.engine.owner import check_owner
 from tidings.protocol.engineio.session import POLLING, WEBSOCKET, SessionConfig
+from tidings.protocol.websocket.deflate import DeflateOptions
 
 __all__ = ["CorsOrigins", "EngineOptions"]
 
@@ -49,6 +51,12 @@ class EngineOptions:
     #: ``handshake_burst`` (default: one second's worth): past it, 429. None: no bound.
     handshakes_per_second: float | None = None
     handshake_burst: float | None = None
+    #: permessage-deflate on WebSocket connections (Node's ``perMessageDeflate``): off by
+    #: default, as in Node; True takes ``DeflateOptions()``.
+    per_message_deflate: bool | DeflateOptions = False
+    #: gzip/deflate of long-polling responses the client accepts compressed (Node's
+    #: ``httpCompression``): on by default; True takes ``HttpCompression()``.
+    http_compression: bool | HttpCompression = True
 
     def __post_init__(self) -> None:
         path = self.path
@@ -70,6 +78,16 @@ class EngineOptions:
                 raise ValueError(f"{name} must be positive or None, got {value!r}")
         if self.owner is not None:
             check_owner(self.owner)
+        deflate = self.per_message_deflate
+        if deflate is True:
+            object.__setattr__(self, "per_message_deflate", DeflateOptions())
+        elif deflate is not False and not isinstance(deflate, DeflateOptions):
+            raise TypeError(f"per_message_deflate must be a bool or DeflateOptions, got {deflate!r}")
+        http = self.http_compression
+        if http is True:
+            object.__setattr__(self, "http_compression", HttpCompression())
+        elif http is not False and not isinstance(http, HttpCompression):
+            raise TypeError(f"http_compression must be a bool or HttpCompression, got {http!r}")
         if not isinstance(self.serve_client, bool):
             raise TypeError(f"serve_client must be True or False, got {self.serve_client!r}")
         transports = tuple(self.transports)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, overload
 from tidings.adapters.base import Adapter, LocalNamespace
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket, check_owner
+from tidings.engine.compression import HttpCompression
 from tidings.engine.options import CorsOrigins
 from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory
 from tidings.protocol.socketio import (
@@ -19,6 +20,7 @@ from tidings.protocol.socketio import (
     ParserChoice,
     resolve_parser,
 )
+from tidings.protocol.websocket.deflate import DeflateOptions
 from tidings.serializers import OrjsonSerializer, Serializer
 from tidings.server.connection import Connection
 from tidings.server.hooks import notify
@@ -100,6 +102,8 @@ class Server(Broadcaster):
         cors_credentials: bool = False,
         max_buffered_bytes: int = 10_000_000,
         serve_client: bool = True,
+        per_message_deflate: bool | DeflateOptions = False,
+        http_compression: bool | HttpCompression = True,
         shutdown_spread: float = 0.0,
     ) -> None:
         self.options = ServerOptions(
@@ -152,6 +156,8 @@ class Server(Broadcaster):
             cors_credentials=cors_credentials,
             max_buffered_bytes=max_buffered_bytes,
             serve_client=serve_client,
+            per_message_deflate=per_message_deflate,
+            http_compression=http_compression,
         ))
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
