@@ -69,8 +69,8 @@ class Listener:
 
 @pytest.fixture
 async def prefix() -> str:
-    if not await _redis_available():
-        pytest.skip("no Redis at 127.0.0.1:6379")
+    # Redis is part of the test set-up: its absence is a failure, never a skip.
+    assert await _redis_available(), "no Redis at 127.0.0.1:6379"
     return f"t-{secrets.token_hex(6)}"
 
 
