@@ -194,15 +194,20 @@ class SQLiteHistory(BatchedAppends):
     async def last(self, namespace: str, room: str | None, n: int) -> list[Entry]:
         reader = self._conn(self._reader)
         check_count(n, "n", 0)
+        # Plain "?" only: Python 3.12+ takes numbered ones ("?1") for names and warns
+        # (an error from 3.14) when they are given a sequence.
+        params: tuple[object, ...]
         if room is None:
-            sql = f"SELECT {_COLUMNS} FROM entries WHERE namespace = ?1 ORDER BY seq DESC LIMIT ?3"
+            sql = f"SELECT {_COLUMNS} FROM entries WHERE namespace = ? ORDER BY seq DESC LIMIT ?"
+            params = (namespace, n)
         else:
             sql = (
-                f"SELECT {_COLUMNS} FROM entries WHERE namespace = ?1 AND seq IN ("
-                " SELECT seq FROM entry_rooms WHERE namespace = ?1 AND room = ?2"
-                " ORDER BY seq DESC LIMIT ?3) ORDER BY seq DESC"
+                f"SELECT {_COLUMNS} FROM entries WHERE namespace = ? AND seq IN ("
+                " SELECT seq FROM entry_rooms WHERE namespace = ? AND room = ?"
+                " ORDER BY seq DESC LIMIT ?) ORDER BY seq DESC"
             )
-        rows = await reader.run(lambda db: db.execute(sql, (namespace, room, n)).fetchall())
+            params = (namespace, namespace, room, n)
+        rows = await reader.run(lambda db: db.execute(sql, params).fetchall())
         return [_entry(row) for row in reversed(rows)]
 
     async def last_offset(self, namespace: str) -> int:
