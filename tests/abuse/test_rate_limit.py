@@ -70,11 +70,35 @@ async def test_connection_limit_drops_with_an_error_ack(caplog: pytest.LogCaptur
     dropped = [value for value in got.values() if isinstance(value, dict)]
     assert passed[:9] == list(range(9)) and len(passed) in (9, 10)  # 10: a slow second refilled
     assert len(passed) + len(dropped) == 30
-    assert all(d["error"] == "rate limited" and 0 < d["retry_after"] <= 1 for d in dropped)
+    assert all(d["error"] == "rate limited" for d in dropped)
+    # Each dropped packet is owed (up to one burst): the wait it is told grows with them.
+    waits = [got[i]["retry_after"] for i in sorted(got) if isinstance(got[i], dict)]
+    assert waits == sorted(waits) and 0 < waits[0] <= 2 and waits[-1] <= 11 + 1
     assert sio.rate_limited.dropped == len(dropped)
     lines = [r for r in caplog.records if "rate limit" in r.getMessage()]
     # One warning when it starts, one line with the count when the connection ends.
     assert len(lines) == 2, [r.getMessage() for r in lines]
+
+
+async def test_a_flood_past_the_limit_is_not_read() -> None:
+    """Dropping is not enough: a server that reads, decodes and drops a flood spends its
+    time on the flooder. Past its limit a connection is not read until what it owes is
+    paid (at most MAX_LIMIT_PAUSE), so TCP holds the rest of the flood back."""
+    sio = echo_server(rate_limit=RateLimit(packets_per_second=2, burst=10))
+    flood = 100_000
+    async with serve(sio, "127.0.0.1", 0) as server:
+        _reader, writer = await connect_websocket(server.port)
+        writer.write(frame('42["echo",0]') * flood)
+        deadline = asyncio.get_running_loop().time() + 10
+        while sio.rate_limited.dropped == 0:  # the first read past the limit
+            assert asyncio.get_running_loop().time() < deadline, "nothing was dropped"
+            await asyncio.sleep(0.01)
+        first_read = sio.rate_limited.dropped
+        # Owing 10 packets at 2/s, the connection goes unread for 5 s; a server that kept
+        # reading would have taken in the whole flood well within this second.
+        await asyncio.sleep(1.0)
+        assert sio.rate_limited.dropped == first_read < flood // 2
+        writer.close()
 
 
 async def test_connection_limit_disconnects_with_its_reason() -> None:

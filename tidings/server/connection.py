@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tidings.server")
 
+#: The longest a connection over its rate limit goes unread (well under a ping timeout):
+#: its reads wait until what it owes is paid, or this long.
+MAX_LIMIT_PAUSE = 5.0
+
 
 class ConnectionServer(ServerContext, Protocol):
     """What a connection needs of the server: its parts' view, and finding namespaces."""
@@ -52,7 +56,7 @@ class Connection:
 
     __slots__ = (
         "server", "conn", "decoder", "sockets", "_connect_timer", "_holding", "_limiter",
-        "_event_limiters", "_dropped", "_closed",
+        "_event_limiters", "_dropped", "_closed", "_limit_pause",
     )
 
     def __init__(self, server: ConnectionServer, conn: EngineSocket) -> None:
@@ -70,6 +74,8 @@ class Connection:
         self._event_limiters: dict[tuple[str, str], Limiter] | None = None
         self._dropped = 0
         self._closed = False
+        # While set, reading is held because the connection's rate limit is owed.
+        self._limit_pause: asyncio.TimerHandle | None = None
         loop = asyncio.get_running_loop()
         self._connect_timer: asyncio.TimerHandle | None = loop.call_later(
             server.options.connect_timeout, self._on_connect_timeout
@@ -178,12 +184,40 @@ class Connection:
         if self._dropped == 1:
             logger.info("sid=%s over %s: dropping packets (counted, not logged, from now on)",
                         self.conn.sid, what)
+        if event is None:
+            self._pause_reading(limiter)
         ptype = packet.type
         if packet.id is not None and (ptype is PacketType.EVENT or ptype is PacketType.BINARY_EVENT):
             target = self.sockets.get(packet.namespace)
             if target is not None:
                 reply = {"error": RATE_LIMITED, "retry_after": limiter.retry_after()}
                 target.send_ack(packet.id, [reply])
+
+    def _pause_reading(self, limiter: Limiter) -> None:
+        """Read nothing more from this client until what it owes its rate limit is paid (at
+        most MAX_LIMIT_PAUSE): TCP pushes back on it alone, where reading, decoding and
+        dropping a flood would spend the server's time on it."""
+        if self._limit_pause is not None or self._closed:
+            return
+        if self._holding is None:
+            self.conn.hold_reading(True)
+        now = monotonic()
+        self._arm_resume(limiter, now, now + MAX_LIMIT_PAUSE)
+
+    def _arm_resume(self, limiter: Limiter, now: float, latest: float) -> None:
+        wait = min(limiter.wait(now), latest - now)
+        self._limit_pause = asyncio.get_running_loop().call_later(
+            max(wait, 0.0), self._resume_reading, limiter, latest)
+
+    def _resume_reading(self, limiter: Limiter, latest: float) -> None:
+        # What was read before the pause took effect was owed too: wait for that as well.
+        now = monotonic()
+        if limiter.wait(now) > 0.001 and now < latest and not self._closed:
+            self._arm_resume(limiter, now, latest)
+            return
+        self._limit_pause = None
+        if self._holding is None and not self._closed:
+            self.conn.hold_reading(False)
 
     def _connect(self, name: str, auth: Any) -> None:
         nsp = self.server.namespace_for(name, auth)
@@ -325,7 +359,8 @@ class Connection:
             holding.discard(socket)
             if not holding:
                 self._holding = None
-                self.conn.hold_reading(False)
+                if self._limit_pause is None:
+                    self.conn.hold_reading(False)
 
     def disconnect(self) -> None:
         """Leave every namespace as the server's decision (the client sees "io server disconnect"), then close."""
@@ -344,6 +379,9 @@ class Connection:
         if self._connect_timer is not None:
             self._connect_timer.cancel()
             self._connect_timer = None
+        if self._limit_pause is not None:
+            self._limit_pause.cancel()
+            self._limit_pause = None
         if self._dropped > 1 and not self._closed:
             logger.info("sid=%s dropped %d packets over rate limits", self.conn.sid, self._dropped)
         self._closed = True

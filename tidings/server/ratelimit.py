@@ -67,13 +67,26 @@ class Limiter:
             self.bytes.spend(size, now)
 
     def admit(self, size: int, now: float) -> bool:
-        """One packet of ``size`` bytes: within the limit? Its bytes count either way."""
+        """One packet of ``size`` bytes: within the limit? It counts either way: a packet
+        dropped for the limit is owed (up to one burst), so a client that keeps sending
+        past it waits longer, not less (``retry_after`` grows with what it sent)."""
         ok = True
         if self.bytes is not None:
             ok = self.bytes.spend(size, now)
-        if ok and self.packets is not None:
-            ok = self.packets.take(1, now)
+        packets = self.packets
+        if packets is not None and not packets.take(1, now):
+            # Owed, up to one burst: a flood then waits a burst's time, not forever.
+            packets.tokens = max(packets.tokens - 1, -packets.capacity)
+            ok = False
         return ok
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until a packet would pass."""
+        wait = 0.0
+        for bucket, amount in ((self.packets, 1.0), (self.bytes, 1e-9)):
+            if bucket is not None:
+                wait = max(wait, bucket.wait(amount) - (now - bucket.stamp))
+        return wait
 
     def retry_after(self) -> float:
         """Seconds until a packet would pass again (after ``admit`` said no)."""
