@@ -16,11 +16,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from tidings.engine.admission import Admission
+from tidings.engine.compression import HttpCompression, compressed
 from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
+from tidings.engine.hooks import EVENTS, Cookie, EngineEvents
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
+from tidings.engine.refusals import allowed, allowed_now, origin_context, refusal
 from tidings.engine.socket import IGNORED, EngineSocket
 from tidings.engine.static import ClientFiles
 from tidings.engine.timers import DeadlineHeap
@@ -70,6 +73,8 @@ class EngineServer:
             options.max_sessions_per_address, options.handshakes_per_second, options.handshake_burst
         )
         """New sessions per client address (``max_sessions_per_address``, ``handshakes_per_second``)."""
+        self.events = EngineEvents()
+        """Listeners of "connection_error", "initial_headers" and "headers" (``on``)."""
         self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
@@ -120,13 +125,18 @@ class EngineServer:
     def on(self, event: str, callback: F) -> F: ...
 
     def on(self, event: str, callback: F | None = None) -> F | Callable[[F], F]:
-        """Set the "connection", "message" or "close" callback; usable as a decorator."""
+        """Add a "connection_error", "initial_headers" or "headers" listener (Node's
+        ``io.engine.on``), or, on a bare engine, set the "connection", "message" or "close"
+        callback; usable as a decorator."""
         callbacks = self._callbacks
-        if callbacks is None:
+        if event not in EVENTS and callbacks is None:
             raise RuntimeError("this engine was given a handler; callbacks are not used")
 
         def register(fn: F) -> F:
-            callbacks.set(event, fn)
+            if event in EVENTS:
+                self.events.add(event, fn)
+            elif callbacks is not None:
+                callbacks.set(event, fn)
             return fn
 
         if callback is None:
@@ -156,7 +166,7 @@ class EngineServer:
                 return served
         if not origin_allowed(options, request):
             logger.info("refused origin %r", request.headers.get("origin"))
-            return self._refuse(FORBIDDEN, [])
+            return self._refuse(FORBIDDEN, [], request, origin_context(request))
         if method == "OPTIONS":
             return HttpResponse(204, preflight_headers(options, request))
         cors = cors_headers(options, request)
@@ -170,21 +180,25 @@ class EngineServer:
             session_transport=socket.transport_name if socket is not None else None,
         )
         if error is not None:
-            return self._refuse(error, cors)
+            transport = socket.transport_name if socket is not None else None
+            return self._refuse(error, cors, request, session_transport=transport)
         if socket is None:
-            return self._handshake(request, cors)
+            return await self._handshake(request, cors)
         if method == "GET":
             result = await socket.receive_poll()
             if isinstance(result, RequestError):
-                return self._refuse(result, cors)
-            return HttpResponse(200, [_TEXT, _NO_STORE, *cors], result.encode("utf-8"))
+                return self._refuse(result, cors, request)
+            return self._poll_response(request, result, cors)
         if socket.reading_held and not await socket.wait_readable():
             socket.abort("transport error", "data request overlap from client")
-            return self._refuse(BAD_REQUEST, cors)
+            return self._refuse(BAD_REQUEST, cors, request, {"name": "DATA_REQUEST_OVERLAP"})
         error = socket.receive_post(request.body)
         if error is not None:
-            return self._refuse(error, cors)
-        return HttpResponse(200, [_TEXT, *cors], b"ok")
+            return self._refuse(error, cors, request)
+        headers = [_TEXT, *cors]
+        if self.events.headers:
+            headers = self.events.response_headers(headers, request, False, None)
+        return HttpResponse(200, headers, b"ok")
 
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
         """None to accept a WebSocket upgrade request, else the HTTP refusal to send."""
@@ -192,12 +206,18 @@ class EngineServer:
             return HttpResponse(404, [_TEXT], b"Not Found")
         if not origin_allowed(self.options, request):
             logger.info("refused WebSocket origin %r", request.headers.get("origin"))
-            return self._refuse(FORBIDDEN, [])
+            return self._refuse(FORBIDDEN, [], request, origin_context(request))
         error = self._websocket_error(request)
         if error is None and "sid" not in request.query:
             error = self._admit(request)
+            allow = self.options.allow_request
+            if error is None and allow is not None:
+                error = allowed_now(allow, request)
         if error is not None:
-            return self._refuse(error, [])
+            sid = request.query.get("sid")
+            socket = self.sockets.get(sid) if sid is not None else None
+            transport = socket.transport_name if socket is not None else None
+            return self._refuse(error, [], request, session_transport=transport)
         return None
 
     def open_websocket(
@@ -210,7 +230,11 @@ class EngineServer:
             return IGNORED
         sid = request.query.get("sid")
         if sid is None:
-            session = ServerSession(self._new_sid(), self._config, self._now(), transport=WEBSOCKET)
+            new_sid = self._new_sid(request)
+            if isinstance(new_sid, RequestError):
+                transport.close(1011, "")
+                return IGNORED
+            session = ServerSession(new_sid, self._config, self._now(), transport=WEBSOCKET)
             socket = EngineSocket(self._context, request, session)
             listener = socket.attach_websocket(transport)
             self._open(socket, request)
@@ -288,8 +312,23 @@ class EngineServer:
         assert self._loop is not None
         return self._loop.time()
 
-    def _new_sid(self) -> str:
+    def _new_sid(self, request: HttpRequest) -> str | RequestError:
+        """A new session's id: ``generate_id``'s (a failure or a clash refuses the
+        request, as in Node), else 20 random URL-safe characters; behind the owner tag."""
         prefix = self._sid_prefix
+        generate = self.options.generate_id
+        if generate is not None:
+            try:
+                sid = generate(request)
+                if not isinstance(sid, str) or not sid:
+                    raise TypeError(f"generate_id returned {sid!r}, not a non-empty string")
+                sid = prefix + sid
+                if sid in self.sockets:
+                    raise ValueError(f"generate_id returned the id of an open session, {sid!r}")
+            except Exception as exc:
+                logger.exception("generate_id failed: the handshake is refused")
+                return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": exc})
+            return sid
         while True:
             sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
             if prefix:
@@ -314,25 +353,73 @@ class EngineServer:
             return SERVER_FULL
         return error
 
-    def _refuse(self, error: RequestError, cors: list[tuple[str, str]]) -> HttpResponse:
+    def _refused(
+        self,
+        error: RequestError,
+        request: HttpRequest,
+        context: dict[str, Any] | None = None,
+        session_transport: str | None = None,
+    ) -> RequestError:
+        """Tell the ``connection_error`` listeners of ``error``; returns it."""
+        if self.events.connection_error:
+            self.events.refused(refusal(error, request, context, session_transport))
+        return error
+
+    def _refuse(
+        self,
+        error: RequestError,
+        cors: list[tuple[str, str]],
+        request: HttpRequest,
+        context: dict[str, Any] | None = None,
+        session_transport: str | None = None,
+    ) -> HttpResponse:
+        self._refused(error, request, context, session_transport)
         return HttpResponse(error.status, [_JSON, *cors], error.body)
 
-    def _handshake(self, request: HttpRequest, cors: list[tuple[str, str]]) -> HttpResponse:
+    def _poll_response(
+        self, request: HttpRequest, text: str, cors: list[tuple[str, str]], sid: str | None = None
+    ) -> HttpResponse:
+        """A GET's 200: compressed as the client accepts (``http_compression``) when over
+        the threshold, then shown to the ``headers`` listeners (``sid``: a handshake's)."""
+        body = text.encode("utf-8")
+        headers = [_TEXT, _NO_STORE, *cors]
+        compression = self.options.http_compression
+        if isinstance(compression, HttpCompression) and len(body) >= compression.threshold:
+            body = compressed(body, request, compression, headers)
+        events = self.events
+        if sid is not None:
+            cookie = self.options.cookie
+            value = cookie.header(sid) if isinstance(cookie, Cookie) else None
+            if value is not None or events.initial_headers or events.headers:
+                headers = events.response_headers(headers, request, True, value)
+        elif events.headers:
+            headers = events.response_headers(headers, request, False, None)
+        return HttpResponse(200, headers, body)
+
+    async def _handshake(self, request: HttpRequest, cors: list[tuple[str, str]]) -> HttpResponse:
         if self._full():
             if self._shutting_down:
                 logger.info("handshake refused: shutting down")
             else:
                 logger.warning("handshake refused: %d sessions open", len(self.sockets))
-            return self._refuse(SERVER_FULL, cors)
-        refusal = self._admit(request)
-        if refusal is not None:
-            return self._refuse(refusal, cors)
-        session = ServerSession(self._new_sid(), self._config, self._now(), transport=POLLING)
+            return self._refuse(SERVER_FULL, cors, request)
+        refused = self._admit(request)
+        allow = self.options.allow_request
+        if refused is None and allow is not None:
+            refused = await allowed(allow, request)
+            if refused is None and self._full():  # sessions opened while it was deciding
+                refused = SERVER_FULL
+        if refused is not None:
+            return self._refuse(refused, cors, request)
+        sid = self._new_sid(request)
+        if isinstance(sid, RequestError):
+            return HttpResponse(sid.status, [_JSON, *cors], sid.body)
+        session = ServerSession(sid, self._config, self._now(), transport=POLLING)
         socket = EngineSocket(self._context, request, session)
         body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
         assert isinstance(body, str)
         self._open(socket, request)
-        return HttpResponse(200, [_TEXT, _NO_STORE, *cors], body.encode("utf-8"))
+        return self._poll_response(request, body, cors, sid)
 
     def _admit(self, request: HttpRequest) -> RequestError | None:
         """The per-address bounds on new sessions (``Admission``); refusals are logged at
@@ -397,3 +484,4 @@ class EngineServer:
         ready, self._ready = self._ready, []
         for socket in ready:
             socket.release_poll()
+
