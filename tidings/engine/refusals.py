@@ -8,6 +8,7 @@ no name for (tidings' own limits) are named after what refused them.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from typing import Any
@@ -19,6 +20,8 @@ from tidings.protocol.engineio.requests import ErrorCode, RequestError
 __all__ = ["allowed", "allowed_now", "forbidden", "origin_context", "refusal"]
 
 logger = logging.getLogger("tidings.engineio")
+
+_FORBIDDEN = RequestError.of(ErrorCode.FORBIDDEN).message
 
 #: tidings' own refusals (bad request, code 3) by their message.
 _NAMES = {
@@ -52,9 +55,11 @@ def refusal(
         elif code is ErrorCode.BAD_HANDSHAKE_METHOD:
             context = {"method": request.method}
         elif code is ErrorCode.UNSUPPORTED_PROTOCOL_VERSION:
-            context = {"protocol": query.get("EIO")}
+            # Node's protocol revision: 4 for EIO=4, and 3 for anything else.
+            context = {"protocol": 4 if query.get("EIO") == "4" else 3}
         elif code is ErrorCode.FORBIDDEN:
-            context = {"message": error.message}
+            # allow_request's message: None when it gave none (Node: callback(null, false)).
+            context = {"message": None if error.message == _FORBIDDEN else error.message}
         elif session_transport is not None and session_transport != query.get("transport"):
             context = {
                 "name": "TRANSPORT_MISMATCH",
@@ -89,19 +94,16 @@ async def allowed(allow: AllowRequest, request: HttpRequest) -> RequestError | N
     return _verdict(answer)
 
 
-def allowed_now(allow: AllowRequest, request: HttpRequest) -> RequestError | None:
+def allowed_now(
+    allow: AllowRequest, request: HttpRequest
+) -> RequestError | None | asyncio.Future[RequestError | None]:
     """``allowed`` for a WebSocket handshake, which the I/O layers decide before the 101
-    without waiting: an ``async`` answer cannot be had, and refuses the request."""
+    without waiting: an ``async`` answer comes as a future (``PendingWebSocket``)."""
     try:
         answer = allow(request)
     except Exception:
         logger.exception("allow_request failed: the request is refused")
         return forbidden(None)
     if inspect.isawaitable(answer):
-        close = getattr(answer, "close", None)
-        if close is not None:
-            close()  # never awaited: no warning
-        logger.error("an async allow_request cannot decide a WebSocket handshake with no "
-                     "polling first: the request is refused")
-        return forbidden(None)
+        return asyncio.ensure_future(allowed(lambda _: answer, request))
     return _verdict(answer)

@@ -16,14 +16,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from tidings.engine.admission import Admission
-from tidings.engine.compression import HttpCompression, compressed
 from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
-from tidings.engine.hooks import EVENTS, Cookie, EngineEvents
+from tidings.engine.hooks import EVENTS, EngineEvents
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
+from tidings.engine.pending import PendingWebSocket
 from tidings.engine.refusals import allowed, allowed_now, origin_context, refusal
+from tidings.engine.responses import TEXT as _TEXT
+from tidings.engine.responses import poll_response, post_response
 from tidings.engine.socket import IGNORED, EngineSocket
 from tidings.engine.static import ClientFiles
 from tidings.engine.timers import DeadlineHeap
@@ -43,9 +45,7 @@ logger = logging.getLogger("tidings.engineio")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TEXT = ("Content-Type", "text/plain; charset=UTF-8")
 _JSON = ("Content-Type", "application/json")
-_NO_STORE = ("Cache-Control", "no-store")
 BAD_REQUEST = RequestError.of(ErrorCode.BAD_REQUEST)
 _ERROR_REASONS = frozenset({"transport error", "parse error"})
 #: Seconds a polling client has, at shutdown, to come back for its CLOSE packet.
@@ -75,6 +75,9 @@ class EngineServer:
         """New sessions per client address (``max_sessions_per_address``, ``handshakes_per_second``)."""
         self.events = EngineEvents()
         """Listeners of "connection_error", "initial_headers" and "headers" (``on``)."""
+        # WebSocket handshakes upgraded while an async allow_request decides, by id(request)
+        # (the request is kept: its id names no other until it is taken).
+        self._pending: dict[int, tuple[HttpRequest, asyncio.Future[RequestError | None]]] = {}
         self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
@@ -188,17 +191,14 @@ class EngineServer:
             result = await socket.receive_poll()
             if isinstance(result, RequestError):
                 return self._refuse(result, cors, request)
-            return self._poll_response(request, result, cors)
+            return poll_response(self.options, self.events, request, result, cors)
         if socket.reading_held and not await socket.wait_readable():
             socket.abort("transport error", "data request overlap from client")
             return self._refuse(BAD_REQUEST, cors, request, {"name": "DATA_REQUEST_OVERLAP"})
         error = socket.receive_post(request.body)
         if error is not None:
             return self._refuse(error, cors, request)
-        headers = [_TEXT, *cors]
-        if self.events.headers:
-            headers = self.events.response_headers(headers, request, False, None)
-        return HttpResponse(200, headers, b"ok")
+        return post_response(self.events, request, cors)
 
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
         """None to accept a WebSocket upgrade request, else the HTTP refusal to send."""
@@ -212,7 +212,11 @@ class EngineServer:
             error = self._admit(request)
             allow = self.options.allow_request
             if error is None and allow is not None:
-                error = allowed_now(allow, request)
+                verdict = allowed_now(allow, request)
+                if isinstance(verdict, asyncio.Future):  # decided after the 101
+                    self._pending[id(request)] = (request, verdict)
+                else:
+                    error = verdict
         if error is not None:
             sid = request.query.get("sid")
             socket = self.sockets.get(sid) if sid is not None else None
@@ -230,15 +234,16 @@ class EngineServer:
             return IGNORED
         sid = request.query.get("sid")
         if sid is None:
-            new_sid = self._new_sid(request)
-            if isinstance(new_sid, RequestError):
-                transport.close(1011, "")
-                return IGNORED
-            session = ServerSession(new_sid, self._config, self._now(), transport=WEBSOCKET)
-            socket = EngineSocket(self._context, request, session)
-            listener = socket.attach_websocket(transport)
-            self._open(socket, request)
-            return listener
+            pending = self._pending.pop(id(request), None)
+            if pending is not None and pending[0] is request:
+
+                def refuse(error: RequestError) -> None:
+                    self._refused(error, request)
+                    transport.close(1008, "")
+
+                opened = lambda: self._open_websocket(request, transport)
+                return PendingWebSocket(pending[1], opened, refuse)
+            return self._open_websocket(request, transport)
         socket_ = self.sockets.get(sid)
         upgrade = socket_.start_upgrade(transport) if socket_ is not None else None
         if upgrade is None:
@@ -246,6 +251,18 @@ class EngineServer:
             transport.close(1000, "")
             return IGNORED
         return upgrade
+
+    def _open_websocket(self, request: HttpRequest, transport: WebSocketTransport) -> WebSocketListener:
+        """A new session over an accepted WebSocket (none if ``generate_id`` fails)."""
+        sid = self._new_sid(request)
+        if isinstance(sid, RequestError):
+            transport.close(1011, "")
+            return IGNORED
+        session = ServerSession(sid, self._config, self._now(), transport=WEBSOCKET)
+        socket = EngineSocket(self._context, request, session)
+        listener = socket.attach_websocket(transport)
+        self._open(socket, request)
+        return listener
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Close every session with "server shutting down"; refuse new ones until ``startup``.
@@ -255,6 +272,7 @@ class EngineServer:
         and is not waited for up to ``timeout``.
         """
         self._shutting_down = True
+        self._pending.clear()
         for socket in list(self.sockets.values()):
             socket.close("server shutting down")
         loop = asyncio.get_running_loop()
@@ -376,26 +394,6 @@ class EngineServer:
         self._refused(error, request, context, session_transport)
         return HttpResponse(error.status, [_JSON, *cors], error.body)
 
-    def _poll_response(
-        self, request: HttpRequest, text: str, cors: list[tuple[str, str]], sid: str | None = None
-    ) -> HttpResponse:
-        """A GET's 200: compressed as the client accepts (``http_compression``) when over
-        the threshold, then shown to the ``headers`` listeners (``sid``: a handshake's)."""
-        body = text.encode("utf-8")
-        headers = [_TEXT, _NO_STORE, *cors]
-        compression = self.options.http_compression
-        if isinstance(compression, HttpCompression) and len(body) >= compression.threshold:
-            body = compressed(body, request, compression, headers)
-        events = self.events
-        if sid is not None:
-            cookie = self.options.cookie
-            value = cookie.header(sid) if isinstance(cookie, Cookie) else None
-            if value is not None or events.initial_headers or events.headers:
-                headers = events.response_headers(headers, request, True, value)
-        elif events.headers:
-            headers = events.response_headers(headers, request, False, None)
-        return HttpResponse(200, headers, body)
-
     async def _handshake(self, request: HttpRequest, cors: list[tuple[str, str]]) -> HttpResponse:
         if self._full():
             if self._shutting_down:
@@ -419,7 +417,7 @@ class EngineServer:
         body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
         assert isinstance(body, str)
         self._open(socket, request)
-        return self._poll_response(request, body, cors, sid)
+        return poll_response(self.options, self.events, request, body, cors, sid)
 
     def _admit(self, request: HttpRequest) -> RequestError | None:
         """The per-address bounds on new sessions (``Admission``); refusals are logged at
