@@ -262,3 +262,22 @@ def test_tidings_spells_the_options_as_documented() -> None:
     sio = tidings.Server(cookie=True, http_compression=HttpCompression(level=1))
     assert sio.engine.options.cookie == Cookie()
     assert sio.engine.options.http_compression == HttpCompression(threshold=1024, level=1)
+
+
+async def test_allow_request_decides_a_websocket_handshake(
+    impl: str, start: Start, client: NodeClient, link: Link
+) -> None:
+    url = await start()
+    opts = {"transports": ["websocket"], "reconnection": False, "query": {"deny": "no"}, "timeout": 1500}
+    refused = client.socket(url, opts=opts)
+    await refused.connect()
+    # Node answers the upgrade 403. tidings' built-in server upgrades before an async
+    # allow_request has answered, then closes the WebSocket (1008), which this client
+    # does not report until its connect timeout (docs/engine-hooks.md; the ASGI app
+    # waits, and answers 403 as Node does).
+    expected = "websocket error" if impl == "node" else "timeout"
+    assert (await refused.connect_error())["message"] == expected
+    # An allowed one connects (link: WebSocket only); on tidings allow_request is async.
+    assert await engine_errors(link, url) == [
+        {"code": 4, "message": "Forbidden", "context": {"message": "no"}},
+    ]

@@ -211,6 +211,11 @@ async def serve_websocket(
     if message["type"] != "websocket.connect":
         return
     rejection = target.check_websocket(request)
+    # An engine whose async allow_request is still deciding: wait for it before the accept,
+    # so a refusal is the 403 Node answers (the built-in server cannot wait here).
+    verdict = getattr(target, "websocket_verdict", None)
+    if rejection is None and verdict is not None:
+        rejection = await verdict(request)
     if rejection is not None:
         if extensions is not None and "websocket.http.response" in extensions:
             await send({

@@ -224,6 +224,18 @@ class EngineServer:
             return self._refuse(error, [], request, session_transport=transport)
         return None
 
+    async def websocket_verdict(self, request: HttpRequest) -> HttpResponse | None:
+        """For an I/O layer that can wait before the 101 (the ASGI app): the refusal of an
+        ``async`` ``allow_request`` deciding ``request``, else None (``check_websocket``
+        let it through)."""
+        pending = self._pending.get(id(request))
+        if pending is None or pending[0] is not request:
+            return None
+        error = await asyncio.shield(pending[1])
+        if self._pending.get(id(request)) is pending:
+            del self._pending[id(request)]
+        return self._refuse(error, [], request) if error is not None else None
+
     def open_websocket(
         self, request: HttpRequest, transport: WebSocketTransport
     ) -> WebSocketListener:
