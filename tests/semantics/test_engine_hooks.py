@@ -259,9 +259,10 @@ async def test_cookie_carries_the_session_id(start: Start, cookie: Any, expected
 
 
 def test_tidings_spells_the_options_as_documented() -> None:
-    sio = tidings.Server(cookie=True, http_compression=HttpCompression(level=1))
+    assert tidings.Server().engine.options.http_compression == HttpCompression(1024, 1)
+    sio = tidings.Server(cookie=True, http_compression=HttpCompression(level=6))
     assert sio.engine.options.cookie == Cookie()
-    assert sio.engine.options.http_compression == HttpCompression(threshold=1024, level=1)
+    assert sio.engine.options.http_compression == HttpCompression(threshold=1024, level=6)
 
 
 async def test_allow_request_decides_a_websocket_handshake(
