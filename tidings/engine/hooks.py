@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
 from tidings.engine.io import HttpRequest
 
-__all__ = ["AllowRequest", "Cookie", "EngineEvents", "GenerateId", "RefusedRequest"]
+__all__ = ["AllowRequest", "Cookie", "EngineEvents", "GenerateId", "RefusedRequest", "generated_id"]
 
 logger = logging.getLogger("tidings.engineio")
 
@@ -28,6 +28,23 @@ GenerateId = Callable[[HttpRequest], str]
 HeadersListener = Callable[[dict[str, str], HttpRequest], Any]
 
 EVENTS = ("connection_error", "initial_headers", "headers")
+
+
+def generated_id(
+    generate: GenerateId, request: HttpRequest, prefix: str, taken: Container[str]
+) -> str | Exception:
+    """``generate_id``'s id behind ``prefix`` (the owner tag and its '.'), or why it cannot
+    be one: it raised, gave no non-empty string, or the id of a session still open."""
+    try:
+        sid = generate(request)
+        if not isinstance(sid, str) or not sid:
+            raise TypeError(f"generate_id returned {sid!r}, not a non-empty string")
+        sid = prefix + sid
+        if sid in taken:
+            raise ValueError(f"generate_id returned the id of an open session, {sid!r}")
+    except Exception as exc:
+        return exc
+    return sid
 
 
 @dataclass(frozen=True, slots=True)

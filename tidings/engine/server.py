@@ -19,7 +19,7 @@ from tidings.engine.admission import Admission
 from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
-from tidings.engine.hooks import EVENTS, EngineEvents
+from tidings.engine.hooks import EVENTS, EngineEvents, generated_id
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
 from tidings.engine.pending import PendingWebSocket
@@ -76,7 +76,7 @@ class EngineServer:
         self.events = EngineEvents()
         """Listeners of "connection_error", "initial_headers" and "headers" (``on``)."""
         # WebSocket handshakes upgraded while an async allow_request decides, by id(request)
-        # (the request is kept: its id names no other until it is taken).
+        # (kept with the request, so that id names no other until it is taken).
         self._pending: dict[int, tuple[HttpRequest, asyncio.Future[RequestError | None]]] = {}
         self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
@@ -218,8 +218,7 @@ class EngineServer:
                 else:
                     error = verdict
         if error is not None:
-            sid = request.query.get("sid")
-            socket = self.sockets.get(sid) if sid is not None else None
+            socket = self.sockets.get(request.query.get("sid", ""))
             transport = socket.transport_name if socket is not None else None
             return self._refuse(error, [], request, session_transport=transport)
         return None
@@ -253,7 +252,12 @@ class EngineServer:
                     self._refused(error, request)
                     transport.close(1008, "")
 
-                opened = lambda: self._open_websocket(request, transport)
+                def opened() -> WebSocketListener:  # unless the server filled up meanwhile
+                    if self._full():
+                        refuse(SERVER_FULL)
+                        return IGNORED
+                    return self._open_websocket(request, transport)
+
                 return PendingWebSocket(pending[1], opened, refuse)
             return self._open_websocket(request, transport)
         socket_ = self.sockets.get(sid)
@@ -348,16 +352,10 @@ class EngineServer:
         prefix = self._sid_prefix
         generate = self.options.generate_id
         if generate is not None:
-            try:
-                sid = generate(request)
-                if not isinstance(sid, str) or not sid:
-                    raise TypeError(f"generate_id returned {sid!r}, not a non-empty string")
-                sid = prefix + sid
-                if sid in self.sockets:
-                    raise ValueError(f"generate_id returned the id of an open session, {sid!r}")
-            except Exception as exc:
-                logger.exception("generate_id failed: the handshake is refused")
-                return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": exc})
+            sid = generated_id(generate, request, prefix, self.sockets)
+            if isinstance(sid, Exception):
+                logger.error("generate_id failed, the handshake is refused: %r", sid)
+                return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": sid})
             return sid
         while True:
             sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
@@ -390,7 +388,7 @@ class EngineServer:
         context: dict[str, Any] | None = None,
         session_transport: str | None = None,
     ) -> RequestError:
-        """Tell the ``connection_error`` listeners of ``error``; returns it."""
+        """Tell the ``connection_error`` listeners of ``error`` (Node's codes); returns it."""
         if self.events.connection_error:
             self.events.refused(refusal(error, request, context, session_transport))
         return error
@@ -494,4 +492,3 @@ class EngineServer:
         ready, self._ready = self._ready, []
         for socket in ready:
             socket.release_poll()
-
