@@ -132,6 +132,13 @@ class EngineEvents:
         self._call(self.headers, table, request)
         return [(name, str(value)) for name, value in table.items()]
 
+    def upgrade_headers(self, request: HttpRequest) -> list[tuple[str, str]]:
+        """What the listeners add to the 101 of an accepted WebSocket (``initial_headers`` too
+        for a new session), for I/O layers that can send headers with it (the ASGI app)."""
+        if not self.headers and not self.initial_headers:
+            return []
+        return self.response_headers([], request, "sid" not in request.query, None)
+
     @staticmethod
     def _call(listeners: list[HeadersListener], table: dict[str, str], request: HttpRequest) -> None:
         for listener in tuple(listeners):

@@ -1,5 +1,6 @@
-"""An async ``allow_request`` over a WebSocket-only handshake, on the ASGI app: it waits for
-the answer before accepting, so a refusal is the 403 Node answers (docs/engine-hooks.md)."""
+"""Engine hooks at the WebSocket upgrade, on the ASGI app (docs/engine-hooks.md): it waits
+for an async ``allow_request`` before accepting, so a refusal is the 403 Node answers, and
+sends what the ``initial_headers``/``headers`` listeners add with the accept (the 101)."""
 
 from __future__ import annotations
 
@@ -54,4 +55,19 @@ async def test_a_refusal_is_a_403_before_the_accept() -> None:
     # Allowed: accepted, then the OPEN packet.
     sent = await websocket_scope(app, "", {})
     assert sent[0]["type"] == "websocket.accept"
+    await sio.shutdown(0.5)
+
+
+async def test_headers_listeners_add_to_the_101() -> None:
+    sio = tidings.Server()
+    sio.engine.on("initial_headers", lambda headers, req: headers.update({"X-Initial": "yes"}))
+    sio.engine.on("headers", lambda headers, req: headers.update({"X-Every": "sid" if "sid" in req.query else "new"}))
+    app = tidings.ASGIApp(sio)
+    sent = await websocket_scope(app, "", {})
+    assert sent[0]["type"] == "websocket.accept"
+    assert sorted(sent[0]["headers"]) == [(b"x-every", b"new"), (b"x-initial", b"yes")]
+    # No listener, no headers key: the accept is as it was.
+    plain = tidings.ASGIApp(tidings.Server())
+    sent = await websocket_scope(plain, "", {})
+    assert sent[0] == {"type": "websocket.accept"}
     await sio.shutdown(0.5)
