@@ -42,10 +42,13 @@ def node_value(value: Any) -> Any:
     return {} if value is True else value
 
 
-async def _node_app(node_bin: str, options: dict[str, Any]) -> tuple[asyncio.subprocess.Process, str]:
+async def node_app(
+    node_bin: str, options: dict[str, Any], script: Path = APP_SCRIPT
+) -> tuple[asyncio.subprocess.Process, str]:
+    """Run ``script`` with ``options`` (already in Node's spelling); its process and URL."""
     proc = await asyncio.create_subprocess_exec(
-        node_bin, str(APP_SCRIPT), json.dumps({NODE_OPTIONS[k]: node_value(v) for k, v in options.items()}),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=APP_SCRIPT.parent,
+        node_bin, str(script), json.dumps(options),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=script.parent,
     )
     assert proc.stdout is not None
     try:
@@ -58,7 +61,7 @@ async def _node_app(node_bin: str, options: dict[str, Any]) -> tuple[asyncio.sub
     return proc, f"http://127.0.0.1:{port}"
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
+async def stop_node(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         assert proc.stdin is not None
         proc.stdin.close()
@@ -78,8 +81,9 @@ async def start_app(impl: str, node_bin: str) -> AsyncIterator[StartApp]:
             if impl == "tidings":
                 url: str = await stack.enter_async_context(serving(build(**options)))
                 return url
-            proc, url = await _node_app(node_bin, options)
-            stack.push_async_callback(_stop, proc)
+            node_options = {NODE_OPTIONS[k]: node_value(v) for k, v in options.items()}
+            proc, url = await node_app(node_bin, node_options)
+            stack.push_async_callback(stop_node, proc)
             return url
 
         yield start

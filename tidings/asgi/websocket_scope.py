@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from tidings.asgi.conversions import raw_headers
 from tidings.asgi.types import Message, Receive, Send
+from tidings.engine.hooks import EngineEvents
 from tidings.engine.io import HttpRequest, PreparedFrames, WebSocketListener, WebSocketTarget
 from tidings.hosting import RouteListener, WebSocketRouteLike
 
@@ -211,6 +212,11 @@ async def serve_websocket(
     if message["type"] != "websocket.connect":
         return
     rejection = target.check_websocket(request)
+    # An engine whose async allow_request is still deciding: wait for it before the accept,
+    # so a refusal is the 403 Node answers (the built-in server cannot wait here).
+    verdict = getattr(target, "websocket_verdict", None)
+    if rejection is None and verdict is not None:
+        rejection = await verdict(request)
     if rejection is not None:
         if extensions is not None and "websocket.http.response" in extensions:
             await send({
@@ -222,7 +228,13 @@ async def serve_websocket(
         else:
             await send({"type": "websocket.close", "code": 1008})
         return
-    await send({"type": "websocket.accept"})
+    accept: dict[str, Any] = {"type": "websocket.accept"}
+    events = getattr(target, "events", None)
+    if isinstance(events, EngineEvents):  # the engine's "initial_headers"/"headers" listeners
+        added = events.upgrade_headers(request)
+        if added:
+            accept["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in added]
+    await send(accept)
     await transport.serve(receive, target.open_websocket(request, transport))
 
 

@@ -1,7 +1,9 @@
 """The Engine.IO server over asyncio; I/O layers reach it through ``tidings.engine.io``."""
 
+from tidings.engine.compression import HttpCompression
 from tidings.engine.context import SocketContext
 from tidings.engine.handler import CallbackHandler, EngineHandler
+from tidings.engine.hooks import Cookie, RefusedRequest
 from tidings.engine.io import (
     HttpRequest,
     HttpResponse,
@@ -17,15 +19,18 @@ from tidings.protocol.prepared import PreparedMessage
 
 __all__ = [
     "CallbackHandler",
+    "Cookie",
     "CorsOrigins",
     "EngineHandler",
     "EngineOptions",
     "EngineServer",
     "EngineSocket",
+    "HttpCompression",
     "HttpRequest",
     "HttpResponse",
     "PreparedFrames",
     "PreparedMessage",
+    "RefusedRequest",
     "SocketContext",
     "WebSocketListener",
     "WebSocketTransport",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tidings.engine.compression import HttpCompression
+from tidings.engine.hooks import AllowRequest, Cookie, GenerateId
 from tidings.engine.owner import check_owner
 from tidings.protocol.engineio.session import POLLING, WEBSOCKET, SessionConfig
 from tidings.protocol.websocket.deflate import DeflateOptions
@@ -57,6 +58,16 @@ class EngineOptions:
     #: gzip/deflate of long-polling responses the client accepts compressed (Node's
     #: ``httpCompression``): on by default; True takes ``HttpCompression()``.
     http_compression: bool | HttpCompression = True
+    #: Asked before a new session is made (Node's ``allowRequest``): ``fn(request)`` returns
+    #: True to let it in, False to refuse it (403 ``Forbidden``) or a string to refuse it
+    #: with that message; may be ``async`` (docs/engine-hooks.md).
+    allow_request: AllowRequest | None = None
+    #: Makes each new session's id from its handshake request (Node's ``generateId``);
+    #: with an ``owner`` tag the id becomes ``f"{owner}.{generated}"``.
+    generate_id: GenerateId | None = None
+    #: Set a cookie with the session id on the handshake response (Node's ``cookie``): off
+    #: by default; True takes ``Cookie()`` (``io``, ``Path=/; HttpOnly; SameSite=Lax``).
+    cookie: bool | Cookie = False
 
     def __post_init__(self) -> None:
         path = self.path
@@ -88,6 +99,14 @@ class EngineOptions:
             object.__setattr__(self, "http_compression", HttpCompression())
         elif http is not False and not isinstance(http, HttpCompression):
             raise TypeError(f"http_compression must be a bool or HttpCompression, got {http!r}")
+        cookie = self.cookie
+        if cookie is True:
+            object.__setattr__(self, "cookie", Cookie())
+        elif cookie is not False and not isinstance(cookie, Cookie):
+            raise TypeError(f"cookie must be a bool or Cookie, got {cookie!r}")
+        for name in ("allow_request", "generate_id"):
+            if getattr(self, name) is not None and not callable(getattr(self, name)):
+                raise TypeError(f"{name} must be a callable or None")
         if not isinstance(self.serve_client, bool):
             raise TypeError(f"serve_client must be True or False, got {self.serve_client!r}")
         transports = tuple(self.transports)

@@ -19,8 +19,13 @@ from tidings.engine.admission import Admission
 from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
 from tidings.engine.handler import CallbackHandler, EngineHandler
+from tidings.engine.hooks import EVENTS, EngineEvents, generated_id
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
+from tidings.engine.pending import PendingWebSocket
+from tidings.engine.refusals import allowed, allowed_now, origin_context, refusal
+from tidings.engine.responses import TEXT as _TEXT
+from tidings.engine.responses import poll_response, post_response
 from tidings.engine.socket import IGNORED, EngineSocket
 from tidings.engine.static import ClientFiles
 from tidings.engine.timers import DeadlineHeap
@@ -40,9 +45,7 @@ logger = logging.getLogger("tidings.engineio")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TEXT = ("Content-Type", "text/plain; charset=UTF-8")
 _JSON = ("Content-Type", "application/json")
-_NO_STORE = ("Cache-Control", "no-store")
 BAD_REQUEST = RequestError.of(ErrorCode.BAD_REQUEST)
 _ERROR_REASONS = frozenset({"transport error", "parse error"})
 #: Seconds a polling client has, at shutdown, to come back for its CLOSE packet.
@@ -70,6 +73,11 @@ class EngineServer:
             options.max_sessions_per_address, options.handshakes_per_second, options.handshake_burst
         )
         """New sessions per client address (``max_sessions_per_address``, ``handshakes_per_second``)."""
+        self.events = EngineEvents()
+        """Listeners of "connection_error", "initial_headers" and "headers" (``on``)."""
+        # WebSocket handshakes upgraded while an async allow_request decides, by id(request)
+        # (kept with the request, so that id names no other until it is taken).
+        self._pending: dict[int, tuple[HttpRequest, asyncio.Future[RequestError | None]]] = {}
         self._callbacks: CallbackHandler[EngineSocket] | None = None
         if handler is None:
             handler = self._callbacks = CallbackHandler()
@@ -120,13 +128,18 @@ class EngineServer:
     def on(self, event: str, callback: F) -> F: ...
 
     def on(self, event: str, callback: F | None = None) -> F | Callable[[F], F]:
-        """Set the "connection", "message" or "close" callback; usable as a decorator."""
+        """Add a "connection_error", "initial_headers" or "headers" listener (Node's
+        ``io.engine.on``), or, on a bare engine, set the "connection", "message" or "close"
+        callback; usable as a decorator."""
         callbacks = self._callbacks
-        if callbacks is None:
+        if event not in EVENTS and callbacks is None:
             raise RuntimeError("this engine was given a handler; callbacks are not used")
 
         def register(fn: F) -> F:
-            callbacks.set(event, fn)
+            if event in EVENTS:
+                self.events.add(event, fn)
+            elif callbacks is not None:
+                callbacks.set(event, fn)
             return fn
 
         if callback is None:
@@ -156,7 +169,7 @@ class EngineServer:
                 return served
         if not origin_allowed(options, request):
             logger.info("refused origin %r", request.headers.get("origin"))
-            return self._refuse(FORBIDDEN, [])
+            return self._refuse(FORBIDDEN, [], request, origin_context(request))
         if method == "OPTIONS":
             return HttpResponse(204, preflight_headers(options, request))
         cors = cors_headers(options, request)
@@ -170,21 +183,22 @@ class EngineServer:
             session_transport=socket.transport_name if socket is not None else None,
         )
         if error is not None:
-            return self._refuse(error, cors)
+            transport = socket.transport_name if socket is not None else None
+            return self._refuse(error, cors, request, session_transport=transport)
         if socket is None:
-            return self._handshake(request, cors)
+            return await self._handshake(request, cors)
         if method == "GET":
             result = await socket.receive_poll()
             if isinstance(result, RequestError):
-                return self._refuse(result, cors)
-            return HttpResponse(200, [_TEXT, _NO_STORE, *cors], result.encode("utf-8"))
+                return self._refuse(result, cors, request)
+            return poll_response(self.options, self.events, request, result, cors)
         if socket.reading_held and not await socket.wait_readable():
             socket.abort("transport error", "data request overlap from client")
-            return self._refuse(BAD_REQUEST, cors)
+            return self._refuse(BAD_REQUEST, cors, request, {"name": "DATA_REQUEST_OVERLAP"})
         error = socket.receive_post(request.body)
         if error is not None:
-            return self._refuse(error, cors)
-        return HttpResponse(200, [_TEXT, *cors], b"ok")
+            return self._refuse(error, cors, request)
+        return post_response(self.events, request, cors)
 
     def check_websocket(self, request: HttpRequest) -> HttpResponse | None:
         """None to accept a WebSocket upgrade request, else the HTTP refusal to send."""
@@ -192,13 +206,34 @@ class EngineServer:
             return HttpResponse(404, [_TEXT], b"Not Found")
         if not origin_allowed(self.options, request):
             logger.info("refused WebSocket origin %r", request.headers.get("origin"))
-            return self._refuse(FORBIDDEN, [])
+            return self._refuse(FORBIDDEN, [], request, origin_context(request))
         error = self._websocket_error(request)
         if error is None and "sid" not in request.query:
             error = self._admit(request)
+            allow = self.options.allow_request
+            if error is None and allow is not None:
+                verdict = allowed_now(allow, request)
+                if isinstance(verdict, asyncio.Future):  # decided after the 101
+                    self._pending[id(request)] = (request, verdict)
+                else:
+                    error = verdict
         if error is not None:
-            return self._refuse(error, [])
+            socket = self.sockets.get(request.query.get("sid", ""))
+            transport = socket.transport_name if socket is not None else None
+            return self._refuse(error, [], request, session_transport=transport)
         return None
+
+    async def websocket_verdict(self, request: HttpRequest) -> HttpResponse | None:
+        """For an I/O layer that can wait before the 101 (the ASGI app): the refusal of an
+        ``async`` ``allow_request`` deciding ``request``, else None (``check_websocket``
+        let it through)."""
+        pending = self._pending.get(id(request))
+        if pending is None or pending[0] is not request:
+            return None
+        error = await asyncio.shield(pending[1])
+        if self._pending.get(id(request)) is pending:
+            del self._pending[id(request)]
+        return self._refuse(error, [], request) if error is not None else None
 
     def open_websocket(
         self, request: HttpRequest, transport: WebSocketTransport
@@ -210,11 +245,21 @@ class EngineServer:
             return IGNORED
         sid = request.query.get("sid")
         if sid is None:
-            session = ServerSession(self._new_sid(), self._config, self._now(), transport=WEBSOCKET)
-            socket = EngineSocket(self._context, request, session)
-            listener = socket.attach_websocket(transport)
-            self._open(socket, request)
-            return listener
+            pending = self._pending.pop(id(request), None)
+            if pending is not None and pending[0] is request:
+
+                def refuse(error: RequestError) -> None:
+                    self._refused(error, request)
+                    transport.close(1008, "")
+
+                def opened() -> WebSocketListener:  # unless the server filled up meanwhile
+                    if self._full():
+                        refuse(SERVER_FULL)
+                        return IGNORED
+                    return self._open_websocket(request, transport)
+
+                return PendingWebSocket(pending[1], opened, refuse)
+            return self._open_websocket(request, transport)
         socket_ = self.sockets.get(sid)
         upgrade = socket_.start_upgrade(transport) if socket_ is not None else None
         if upgrade is None:
@@ -222,6 +267,18 @@ class EngineServer:
             transport.close(1000, "")
             return IGNORED
         return upgrade
+
+    def _open_websocket(self, request: HttpRequest, transport: WebSocketTransport) -> WebSocketListener:
+        """A new session over an accepted WebSocket (none if ``generate_id`` fails)."""
+        sid = self._new_sid(request)
+        if isinstance(sid, RequestError):
+            transport.close(1011, "")
+            return IGNORED
+        session = ServerSession(sid, self._config, self._now(), transport=WEBSOCKET)
+        socket = EngineSocket(self._context, request, session)
+        listener = socket.attach_websocket(transport)
+        self._open(socket, request)
+        return listener
 
     async def shutdown(self, timeout: float = 5.0) -> None:
         """Close every session with "server shutting down"; refuse new ones until ``startup``.
@@ -231,6 +288,7 @@ class EngineServer:
         and is not waited for up to ``timeout``.
         """
         self._shutting_down = True
+        self._pending.clear()
         for socket in list(self.sockets.values()):
             socket.close("server shutting down")
         loop = asyncio.get_running_loop()
@@ -288,8 +346,17 @@ class EngineServer:
         assert self._loop is not None
         return self._loop.time()
 
-    def _new_sid(self) -> str:
+    def _new_sid(self, request: HttpRequest) -> str | RequestError:
+        """A new session's id: ``generate_id``'s (a failure or a clash refuses the
+        request, as in Node), else 20 random URL-safe characters; behind the owner tag."""
         prefix = self._sid_prefix
+        generate = self.options.generate_id
+        if generate is not None:
+            sid = generated_id(generate, request, prefix, self.sockets)
+            if isinstance(sid, Exception):
+                logger.error("generate_id failed, the handshake is refused: %r", sid)
+                return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": sid})
+            return sid
         while True:
             sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
             if prefix:
@@ -314,25 +381,53 @@ class EngineServer:
             return SERVER_FULL
         return error
 
-    def _refuse(self, error: RequestError, cors: list[tuple[str, str]]) -> HttpResponse:
+    def _refused(
+        self,
+        error: RequestError,
+        request: HttpRequest,
+        context: dict[str, Any] | None = None,
+        session_transport: str | None = None,
+    ) -> RequestError:
+        """Tell the ``connection_error`` listeners of ``error`` (Node's codes); returns it."""
+        if self.events.connection_error:
+            self.events.refused(refusal(error, request, context, session_transport))
+        return error
+
+    def _refuse(
+        self,
+        error: RequestError,
+        cors: list[tuple[str, str]],
+        request: HttpRequest,
+        context: dict[str, Any] | None = None,
+        session_transport: str | None = None,
+    ) -> HttpResponse:
+        self._refused(error, request, context, session_transport)
         return HttpResponse(error.status, [_JSON, *cors], error.body)
 
-    def _handshake(self, request: HttpRequest, cors: list[tuple[str, str]]) -> HttpResponse:
+    async def _handshake(self, request: HttpRequest, cors: list[tuple[str, str]]) -> HttpResponse:
         if self._full():
             if self._shutting_down:
                 logger.info("handshake refused: shutting down")
             else:
                 logger.warning("handshake refused: %d sessions open", len(self.sockets))
-            return self._refuse(SERVER_FULL, cors)
-        refusal = self._admit(request)
-        if refusal is not None:
-            return self._refuse(refusal, cors)
-        session = ServerSession(self._new_sid(), self._config, self._now(), transport=POLLING)
+            return self._refuse(SERVER_FULL, cors, request)
+        refused = self._admit(request)
+        allow = self.options.allow_request
+        if refused is None and allow is not None:
+            refused = await allowed(allow, request)
+            if refused is None and self._full():  # sessions opened while it was deciding
+                refused = SERVER_FULL
+        if refused is not None:
+            return self._refuse(refused, cors, request)
+        sid = self._new_sid(request)
+        if isinstance(sid, RequestError):
+            return HttpResponse(sid.status, [_JSON, *cors], sid.body)
+        session = ServerSession(sid, self._config, self._now(), transport=POLLING)
         socket = EngineSocket(self._context, request, session)
         body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
         assert isinstance(body, str)
         self._open(socket, request)
-        return HttpResponse(200, [_TEXT, _NO_STORE, *cors], body.encode("utf-8"))
+        return poll_response(self.options, self.events, request, body, cors, sid)
 
     def _admit(self, request: HttpRequest) -> RequestError | None:
         """The per-address bounds on new sessions (``Admission``); refusals are logged at

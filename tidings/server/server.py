@@ -11,6 +11,7 @@ from tidings.adapters.base import Adapter, LocalNamespace
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket, check_owner
 from tidings.engine.compression import HttpCompression
+from tidings.engine.hooks import AllowRequest, Cookie, GenerateId
 from tidings.engine.options import CorsOrigins
 from tidings.history import DEFAULT_NODE, HistoryStore, MemoryHistory
 from tidings.protocol.socketio import (
@@ -69,7 +70,9 @@ class Server(Broadcaster):
     every connection's packets and bytes per second; ``sio.limit(event, ...)`` one event's.
     ``max_sessions_per_address`` and ``handshakes_per_second`` (with ``handshake_burst``)
     bound new sessions per client address (off by default: behind a proxy every client
-    has its address).
+    has its address). ``allow_request``, ``generate_id`` and ``cookie`` are Node engine.io's
+    ``allowRequest``, ``generateId`` and ``cookie``; ``sio.engine.on("connection_error")``,
+    ``"initial_headers"`` and ``"headers"`` its events (docs/engine-hooks.md).
     """
 
     def __init__(
@@ -104,6 +107,9 @@ class Server(Broadcaster):
         serve_client: bool = True,
         per_message_deflate: bool | DeflateOptions = False,
         http_compression: bool | HttpCompression = True,
+        allow_request: AllowRequest | None = None,
+        generate_id: GenerateId | None = None,
+        cookie: bool | Cookie = False,
         shutdown_spread: float = 0.0,
     ) -> None:
         self.options = ServerOptions(
@@ -158,6 +164,9 @@ class Server(Broadcaster):
             serve_client=serve_client,
             per_message_deflate=per_message_deflate,
             http_compression=http_compression,
+            allow_request=allow_request,
+            generate_id=generate_id,
+            cookie=cookie,
         ))
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []

@@ -1,0 +1,60 @@
+"""A WebSocket handshake let through while an ``async`` ``allow_request`` decides.
+
+The I/O layers answer an upgrade without waiting (``check_websocket`` is synchronous), so
+a new session over WebSocket whose ``allow_request`` answers later is upgraded first:
+``PendingWebSocket`` keeps what arrives meanwhile (a client sends nothing before the OPEN
+packet, but nothing is lost if one does) and, once the answer is in, opens the session and
+hands it all, or closes the WebSocket (1008) when refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from tidings.engine.io import WebSocketListener
+from tidings.protocol.engineio.requests import ErrorCode, RequestError
+
+__all__ = ["PendingWebSocket"]
+
+
+class PendingWebSocket:
+    """The listener of a WebSocket whose session waits for ``allow_request``."""
+
+    __slots__ = ("_closed", "_listener", "_messages")
+
+    def __init__(
+        self,
+        verdict: asyncio.Future[RequestError | None],
+        open_session: Callable[[], WebSocketListener],
+        refuse: Callable[[RequestError], None],
+    ) -> None:
+        self._messages: list[str | bytes] = []
+        self._listener: WebSocketListener | None = None
+        self._closed = False
+
+        def decided(future: asyncio.Future[RequestError | None]) -> None:
+            if self._closed:
+                return  # the client left before the answer: no session
+            error = future.result() if not future.cancelled() else RequestError.of(ErrorCode.BAD_REQUEST)
+            if error is not None:
+                refuse(error)
+                return
+            listener = self._listener = open_session()
+            messages, self._messages = self._messages, []
+            for message in messages:
+                listener.on_message(message)
+
+        verdict.add_done_callback(decided)
+
+    def on_message(self, data: str | bytes) -> None:
+        if self._listener is not None:
+            self._listener.on_message(data)
+        elif not self._closed:
+            self._messages.append(data)
+
+    def on_close(self, code: int, reason: str) -> None:
+        if self._listener is not None:
+            self._listener.on_close(code, reason)
+        self._closed = True
+        self._messages = []
