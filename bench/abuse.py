@@ -12,6 +12,7 @@ cut off when its buffer passes the limit.
 
     python -m bench.abuse                                      # 1,000 clients, 10 + 10 abusers
     python -m bench.abuse --clients 500 --seconds 10 --json
+    python -m bench.abuse --limit 100        # with Server(rate_limit=RateLimit(100))
 
 The healthy clients are raw connections on one event loop in this process
 (``bench.soak.Peer``); the abusers run in a process of their own.
@@ -28,16 +29,17 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.soak import Peer, _masked, _open, _raise_nofile
+from bench.soak import Peer, masked_frame, open_peer, raise_nofile
 
 ROOM = "all"
 
 
-async def _serve(port: int) -> None:
+async def _serve(port: int, limit: float | None) -> None:
     import tidings
     import tidings.standalone
 
-    sio = tidings.Server(max_connections=20_000)
+    rule = tidings.RateLimit(packets_per_second=limit) if limit else None
+    sio = tidings.Server(max_connections=20_000, rate_limit=rule)
 
     @sio.event
     async def join(socket: Any, room: str) -> bool:
@@ -75,7 +77,7 @@ class Listener(Peer):
 class Flooder(Peer):
     """Sends ``spam`` events as fast as the connection takes them, until told to stop."""
 
-    frame = _masked(1, ('42["spam","' + "x" * 200 + '"]').encode())
+    frame = masked_frame(1, ('42["spam","' + "x" * 200 + '"]').encode())
 
     def __init__(self, counts: dict[str, int]) -> None:
         super().__init__(counts)
@@ -132,7 +134,7 @@ async def _abuse(port: int, flooders: int, stallers: int) -> None:
     stalled: list[Peer] = []
     flooding: list[Flooder] = []
     for _ in range(stallers):
-        staller = await _open(port, counts, ROOM)
+        staller = await open_peer(port, counts, ROOM)
         assert staller.transport is not None
         staller.transport.pause_reading()  # joined, and never reads again
         stalled.append(staller)
@@ -187,9 +189,10 @@ async def _phase(name: str, ns: argparse.Namespace, publisher: Peer, latencies: 
 
 
 async def _drive(ns: argparse.Namespace) -> list[Phase]:
-    _raise_nofile()
+    raise_nofile()
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.abuse", "--serve", "--port", str(ns.port),
+        *(["--limit", str(ns.limit)] if ns.limit else []),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
     assert server.stdin is not None and server.stdout is not None
@@ -211,7 +214,7 @@ async def _drive(ns: argparse.Namespace) -> list[Phase]:
     try:
         for start in range(0, ns.clients, 200):
             listeners += await asyncio.gather(*(listen() for _ in range(min(200, ns.clients - start))))
-        publisher = await _open(ns.port, counts, "publishers")
+        publisher = await open_peer(ns.port, counts, "publishers")
         phases = [await _phase("healthy alone", ns, publisher, latencies, abusers=False),
                   await _phase("beside abusers", ns, publisher, latencies, abusers=True)]
     finally:
@@ -230,6 +233,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0, help="length of each phase")
     parser.add_argument("--flooders", type=int, default=10)
     parser.add_argument("--stallers", type=int, default=10)
+    parser.add_argument("--limit", type=float, metavar="PPS",
+                        help="the server's rate limit: packets a second per connection "
+                             "(tidings.RateLimit, dropping past it); default: none")
     parser.add_argument("--port", type=int, default=3919)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -243,8 +249,8 @@ def main() -> None:
     except ImportError:
         pass
     if ns.serve:
-        _raise_nofile()
-        run(_serve(ns.port))
+        raise_nofile()
+        run(_serve(ns.port, ns.limit))
         return
     if ns.abuse:
         run(_abuse(ns.port, ns.flooders, ns.stallers))
@@ -253,8 +259,9 @@ def main() -> None:
     if ns.json:
         print(json.dumps([asdict(p) for p in phases], indent=1))
         return
+    limit = f"rate limit {ns.limit:g} packets/s" if ns.limit else "no rate limit"
     print(f"{ns.clients:,} healthy clients, {ns.rate:g} broadcasts/s, {ns.seconds:g} s a phase; "
-          f"abusers: {ns.flooders} flooding, {ns.stallers} stalled")
+          f"abusers: {ns.flooders} flooding, {ns.stallers} stalled; {limit}")
     print("| phase | deliveries/s (expected) | p50 ms | p99 ms | stallers cut off | flooded events |")
     print("| --- | --- | --- | --- | --- | --- |")
     for p in phases:

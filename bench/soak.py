@@ -40,7 +40,7 @@ _LAG_TICK = 0.1
 # -- the server side (run as ``python -m bench.soak --serve``) -----------------------------
 
 
-def _raise_nofile() -> None:
+def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -111,7 +111,7 @@ async def _serve(port: int, interval: float, max_connections: int) -> None:
 # -- the clients -------------------------------------------------------------------------
 
 
-def _masked(opcode: int, payload: bytes) -> bytes:
+def masked_frame(opcode: int, payload: bytes) -> bytes:
     mask = os.urandom(4)
     n = len(payload)
     if n < 126:
@@ -191,7 +191,7 @@ class Peer(asyncio.Protocol):
 
     def send(self, text: str) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_masked(1, text.encode()))
+            self.transport.write(masked_frame(1, text.encode()))
 
     def ask(self, event: str, *args: Any) -> asyncio.Future[None]:
         """Emit with an ack; the future is done when the server answers."""
@@ -203,7 +203,7 @@ class Peer(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_masked(8, struct.pack("!H", 1000)))
+            self.transport.write(masked_frame(8, struct.pack("!H", 1000)))
             self.transport.close()
 
     def _fail(self, reason: str) -> None:
@@ -223,7 +223,7 @@ class Peer(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def _open(port: int, counts: dict[str, int], room: str) -> Peer:
+async def open_peer(port: int, counts: dict[str, int], room: str) -> Peer:
     loop = asyncio.get_running_loop()
     _, peer = await loop.create_connection(lambda: Peer(counts), "127.0.0.1", port)
     await asyncio.wait_for(peer.joined, 30)
@@ -235,7 +235,7 @@ async def _churn_one(port: int, counts: dict[str, int]) -> None:
     """connect, join, emit, leave, disconnect."""
     room = f"r{random.randrange(ROOMS)}"
     try:
-        peer = await _open(port, counts, room)
+        peer = await open_peer(port, counts, room)
         peer.send("42" + json.dumps(["say", room, "hello"]))
         await asyncio.wait_for(peer.ask("leave", room), 30)
         peer.close()
@@ -317,7 +317,7 @@ def _markdown(ns: argparse.Namespace, samples: list[dict[str, Any]], counts: dic
 
 
 async def _drive(ns: argparse.Namespace) -> int:
-    _raise_nofile()
+    raise_nofile()
     port = ns.port
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.soak", "--serve", "--port", str(port),
@@ -346,7 +346,7 @@ async def _drive(ns: argparse.Namespace) -> int:
     print(f"ramp: {ns.connections:,} connections", flush=True)
     for start in range(0, ns.connections, 200):
         batch = range(start, min(start + 200, ns.connections))
-        held += await asyncio.gather(*(_open(port, counts, f"r{i % ROOMS}") for i in batch))
+        held += await asyncio.gather(*(open_peer(port, counts, f"r{i % ROOMS}") for i in batch))
     print(f"held {len(held):,}; churn {ns.churn:g}/s for {ns.minutes:g} min", flush=True)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ns.minutes * 60
@@ -399,7 +399,7 @@ def main() -> None:
     except ImportError:
         pass
     if ns.serve:
-        _raise_nofile()
+        raise_nofile()
         run(_serve(ns.port, ns.interval, ns.max_connections))
         return
     started = time.monotonic()
