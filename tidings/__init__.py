@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 from tidings.asgi import ASGIApp
 from tidings.engine.compression import HttpCompression
+from tidings.engine.hooks import Cookie, RefusedRequest
 from tidings.errors import AckTimeoutError, ConnectionRefusedError, DisconnectedError
 from tidings.protocol.websocket.deflate import DeflateOptions
 from tidings.server import (
@@ -33,6 +34,7 @@ __all__ = [
     "BroadcastOperator",
     "Client",
     "ConnectionRefusedError",
+    "Cookie",
     "DeflateOptions",
     "DisconnectedError",
     "Emitter",
@@ -42,6 +44,7 @@ __all__ = [
     "Namespace",
     "RateLimit",
     "RecoveryOptions",
+    "RefusedRequest",
     "Server",
     "Socket",
     "SocketHandle",
