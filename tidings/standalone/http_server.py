@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from ssl import SSLContext
 from types import TracebackType
@@ -38,6 +39,8 @@ class HttpServer:
     handing each request for another process's session to that process
     (``tidings.standalone.handoff``). ``reuse_port``: listen with SO_REUSEPORT, so
     that several processes share the port and the kernel spreads connections.
+    ``sock``: serve on this listening socket (one a supervisor bound and handed over,
+    as for ``tidings serve --reload``) instead of binding ``host`` and ``port``.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class HttpServer:
         handoff: HandoffOptions | None = None,
         reuse_port: bool = False,
         ssl: SSLContext | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.app = app
         self.reuse_port = reuse_port
@@ -69,6 +73,7 @@ class HttpServer:
             raise ValueError("ssl and handoff do not go together: end TLS at the balancer")
         self.ssl = ssl
         """TLS: wss:// and https://, with this context's certificate."""
+        self.sock = sock
         if handoff is not None:
             set_owner = getattr(self.engine, "set_owner", None)
             if set_owner is None:
@@ -109,15 +114,21 @@ class HttpServer:
             factory = lambda: HandoffHttpProtocol(context, router)
         else:
             factory = lambda: HttpProtocol(context)
-        self._server = await loop.create_server(
-            factory,
-            self.host,
-            self.port,
-            backlog=self.backlog,
-            reuse_address=True,
-            reuse_port=self.reuse_port,
-            ssl=self.ssl,
-        )
+        if self.sock is not None:
+            self._server = await loop.create_server(
+                factory, sock=self.sock, backlog=self.backlog, ssl=self.ssl
+            )
+            self.host = str(self.sock.getsockname()[0])
+        else:
+            self._server = await loop.create_server(
+                factory,
+                self.host,
+                self.port,
+                backlog=self.backlog,
+                reuse_address=True,
+                reuse_port=self.reuse_port,
+                ssl=self.ssl,
+            )
         self.port = int(self._server.sockets[0].getsockname()[1])
         if router is not None:
             try:
@@ -206,6 +217,7 @@ def serve(
     handoff: HandoffOptions | None = None,
     reuse_port: bool = False,
     ssl: SSLContext | None = None,
+    sock: socket.socket | None = None,
 ) -> HttpServer:
     """``async with serve(app) as server:`` listens until the block ends, then closes gracefully."""
     return HttpServer(
@@ -218,6 +230,7 @@ def serve(
         handoff=handoff,
         reuse_port=reuse_port,
         ssl=ssl,
+        sock=sock,
     )
 
 
@@ -234,10 +247,11 @@ def run(
     loop: LoopName | None = None,
     eager_tasks: bool | None = None,
     ssl: SSLContext | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything).
 
-    ``handoff`` and ``reuse_port``: see ``HttpServer``. ``loop`` (``"auto"``: uvloop when
+    ``handoff``, ``reuse_port`` and ``sock``: see ``HttpServer``. ``loop`` (``"auto"``: uvloop when
     installed, ``"asyncio"``, ``"uvloop"``) and ``eager_tasks`` (Python 3.12+): the event
     loop to run on; by default what ``TIDINGS_LOOP`` and ``TIDINGS_EAGER_TASKS`` say."""
     server = HttpServer(
@@ -249,6 +263,7 @@ def run(
         handoff=handoff,
         reuse_port=reuse_port,
         ssl=ssl,
+        sock=sock,
     )
     with asyncio.Runner(loop_factory=loop_factory(loop, eager_tasks)) as runner:
         runner.run(_run(server, shutdown_timeout))
