@@ -76,12 +76,15 @@ class LogLimiter:
     def warning(self, kind: str, msg: str, *args: object) -> bool:
         return self.log(logging.WARNING, kind, msg, *args)
 
-    def flush(self) -> None:
-        """Log the summary of every kind whose interval is over (the timer calls this)."""
-        self._timer = None
+    def flush(self, final: bool = False) -> None:
+        """Log the summary of every kind whose interval is over (the timer calls this);
+        ``final``: of every kind, now (when what logs them stops)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         now = self.clock()
         for kind, window in list(self._windows.items()):
-            if now - window.start >= self.interval:
+            if final or now - window.start >= self.interval:
                 del self._windows[kind]
                 self._summarize(kind, window, now)
         if any(w.suppressed for w in self._windows.values()):

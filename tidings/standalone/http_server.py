@@ -9,6 +9,7 @@ WebSockets with 1001; when the time is up, drop whatever is left.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import socket
@@ -25,6 +26,7 @@ from tidings.standalone.handoff_protocol import HandoffHttpProtocol, adopter
 from tidings.standalone.handoff_router import HandoffRouter
 from tidings.standalone.http_protocol import HttpProtocol
 from tidings.standalone.loops import LoopName, loop_factory
+from tidings.standalone.open_files import AcceptErrors, connection_cap
 from tidings.standalone.options import HttpOptions
 from tidings.standalone.relay import Relay
 from tidings.standalone.websocket_protocol import WebSocketProtocol
@@ -85,6 +87,7 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._closed: asyncio.Event | None = None
         self._close_task: asyncio.Task[None] | None = None
+        self._accept_errors: AcceptErrors | None = None
 
     @property
     def connection_count(self) -> int:
@@ -97,9 +100,13 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         # The app opens what it needs (a history store) and accepts sessions before we listen.
         await self._hosted.startup()
+        options = self.options
+        cap = connection_cap(options.max_connections)
+        if cap < options.max_connections:  # what fits under the open-file limit
+            options = dataclasses.replace(options, max_connections=cap)
         context = self._context = ConnectionContext(
             loop=loop,
-            options=self.options,
+            options=options,
             engine=self.engine,
             routes=self._hosted.routes,
             static=self._static,
@@ -130,6 +137,7 @@ class HttpServer:
                 ssl=self.ssl,
             )
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self._accept_errors = AcceptErrors(loop)
         if router is not None:
             try:
                 await router.start(self.host, self.port, adopter(context, router))
@@ -194,6 +202,8 @@ class HttpServer:
                     "%d connections still open at shutdown: dropped", len(context.connections)
                 )
                 self.abort_all()
+        if self._accept_errors is not None:
+            self._accept_errors.close()
         self._closed.set()
 
     def abort_all(self) -> None:
