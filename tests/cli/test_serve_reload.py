@@ -108,6 +108,22 @@ def test_a_changed_module_restarts_the_server_and_sigint_stops_both(tmp_path: Pa
         served.stop()
 
 
+@pytest.mark.timeout(90)
+def test_a_module_that_fails_to_import_waits_for_the_next_change(tmp_path: Path) -> None:
+    served = serve_app(tmp_path, APP, "reloadapp", "reloadapp:sio", "--reload", "--port", "0")
+    try:
+        port = served.port
+        (tmp_path / "reloadapp.py").write_text(APP + "\nraise RuntimeError('broken on purpose')\n")
+        wait_for(served, r"server process \[\d+\] exited with code \d+; it restarts when a file", 1)
+        (tmp_path / "reloadapp.py").write_text(APP.replace('"first"', '"fixed"'))
+        wait_for(served, r"listening on http://127\.0\.0\.1:" + str(port), 2)
+        assert ask(port)[0] == "fixed"
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(20) == 0
+    finally:
+        served.stop()
+
+
 @pytest.mark.timeout(60)
 def test_the_server_process_stops_when_the_reloader_is_killed(tmp_path: Path) -> None:
     served = serve_app(tmp_path, APP, "reloadapp", "reloadapp:sio", "--reload", "--port", "0",
