@@ -62,7 +62,8 @@ def wait_for(served: Served, pattern: str, count: int, timeout: float = 30) -> l
 
 def server_pids(served: Served, count: int) -> list[int]:
     lines = wait_for(served, r"started server process \[\d+\]", count)
-    return [int(re.search(r"\[(\d+)\]", line).group(1)) for line in lines]  # type: ignore[union-attr]
+    found = [re.search(r"\[(\d+)\]", line) for line in lines]
+    return [int(m.group(1)) for m in found if m is not None]
 
 
 def gone(pid: int, timeout: float = 15) -> bool:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import resource
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 SERVER = Path(__file__).with_name("fd_limit_server.py")
 LIMIT = 128
 FREE = 10  # descriptors the server process leaves free after start
+OUT_OF_FILES = r"WARNING tidings\.standalone: accept failed: EMFILE, Too many open files"
 REQUEST = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
@@ -113,7 +115,7 @@ async def test_running_out_of_files_is_logged_and_survived(loop_name: str) -> No
         served: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         waiting: list[tuple[asyncio.Task[bytes], asyncio.StreamWriter]] = []
         dropped = 0
-        out_of_files = asyncio.ensure_future(logged.wait_for(r"accept failed: EMFILE", 60))
+        out_of_files = asyncio.ensure_future(logged.wait_for(OUT_OF_FILES, 60))
         for _ in range(FREE + 10):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             reply = asyncio.ensure_future(ask(reader, writer))
@@ -154,6 +156,28 @@ async def test_running_out_of_files_is_logged_and_survived(loop_name: str) -> No
     if loop_name == "asyncio":
         # asyncio retries the accept every second, and fails 2,048 times each time: one line,
         # and one summary at shutdown.
-        assert len(logged.matching(r"accept failed: EMFILE")) == 1, logged.lines
-        assert logged.matching(r"more like this suppressed \(accept failed, out of files\)")
+        assert len(logged.matching(OUT_OF_FILES)) == 1, logged.lines
+        assert logged.matching(r"more like this suppressed \(accept failed, EMFILE\)")
     assert not logged.matching("Traceback"), "".join(logged.lines)
+
+
+def test_the_soft_limit_is_raised_toward_the_hard_one() -> None:
+    code = (
+        "import logging, resource\n"
+        "from tidings.standalone.open_files import connection_cap\n"
+        "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')\n"
+        "print(connection_cap(1000), connection_cap(5000))\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=30,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (128, 2048)),
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 0, done.stderr
+    # 1000 fits once the soft limit is 1064; 5000 does not fit under 2048: 1984 it is.
+    assert done.stdout.splitlines() == ["1000 1984", "(2048, 2048)"], done.stdout
+    assert "INFO raised the open-file limit from 128 to 1064" in done.stderr, done.stderr
+    assert "INFO raised the open-file limit from 1064 to 2048" in done.stderr, done.stderr
+    assert "WARNING the open-file limit is 2048 (hard limit 2048): at most 1984 connections" \
+        in done.stderr, done.stderr

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import resource
 from typing import Any
 
@@ -61,13 +62,14 @@ def connection_cap(max_connections: int, headroom: int = HEADROOM) -> int:
     return cap
 
 
-_OUT_OF_FILES = (errno.EMFILE, errno.ENFILE)
+# What asyncio's accept loop reports, and retries a second later (files, then memory).
+_OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
 class AcceptErrors:
     """A loop exception handler for the server's lifetime: failed ``accept`` calls for want
-    of descriptors are logged once per ``interval`` seconds with a count; anything else goes
-    to the handler that was there before."""
+    of descriptors (or of memory) are logged once per ``interval`` seconds with a count;
+    anything else goes to the handler that was there before."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, interval: float = 10.0) -> None:
         self.loop = loop
@@ -81,16 +83,17 @@ class AcceptErrors:
         exc = context.get("exception")
         if (
             isinstance(exc, OSError)
-            and exc.errno in _OUT_OF_FILES
+            and exc.errno in _OUT_OF_RESOURCES
             and "accept" in str(context.get("message", ""))
         ):
             self.count += 1
+            name = errno.errorcode[exc.errno]
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             self.limiter.warning(
-                "accept failed, out of files",
-                "accept failed: %s (open-file limit %d); new connections wait in "
-                "the backlog and are accepted as descriptors free up",
-                errno.errorcode.get(exc.errno, exc.errno), soft,
+                f"accept failed, {name}",
+                "accept failed: %s, %s (open-file limit %d); new connections wait in the "
+                "backlog and are accepted once it frees up",
+                name, os.strerror(exc.errno), soft,
             )
             return
         if self.count and isinstance(exc, ValueError) and _retries_accept(context):
