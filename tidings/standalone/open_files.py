@@ -35,7 +35,8 @@ HEADROOM = 64
 def connection_cap(max_connections: int, headroom: int = HEADROOM) -> int:
     """The connection cap that leaves ``headroom`` descriptors under the open-file limit:
     ``max_connections`` when the soft limit allows it (raised toward the hard limit if it
-    must be), else less, with a WARNING that says how many."""
+    must be), else less, logged with how many (a WARNING when it is under 90 % of
+    ``max_connections``, else INFO)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max_connections + headroom
     if soft == resource.RLIM_INFINITY or want <= soft:
@@ -52,7 +53,10 @@ def connection_cap(max_connections: int, headroom: int = HEADROOM) -> int:
     if want <= soft:
         return max_connections
     cap = max(soft - headroom, 1)
-    logger.warning(
+    # A cap a few percent short is not worth a warning in a quiet production log (a hard
+    # limit of 20 000 and the default cap of 20 000, say); a cap well short of it is.
+    logger.log(
+        logging.WARNING if cap < max_connections * 0.9 else logging.INFO,
         "the open-file limit is %d (hard limit %s): at most %d connections, not the %d of "
         "max_connections (%d files kept for the rest); raise it (ulimit -n, systemd's "
         "LimitNOFILE) to serve more",
