@@ -241,17 +241,18 @@ def _serve_reloading(params: dict[str, Any], host: str, port: int, fd: int | Non
         from tidings import reload as reloader
     except ImportError as exc:
         raise click.ClickException(str(exc)) from exc
-    if fd is not None:
-        sock = socket.socket(fileno=fd)
-    else:
-        try:
-            sock = reloader.listen(host, port)
-        except OSError as exc:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock = socket.socket(fileno=fd) if fd is not None else reloader.listen(host, port)
+    except OSError as exc:
+        where = f"--fd {fd}" if fd is not None else f"{host}:{port}"
+        raise click.ClickException(f"cannot listen on {where}: {exc}") from exc
     dirs = [Path(d) for d in params["reload_dirs"]] or [Path.cwd()]
     # The child sees EOF on this pipe when this process is gone, however it ended.
     parent_alive, keep_open = os.pipe()
-    child_params = {**params, "reload": False, "workers": None, "fd": sock.fileno()}
+    child_params = {
+        **params, "reload": False, "reload_dirs": (), "reload_includes": (),
+        "reload_excludes": (), "workers": None, "fd": sock.fileno(),
+    }
     payload = json.dumps({"params": child_params, "parent_fd": parent_alive})
 
     def start() -> subprocess.Popen[bytes]:

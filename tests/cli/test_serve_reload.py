@@ -82,13 +82,17 @@ def gone(pid: int, timeout: float = 15) -> bool:
 
 @pytest.mark.timeout(90)
 def test_a_changed_module_restarts_the_server_and_sigint_stops_both(tmp_path: Path) -> None:
-    served = serve_app(tmp_path, APP, "reloadapp", "reloadapp:sio", "--reload", "--port", "0")
+    (tmp_path / "scratch").mkdir()
+    served = serve_app(tmp_path, APP, "reloadapp", "reloadapp:sio", "--reload", "--port", "0",
+                       "--reload-dir", ".", "--reload-exclude", "scratch")
     try:
         port = served.port
         [first_pid] = server_pids(served, 1)
         reply, old_session = ask(port)
         assert reply == "first"
 
+        (tmp_path / "scratch" / "notes.py").write_text("# excluded: no restart\n")
+        (tmp_path / "notes.txt").write_text("not a source file: no restart\n")
         (tmp_path / "reloadapp.py").write_text(APP.replace('"first"', '"second"'))
         wait_for(served, r"tidings\.reload: reloadapp\.py changed, restarting", 1)
         _, second_pid = server_pids(served, 2)
@@ -103,6 +107,9 @@ def test_a_changed_module_restarts_the_server_and_sigint_stops_both(tmp_path: Pa
         assert served.proc.wait(20) == 0
         assert gone(second_pid), f"server process {second_pid} outlived the reloader"
         output = "".join(served.lines)
+        assert "do nothing without --reload" not in output, output
+        changed = [line.split(": ", 1)[1] for line in output.splitlines() if " changed, " in line]
+        assert changed == ["reloadapp.py changed, restarting"], output
         assert f"stopped server process [{second_pid}]" in output
         assert "Traceback" not in output, output
     finally:
