@@ -14,6 +14,7 @@ CASES = [
     ("redis", "tidings.emitter", "tidings[redis]"),
     ("aiohttp", "tidings.client", "tidings[client]"),
     ("msgpack", "tidings.protocol.socketio.msgpack_parser", "tidings[msgpack]"),
+    ("watchfiles", "tidings.reload", "tidings[reload]"),
 ]
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
+import socket
 import sys
+import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,7 +18,11 @@ from tidings.standalone.options import HttpOptions
 from tidings.workers.target import TargetError, load_target
 
 if TYPE_CHECKING:
+    import subprocess
     from ssl import SSLContext
+
+# What a server process started by ``--reload`` is to serve: ``serve``'s parameters.
+_RELOAD_CHILD = "TIDINGS_RELOAD_CHILD"
 
 
 def load_app(target: str, *, factory: bool = False) -> Any:
@@ -91,12 +100,30 @@ def main() -> None:
 @click.option("--drain-spread", envvar="TIDINGS_DRAIN_SPREAD", show_envvar=True, type=click.FloatRange(min=0), default=None, metavar="SECONDS",
               help="At shutdown, close the sessions over this long so clients do not all"
                    " reconnect at once [default: 3 with --workers, else the app's own]")
+@click.option("--reload", is_flag=True, envvar="TIDINGS_RELOAD", show_envvar=True,
+              help="Restart the server when a source file changes (development; needs"
+                   " tidings[reload])")
+@click.option("--reload-dir", "reload_dirs", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False), envvar="TIDINGS_RELOAD_DIR",
+              show_envvar=True, help="With --reload: watch DIR (repeatable) [default: the"
+                                     " current directory]")
+@click.option("--reload-include", "reload_includes", multiple=True, metavar="GLOB",
+              envvar="TIDINGS_RELOAD_INCLUDE", show_envvar=True,
+              help="With --reload: files that also restart the server (repeatable; *.py always)")
+@click.option("--reload-exclude", "reload_excludes", multiple=True, metavar="GLOB",
+              envvar="TIDINGS_RELOAD_EXCLUDE", show_envvar=True,
+              help="With --reload: files or directories that do not (repeatable)"
+                   " [default: .*, .py[cod], .sw.*, ~*]")
+@click.option("--fd", type=click.IntRange(min=0), default=None, envvar="TIDINGS_FD",
+              show_envvar=True, help="Serve on the listening socket of this file descriptor,"
+                                     " inherited from a supervisor (instead of --host/--port)")
 def serve(
     target: str, host: str, port: int, static: tuple[str, ...], log_level: str,
     workers: int | None, node: str | None, redis: str | None, redis_key: str,
     advertise: str | None, factory: bool, loop: str | None, ssl_keyfile: str | None,
     ssl_certfile: str | None, proxy_headers: bool, forwarded_allow_ips: str, access_log: bool,
-    drain_spread: float | None,
+    drain_spread: float | None, reload: bool, reload_dirs: tuple[str, ...],
+    reload_includes: tuple[str, ...], reload_excludes: tuple[str, ...], fd: int | None,
 ) -> None:
     """Serve TARGET (module:attribute, a tidings Server) with the built-in server.
 
@@ -116,7 +143,20 @@ def serve(
     )
     if (ssl_keyfile is None) != (ssl_certfile is None):
         raise click.UsageError("TLS needs both --ssl-keyfile and --ssl-certfile")
+    if reload:
+        if workers is not None and workers > 1:
+            raise click.UsageError(
+                "--reload runs one server process: it does not go with --workers"
+            )
+        _serve_reloading(click.get_current_context().params, host, port, fd)
+        return
+    if reload_dirs or reload_includes or reload_excludes:
+        logging.getLogger("tidings.reload").warning(
+            "--reload-dir, --reload-include and --reload-exclude do nothing without --reload"
+        )
     if workers is not None:
+        if fd is not None:
+            raise click.UsageError("--fd works with one process; --workers listen themselves")
         if factory:
             raise click.UsageError("--factory works with one process; with --workers give the app")
         if ssl_certfile is not None:
@@ -151,9 +191,15 @@ def serve(
     options = HttpOptions(
         forwarded_allow_ips=None if trusted is None else frozenset(trusted), access_log=access_log
     )
+    sock = None
+    if fd is not None:
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as exc:
+            raise click.UsageError(f"--fd {fd}: {exc}") from exc
     _serve_one(
         target, host, port, static_files, node, redis, redis_key, advertise, drain_spread, factory,
-        options, tls,
+        options, tls, sock,
     )
 
 
@@ -161,6 +207,7 @@ def _serve_one(
     target: str, host: str, port: int, static_files: dict[str, str],
     node: str | None, redis: str | None, redis_key: str, advertise: str | None,
     drain_spread: float | None, factory: bool, options: HttpOptions, tls: SSLContext | None,
+    sock: socket.socket | None,
 ) -> None:
     from tidings.server import Server
     from tidings.standalone import run
@@ -183,7 +230,71 @@ def _serve_one(
         if isinstance(app, Server):
             app.node_id = node
     run(app, host=host, port=port, static_files=static_files or None, handoff=handoff,
-        options=options, ssl=tls)
+        options=options, ssl=tls, sock=sock)
+
+
+def _serve_reloading(params: dict[str, Any], host: str, port: int, fd: int | None) -> None:
+    """``serve --reload``: bind here, serve in a child process, restart it on changes."""
+    import subprocess
+
+    try:
+        from tidings import reload as reloader
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        sock = socket.socket(fileno=fd) if fd is not None else reloader.listen(host, port)
+    except OSError as exc:
+        where = f"--fd {fd}" if fd is not None else f"{host}:{port}"
+        raise click.ClickException(f"cannot listen on {where}: {exc}") from exc
+    dirs = [Path(d) for d in params["reload_dirs"]] or [Path.cwd()]
+    # The child sees EOF on this pipe when this process is gone, however it ended.
+    parent_alive, keep_open = os.pipe()
+    child_params = {
+        **params, "reload": False, "reload_dirs": (), "reload_includes": (),
+        "reload_excludes": (), "workers": None, "fd": sock.fileno(),
+    }
+    payload = json.dumps({"params": child_params, "parent_fd": parent_alive})
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tidings", "reload-child"],
+            env={**os.environ, _RELOAD_CHILD: payload},
+            pass_fds=(sock.fileno(), parent_alive), process_group=0,
+        )
+
+    source_filter = reloader.SourceFilter(
+        params["reload_includes"], params["reload_excludes"], roots=dirs
+    )
+    try:
+        status = reloader.Reloader(start, dirs, source_filter).run()
+    finally:
+        sock.close()
+        os.close(parent_alive)
+        os.close(keep_open)
+    sys.exit(status)
+
+
+@main.command("reload-child", hidden=True)
+@click.pass_context
+def reload_child(ctx: click.Context) -> None:
+    """The server process of ``serve --reload`` (started by it, with its parameters)."""
+    raw = os.environ.pop(_RELOAD_CHILD, None)
+    if raw is None:
+        raise click.UsageError("started by tidings serve --reload only")
+    payload = json.loads(raw)
+    _stop_with_parent(int(payload["parent_fd"]))
+    ctx.invoke(serve, **payload["params"])
+
+
+def _stop_with_parent(fd: int) -> None:
+    """SIGTERM this process (a graceful shutdown) when the reloader that started it is gone."""
+
+    def wait() -> None:
+        while os.read(fd, 1):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="tidings-reload-parent", daemon=True).start()
 
 
 @main.command()

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.serving import Served
 from tests.cli.serving import serve as serve_app
 
 APP = textwrap.dedent('''
@@ -83,5 +84,29 @@ def test_factory_loop_and_environment(
         assert httpx.post(base, content=b'421["loop"]', timeout=10).status_code == 200
         reply = httpx.get(base, timeout=10).text
         assert reply.startswith("431[") and loop_module in reply, reply
+    finally:
+        served.stop()
+
+
+def test_fd_serves_on_an_inherited_socket(tmp_path: Path) -> None:
+    """``--fd N``: the socket a supervisor bound (here this test) is served, --port ignored."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    (tmp_path / "cliapp.py").write_text(APP)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tidings", "serve", "cliapp:sio", "--fd", str(listener.fileno()),
+         "--port", "1"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        pass_fds=(listener.fileno(),), env={**os.environ},
+    )
+    served = Served(proc)
+    listener.close()  # the server process has its own copy
+    try:
+        assert served.wait_listening() == port
+        handshake = httpx.get(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling",
+                              timeout=10)
+        assert handshake.status_code == 200 and handshake.text.startswith("0{")
     finally:
         served.stop()

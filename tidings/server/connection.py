@@ -18,6 +18,7 @@ from tidings.handlers import call_maybe_async
 from tidings.history.base import LIVE
 from tidings.history.recovery import Recovered, parse_offset, recover
 from tidings.ids import Room, Sid
+from tidings.logging_limits import LogLimiter
 from tidings.protocol.socketio import DecodeError, Packet, PacketDecoder, PacketType
 from tidings.server.context import ServerContext
 from tidings.server.namespace import Namespace
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("tidings.server")
+#: The warnings a peer's bad input causes: a flood of it must not become a flood of lines.
+peer_warnings = LogLimiter(logger, burst=10, interval=60.0)
 
 #: The longest a connection over its rate limit goes unread (well under a ping timeout):
 #: its reads wait until what it owes is paid, or this long.
@@ -105,7 +108,9 @@ class Connection:
                     return
                 self.decoder = None  # nothing pending: the next message starts afresh
         except DecodeError as exc:
-            logger.warning("sid=%s malformed packet, closing: %s", self.conn.sid, exc)
+            peer_warnings.warning(
+                "malformed packet", "sid=%s malformed packet, closing: %s", self.conn.sid, exc
+            )
             self.close("parse error")
             return
         limiter = self._limiter
@@ -138,7 +143,8 @@ class Connection:
                 return
         if self._closed:
             return  # the rest of a POST read before this connection was closed (rate limit)
-        logger.warning(
+        peer_warnings.warning(
+            "packet in an invalid state",
             "sid=%s packet %s for namespace %r in an invalid state, closing",
             self.conn.sid, ptype.name, packet.namespace,
         )
@@ -174,7 +180,9 @@ class Connection:
         what = "the connection's rate limit" if event is None else f"the rate limit of {event!r}"
         if limiter.rule.on_limit == "disconnect":
             counts.disconnected += 1
-            logger.warning("sid=%s over %s: disconnecting", self.conn.sid, what)
+            peer_warnings.warning(
+                "over a rate limit", "sid=%s over %s: disconnecting", self.conn.sid, what
+            )
             for socket in list(self.sockets.values()):
                 socket.send_packet(Packet(PacketType.DISCONNECT, socket.nsp.name))
             self.close("rate limit exceeded")

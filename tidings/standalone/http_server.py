@@ -9,8 +9,10 @@ WebSockets with 1001; when the time is up, drop whatever is left.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from ssl import SSLContext
 from types import TracebackType
@@ -24,6 +26,7 @@ from tidings.standalone.handoff_protocol import HandoffHttpProtocol, adopter
 from tidings.standalone.handoff_router import HandoffRouter
 from tidings.standalone.http_protocol import HttpProtocol
 from tidings.standalone.loops import LoopName, loop_factory
+from tidings.standalone.open_files import AcceptErrors, connection_cap
 from tidings.standalone.options import HttpOptions
 from tidings.standalone.relay import Relay
 from tidings.standalone.websocket_protocol import WebSocketProtocol
@@ -38,6 +41,8 @@ class HttpServer:
     handing each request for another process's session to that process
     (``tidings.standalone.handoff``). ``reuse_port``: listen with SO_REUSEPORT, so
     that several processes share the port and the kernel spreads connections.
+    ``sock``: serve on this listening socket (one a supervisor bound and handed over,
+    as for ``tidings serve --reload``) instead of binding ``host`` and ``port``.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class HttpServer:
         handoff: HandoffOptions | None = None,
         reuse_port: bool = False,
         ssl: SSLContext | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         self.app = app
         self.reuse_port = reuse_port
@@ -69,6 +75,7 @@ class HttpServer:
             raise ValueError("ssl and handoff do not go together: end TLS at the balancer")
         self.ssl = ssl
         """TLS: wss:// and https://, with this context's certificate."""
+        self.sock = sock
         if handoff is not None:
             set_owner = getattr(self.engine, "set_owner", None)
             if set_owner is None:
@@ -80,6 +87,7 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._closed: asyncio.Event | None = None
         self._close_task: asyncio.Task[None] | None = None
+        self._accept_errors: AcceptErrors | None = None
 
     @property
     def connection_count(self) -> int:
@@ -92,9 +100,13 @@ class HttpServer:
         loop = asyncio.get_running_loop()
         # The app opens what it needs (a history store) and accepts sessions before we listen.
         await self._hosted.startup()
+        options = self.options
+        cap = connection_cap(options.max_connections)
+        if cap < options.max_connections:  # what fits under the open-file limit
+            options = dataclasses.replace(options, max_connections=cap)
         context = self._context = ConnectionContext(
             loop=loop,
-            options=self.options,
+            options=options,
             engine=self.engine,
             routes=self._hosted.routes,
             static=self._static,
@@ -109,16 +121,23 @@ class HttpServer:
             factory = lambda: HandoffHttpProtocol(context, router)
         else:
             factory = lambda: HttpProtocol(context)
-        self._server = await loop.create_server(
-            factory,
-            self.host,
-            self.port,
-            backlog=self.backlog,
-            reuse_address=True,
-            reuse_port=self.reuse_port,
-            ssl=self.ssl,
-        )
+        if self.sock is not None:
+            self._server = await loop.create_server(
+                factory, sock=self.sock, backlog=self.backlog, ssl=self.ssl
+            )
+            self.host = str(self.sock.getsockname()[0])
+        else:
+            self._server = await loop.create_server(
+                factory,
+                self.host,
+                self.port,
+                backlog=self.backlog,
+                reuse_address=True,
+                reuse_port=self.reuse_port,
+                ssl=self.ssl,
+            )
         self.port = int(self._server.sockets[0].getsockname()[1])
+        self._accept_errors = AcceptErrors(loop)
         if router is not None:
             try:
                 await router.start(self.host, self.port, adopter(context, router))
@@ -183,6 +202,8 @@ class HttpServer:
                     "%d connections still open at shutdown: dropped", len(context.connections)
                 )
                 self.abort_all()
+        if self._accept_errors is not None:
+            self._accept_errors.close()
         self._closed.set()
 
     def abort_all(self) -> None:
@@ -206,6 +227,7 @@ def serve(
     handoff: HandoffOptions | None = None,
     reuse_port: bool = False,
     ssl: SSLContext | None = None,
+    sock: socket.socket | None = None,
 ) -> HttpServer:
     """``async with serve(app) as server:`` listens until the block ends, then closes gracefully."""
     return HttpServer(
@@ -218,6 +240,7 @@ def serve(
         handoff=handoff,
         reuse_port=reuse_port,
         ssl=ssl,
+        sock=sock,
     )
 
 
@@ -234,10 +257,11 @@ def run(
     loop: LoopName | None = None,
     eager_tasks: bool | None = None,
     ssl: SSLContext | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully (a second signal drops everything).
 
-    ``handoff`` and ``reuse_port``: see ``HttpServer``. ``loop`` (``"auto"``: uvloop when
+    ``handoff``, ``reuse_port`` and ``sock``: see ``HttpServer``. ``loop`` (``"auto"``: uvloop when
     installed, ``"asyncio"``, ``"uvloop"``) and ``eager_tasks`` (Python 3.12+): the event
     loop to run on; by default what ``TIDINGS_LOOP`` and ``TIDINGS_EAGER_TASKS`` say."""
     server = HttpServer(
@@ -249,6 +273,7 @@ def run(
         handoff=handoff,
         reuse_port=reuse_port,
         ssl=ssl,
+        sock=sock,
     )
     with asyncio.Runner(loop_factory=loop_factory(loop, eager_tasks)) as runner:
         runner.run(_run(server, shutdown_timeout))
