@@ -29,6 +29,7 @@ from tidings.engine.responses import poll_response, post_response
 from tidings.engine.socket import IGNORED, EngineSocket
 from tidings.engine.static import ClientFiles
 from tidings.engine.timers import DeadlineHeap
+from tidings.logging_limits import LogLimiter
 from tidings.protocol.engineio.events import Closed
 from tidings.protocol.engineio.requests import (
     FORBIDDEN,
@@ -42,6 +43,8 @@ from tidings.protocol.engineio.session import POLLING, WEBSOCKET, ServerSession
 __all__ = ["EngineServer"]
 
 logger = logging.getLogger("tidings.engineio")
+#: A flood of handshakes at the cap is one line a minute and a count, not a line each.
+full_warnings = LogLimiter(logger, burst=10, interval=60.0)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -409,7 +412,8 @@ class EngineServer:
             if self._shutting_down:
                 logger.info("handshake refused: shutting down")
             else:
-                logger.warning("handshake refused: %d sessions open", len(self.sockets))
+                full_warnings.warning("handshake refused at the session cap",
+                                      "handshake refused: %d sessions open", len(self.sockets))
             return self._refuse(SERVER_FULL, cors, request)
         refused = self._admit(request)
         allow = self.options.allow_request
