@@ -45,7 +45,7 @@ class Socket(HookMethods, EmitMethods):
         "_acks", "_queue", "_saving", "_left_rooms",
     )
 
-    def __init__(self, nsp: Namespace, connection: SocketConnection, auth: Any) -> None:
+    def __init__(self, nsp: Namespace, connection: SocketConnection[Socket], auth: Any) -> None:
         self.id: Sid = new_sid()
         self.nsp = nsp
         self.connection = connection

@@ -1,17 +1,21 @@
-"""What a socket needs of the connection it is multiplexed over (``server.connection``)."""
+"""What a socket needs of the connection it is multiplexed over (``server.connection``).
+
+Generic in the socket type, so this module needs no import of ``tidings.server.socket``
+(which uses it as ``SocketConnection[Socket]``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from tidings.engine import EngineSocket
-    from tidings.server.socket import Socket
 
 __all__ = ["SocketConnection"]
 
+S_contra = TypeVar("S_contra", contravariant=True)
 
-class SocketConnection(Protocol):
+
+class SocketConnection(Protocol[S_contra]):
     """What a socket needs of the connection it is multiplexed over (``server.connection``)."""
 
     @property
@@ -20,11 +24,11 @@ class SocketConnection(Protocol):
     def disconnect(self) -> None:
         """Leave every namespace as the server's decision, then close."""
 
-    def forget(self, socket: Socket) -> None:
+    def forget(self, socket: S_contra) -> None:
         """``socket`` left its namespace: the connection no longer routes to it."""
 
     def close(self, reason: str) -> None:
         """Drop the whole connection: every namespace socket leaves with ``reason``."""
 
-    def hold(self, socket: Socket, full: bool) -> None:
+    def hold(self, socket: S_contra, full: bool) -> None:
         """Read nothing from the client while ``socket`` has too many events pending."""

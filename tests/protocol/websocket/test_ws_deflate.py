@@ -12,6 +12,8 @@ from tidings.protocol.prepared import PreparedMessage
 from tidings.protocol.websocket import BinaryMessage, Closed, Opcode, ServerConnection, TextMessage
 from tidings.protocol.websocket.deflate import (
     DeflateOptions,
+    Deflater,
+    Inflater,
     PerMessageDeflate,
     encode_compressed_frame,
     negotiate,
@@ -21,7 +23,7 @@ from tidings.protocol.websocket.deflate import (
 OPTS = DeflateOptions()
 
 
-def deflate(data: bytes, c: zlib._Compress | None = None, wbits: int = 15) -> bytes:
+def deflate(data: bytes, c: Deflater | None = None, wbits: int = 15) -> bytes:
     """A client's compressed message body: sync-flushed, the 4-byte tail removed."""
     c = c or zlib.compressobj(wbits=-wbits)
     out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
@@ -29,7 +31,7 @@ def deflate(data: bytes, c: zlib._Compress | None = None, wbits: int = 15) -> by
     return out[:-4]
 
 
-def inflate(body: bytes, d: zlib._Decompress | None = None) -> bytes:
+def inflate(body: bytes, d: Inflater | None = None) -> bytes:
     d = d or zlib.decompressobj(-15)
     return d.decompress(body + b"\x00\x00\xff\xff")
 
@@ -194,7 +196,7 @@ def test_decompression_bomb_fails_with_1009_within_the_limit(monkeypatch: pytest
     real = zlib.decompressobj
 
     class Spy:
-        def __init__(self, inner: zlib._Decompress) -> None:
+        def __init__(self, inner: Inflater) -> None:
             self.inner = inner
             self.eof = False
 

@@ -12,6 +12,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from tidings.protocol.websocket.events import ProtocolError
 from tidings.protocol.websocket.frames import CloseCode
@@ -191,6 +192,23 @@ def deflate_once(payload: bytes, wbits: int, level: int, mem_level: int) -> byte
     return data[:-4] if data.endswith(_TAIL) else data
 
 
+class Deflater(Protocol):
+    """A ``zlib.compressobj``."""
+
+    def compress(self, data: bytes, /) -> bytes: ...
+
+    def flush(self, mode: int = ..., /) -> bytes: ...
+
+
+class Inflater(Protocol):
+    """A ``zlib.decompressobj``."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    def decompress(self, data: bytes, /, max_length: int = ...) -> bytes: ...
+
+
 class PerMessageDeflate:
     """One connection's compression state: our deflate stream, the peer's inflate stream.
 
@@ -205,8 +223,8 @@ class PerMessageDeflate:
         #: What a message deflated without context for this connection depends on: equal
         #: keys can share the very same compressed bytes (a broadcast compresses once).
         self.key = (agreement.server_max_window_bits, options.level, options.mem_level)
-        self._deflater: zlib._Compress | None = None
-        self._inflater: zlib._Decompress | None = None
+        self._deflater: Deflater | None = None
+        self._inflater: Inflater | None = None
 
     @property
     def shared(self) -> bool:
