@@ -290,3 +290,13 @@ def test_prepared_message_compresses_once_for_all_shared_codecs(monkeypatch: pyt
     assert calls == [len(prepared.ws_payloads[0][1])]  # the small binary part stays plain
     assert frames[0][0] == 0xC1
     assert frames[0].endswith(b"\x82\x0a" + b"\x00" * 10)
+
+
+def test_connection_sends_compressed_from_the_threshold() -> None:
+    conn = conn_with("permessage-deflate; server_no_context_takeover")
+    conn.send_text("small")
+    conn.send_text("large " * 300)
+    small, large = conn.data_to_send()
+    assert small[0] == 0x81
+    assert large[0] == 0xC1
+    assert inflate(large[4:] if large[1] == 126 else large[2:]).decode() == "large " * 300

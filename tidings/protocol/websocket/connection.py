@@ -10,6 +10,10 @@ a large message is never held twice and invalid UTF-8 fails fast, mid-frame.
 A fragmented message grows one ``bytearray`` (no object per fragment), and a
 message of more than ``max_fragments`` frames fails the connection with 1008:
 the peer may send 1-byte fragments, and each frame costs a header's parsing.
+
+With permessage-deflate negotiated (``deflate=``), RSV1 on a message's first frame
+means compressed: its payload is inflated as it arrives, bounded by
+``max_message_size``; ``send_text``/``send_bytes`` compress from the threshold on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import codecs
 import struct
 
-from tidings.protocol.websocket.deflate import PerMessageDeflate
+from tidings.protocol.websocket.deflate import PerMessageDeflate, encode_compressed_frame
 from tidings.protocol.websocket.events import (
     BinaryMessage,
     Closed,
@@ -162,16 +166,23 @@ class ServerConnection:
     def send_text(self, data: str) -> None:
         if self.state is not _OPEN:
             self._check_open()
-        frame = encode_frame(1, data.encode("utf-8"))
+        frame = self._data_frame(1, data.encode("utf-8"))
         self._out.append(frame)
         self._out_size += len(frame)
 
     def send_bytes(self, data: bytes) -> None:
         if self.state is not _OPEN:
             self._check_open()
-        frame = encode_frame(2, data)
+        frame = self._data_frame(2, data)
         self._out.append(frame)
         self._out_size += len(frame)
+
+    def _data_frame(self, opcode: int, payload: bytes) -> bytes:
+        """Compressed when deflate was negotiated and ``payload`` reaches the threshold."""
+        deflate = self.deflate
+        if deflate is not None and len(payload) >= deflate.options.threshold:
+            return encode_compressed_frame(opcode, deflate.compress(payload))
+        return encode_frame(opcode, payload)
 
     def send_frames(self, frames: bytes) -> None:
         """Frames encoded elsewhere (once, for many recipients), queued as they are."""
