@@ -81,13 +81,17 @@ class WebSocketOptions:
     """Origins a browser may open this route from; others are answered 403 (cross-site
     WebSocket hijacking of cookie sessions). ``None``: the page's own origin only, as on
     the Socket.IO path; ``"*"``: any. An upgrade without ``Origin`` (not a browser) is let in."""
-    per_message_deflate: DeflateOptions | None = None
-    """permessage-deflate for clients that offer it (built-in server only); None: off."""
+    per_message_deflate: DeflateOptions | bool | None = None
+    """permessage-deflate for clients that offer it (built-in server only); None or False: off,
+    True: ``DeflateOptions()``."""
 
     def __post_init__(self) -> None:
         for name in ("max_message_size", "max_queue", "write_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        deflate = self.per_message_deflate
+        if isinstance(deflate, bool):
+            object.__setattr__(self, "per_message_deflate", DeflateOptions() if deflate else None)
 
 
 class WebSocketClosed(ConnectionError):
@@ -424,9 +428,7 @@ class WebSocketRoutes:
                 else frozenset([allowed_origins] if isinstance(allowed_origins, str) else allowed_origins)
             ),
             per_message_deflate=(
-                base.per_message_deflate if per_message_deflate is None
-                else DeflateOptions() if per_message_deflate is True
-                else per_message_deflate or None
+                base.per_message_deflate if per_message_deflate is None else per_message_deflate
             ),
         )
         route = WebSocketRoute(path, handler, options, self)

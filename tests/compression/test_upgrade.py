@@ -92,3 +92,42 @@ async def test_decompression_bomb_closes_with_1009(port: int) -> None:
             break
     assert struct.unpack("!H", body[:2])[0] == 1009
     writer.close()
+
+
+@pytest.mark.parametrize("deflate", [True, False])
+async def test_raw_route_echoes_compressed(deflate: bool) -> None:
+    from tidings.websocket_routes import WebSocket, WebSocketRoutes
+
+    routes = WebSocketRoutes()
+
+    @routes.route("/echo", per_message_deflate=deflate)
+    async def echo(ws: WebSocket) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with tidings.standalone.serve(routes, "127.0.0.1", 0) as srv:
+        reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n".encode()
+        )
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode("latin-1")
+        assert extension_of(head) == ("permessage-deflate" if deflate else None)
+        text = b"route " * 1000
+        mask = b"\x09\x08\x07\x06"
+        if deflate:
+            c = zlib.compressobj(wbits=-15)
+            body = (c.compress(text) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            first = 0xC0 | Opcode.TEXT
+        else:
+            body, first = text, 0x80 | Opcode.TEXT
+        writer.write(struct.pack("!BBH", first, 0x80 | 126, len(body)) + mask + apply_mask(body, mask))
+        b0, got = await read_frame(reader)
+        if deflate:
+            assert b0 == 0xC1
+            assert zlib.decompressobj(-15).decompress(got + b"\x00\x00\xff\xff") == text
+        else:
+            assert b0 == 0x81 and got == text
+        writer.close()
