@@ -52,7 +52,7 @@ class DeflateOptions:
     #: Messages shorter than this many bytes are sent uncompressed (Node's ``ws``: 1,024).
     threshold: int = 1024
     #: Compress every message on its own (no shared window): costs ratio, saves the
-    #: ~300 KiB a deflate stream keeps per connection, and lets a broadcast be
+    #: ~260 KiB a deflate stream keeps per connection, and lets a broadcast be
     #: compressed once for all such recipients. Granted too whenever a client asks.
     server_no_context_takeover: bool = False
     #: Ask clients to compress every message on its own (saves our inflate window).
