@@ -5,7 +5,7 @@
 then, in a browser console: ``ws = new WebSocket("ws://127.0.0.1:9001");
 ws.onmessage = (e) => console.log(e.data); ws.onopen = () => ws.send("hi")``.
 It is also what ``scripts/autobahn`` runs the Autobahn|Testsuite cases against,
-hence messages of up to 16 MiB.
+hence messages of up to 16 MiB, and permessage-deflate (RFC 7692) for clients that offer it.
 """
 
 from __future__ import annotations
@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import logging
 
+from tidings.protocol.websocket.deflate import DeflateOptions
 from tidings.standalone import run
 from tidings.websocket_routes import WebSocket, WebSocketRoutes
 
 routes = WebSocketRoutes()
 
 
-@routes.route("/", max_message_size=16 * 2**20)
+# threshold=0: every message is compressed when the client negotiated it, as the
+# Autobahn cases of sections 12 and 13 expect of an echo server.
+@routes.route("/", max_message_size=16 * 2**20, per_message_deflate=DeflateOptions(threshold=0))
 async def echo(ws: WebSocket) -> None:
     async for message in ws:
         await ws.send(message)

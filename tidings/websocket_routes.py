@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from tidings.engine.cors import same_origin
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketTransport
+from tidings.protocol.websocket.deflate import DeflateOptions
 
 __all__ = [
     "RouteTransport",
@@ -80,11 +81,17 @@ class WebSocketOptions:
     """Origins a browser may open this route from; others are answered 403 (cross-site
     WebSocket hijacking of cookie sessions). ``None``: the page's own origin only, as on
     the Socket.IO path; ``"*"``: any. An upgrade without ``Origin`` (not a browser) is let in."""
+    per_message_deflate: DeflateOptions | bool | None = None
+    """permessage-deflate for clients that offer it (built-in server only); None or False: off,
+    True: ``DeflateOptions()``."""
 
     def __post_init__(self) -> None:
         for name in ("max_message_size", "max_queue", "write_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        deflate = self.per_message_deflate
+        if isinstance(deflate, bool):
+            object.__setattr__(self, "per_message_deflate", DeflateOptions() if deflate else None)
 
 
 class WebSocketClosed(ConnectionError):
@@ -376,6 +383,7 @@ class WebSocketRoutes:
         max_queue: int | None = None,
         write_limit: int | None = None,
         allowed_origins: Iterable[str] | Literal["*"] | None = None,
+        per_message_deflate: bool | DeflateOptions | None = None,
     ) -> Callable[[H], H]:
         """Decorator: ``@routes.route("/echo", max_message_size=2**24)``."""
 
@@ -387,6 +395,7 @@ class WebSocketRoutes:
                 max_queue=max_queue,
                 write_limit=write_limit,
                 allowed_origins=allowed_origins,
+                per_message_deflate=per_message_deflate,
             )
             return handler
 
@@ -401,6 +410,7 @@ class WebSocketRoutes:
         max_queue: int | None = None,
         write_limit: int | None = None,
         allowed_origins: Iterable[str] | Literal["*"] | None = None,
+        per_message_deflate: bool | DeflateOptions | None = None,
     ) -> WebSocketRoute:
         path = _normalize(path)
         if not inspect.iscoroutinefunction(handler):
@@ -416,6 +426,9 @@ class WebSocketRoutes:
                 base.allowed_origins if allowed_origins is None
                 else "*" if allowed_origins == "*"
                 else frozenset([allowed_origins] if isinstance(allowed_origins, str) else allowed_origins)
+            ),
+            per_message_deflate=(
+                base.per_message_deflate if per_message_deflate is None else per_message_deflate
             ),
         )
         route = WebSocketRoute(path, handler, options, self)

@@ -21,10 +21,14 @@ from tidings.adapters.base import Adapter, LocalNamespace
 AdapterFactory = Callable[[LocalNamespace], Adapter]
 
 
-def build(adapter_factory: AdapterFactory | None = None) -> tidings.Server:
-    """The app; ``adapter_factory`` None keeps the server's default (rooms in this process)."""
+def build(adapter_factory: AdapterFactory | None = None, deflate: bool = False) -> tidings.Server:
+    """The app; ``adapter_factory`` None keeps the server's default (rooms in this process).
+    ``deflate``: permessage-deflate for clients that offer it (``bench.deflate``; off in every
+    scenario of ``bench/run``, as in the other servers)."""
     # max_connections: the safe default (10,000) is below the largest fan-out plus its publisher.
     options: dict[str, Any] = {} if adapter_factory is None else {"adapter_factory": adapter_factory}
+    if deflate:
+        options["per_message_deflate"] = True
     sio = tidings.Server(cors_allowed_origins="*", ping_interval=25, ping_timeout=20,
                          max_http_buffer_size=1_000_000, max_connections=100_000, **options)
 
@@ -72,8 +76,9 @@ def main() -> None:
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     parser.add_argument("--redis", metavar="URL", help="cluster node: the Redis adapter on URL")
     parser.add_argument("--redis-key", default="socket.io", help="the adapter's key prefix")
+    parser.add_argument("--deflate", action="store_true", help="permessage-deflate on")
     ns = parser.parse_args()
-    sio = build(redis_adapter(ns.redis, ns.redis_key) if ns.redis else None)
+    sio = build(redis_adapter(ns.redis, ns.redis_key) if ns.redis else None, ns.deflate)
     if ns.loop == "uvloop":
         import uvloop
 

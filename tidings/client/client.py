@@ -252,6 +252,7 @@ class Client(HandlerRegistry):
             headers={**await resolve_headers(endpoint.headers), **endpoint.proxy_headers},
             timeout=self.options.timeout,
             max_size=self.options.max_message_size,
+            compress=15 if self.options.per_message_deflate else 0,
             request=endpoint.request,
             on_message=self._namespaces.receive,
             on_close=self._on_engine_close,

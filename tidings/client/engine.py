@@ -74,6 +74,7 @@ class EngineConnection:
         "_ws_pending",
         "_ws_task",
         "_ws_wake",
+        "_compress",
     )
 
     def __init__(
@@ -89,6 +90,7 @@ class EngineConnection:
         on_message: Callable[[str | bytes], None],
         on_close: Callable[[str, str], None],
         on_ping: Callable[[], None],
+        compress: int = 0,
     ) -> None:
         if not transports or any(t not in _TRANSPORTS for t in transports):
             raise ValueError(f"transports must be among {_TRANSPORTS}, not {transports!r}")
@@ -98,6 +100,8 @@ class EngineConnection:
         self._headers = headers
         self._timeout = timeout
         self._max_size = max_size
+        # permessage-deflate window bits offered to the server (0: no offer), as aiohttp takes them.
+        self._compress = compress
         self._request = request
         self._on_message = on_message
         self._on_close = on_close
@@ -377,6 +381,7 @@ class EngineConnection:
                 max_msg_size=self._max_size,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=self._timeout),
                 autoping=True,
+                compress=self._compress,
                 **self._request,
             )
             if session.state is ClientSessionState.CLOSED:

@@ -56,6 +56,9 @@ class ClientOptions:
     """Largest long-polling body or WebSocket message accepted from the server."""
     concurrent_events: bool = False
     """Run event handlers as concurrent tasks instead of one at a time in arrival order."""
+    per_message_deflate: bool = False
+    """Offer permessage-deflate (RFC 7692) on the WebSocket, as the JavaScript client's
+    ``perMessageDeflate``: used when the server accepts (its ``perMessageDeflate`` on)."""
     decoder_limits: DecoderLimits = field(default_factory=DecoderLimits)
 
     def __post_init__(self) -> None:
@@ -101,6 +104,7 @@ class OptionOverrides(TypedDict, total=False):
     max_offline_packets: int
     max_message_size: int
     concurrent_events: bool
+    per_message_deflate: bool
     decoder_limits: DecoderLimits
 
 

@@ -12,6 +12,8 @@ from http import HTTPStatus
 from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl
 
+from tidings.protocol.websocket.deflate import PerMessageDeflate
+
 
 @dataclass(slots=True)
 class HttpRequest:
@@ -45,6 +47,20 @@ class PreparedFrames(Protocol):
     @property
     def ws_messages(self) -> tuple[str | bytes, ...]:
         """Every part as one WebSocket message each, for I/O layers that frame for us."""
+        ...
+
+    @property
+    def compress(self) -> bool:
+        """False: sent uncompressed even on a connection with permessage-deflate."""
+        ...
+
+    @property
+    def ws_payloads(self) -> list[tuple[int, bytes]]:
+        """Every part as (opcode, payload), for a connection that compresses per message."""
+        ...
+
+    def deflated_frames(self, codec: PerMessageDeflate) -> bytes:
+        """Compressed frames for peers without context takeover: computed once, shared."""
         ...
 
 

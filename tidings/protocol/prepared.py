@@ -5,6 +5,11 @@ WebSocket, and the hot path then reads a plain attribute); the polling
 encodings are computed on first use and cached, so a broadcast to polling
 clients base64-encodes its binary parts once. Every recipient gets the very
 same objects.
+
+With permessage-deflate, the compressed frames for peers that take messages
+without context (``server_no_context_takeover``) are computed on first use and
+cached too: a broadcast is compressed once for all of them. ``compress=False``
+(``socket.compress(False)``) sends the plain frames to every peer.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tidings.protocol.engineio.packets import Encoded, encode_message
+from tidings.protocol.websocket.deflate import PerMessageDeflate, encode_compressed_frame
 from tidings.protocol.websocket.frames import Opcode, encode_frame
 
 __all__ = ["PreparedMessage"]
@@ -20,9 +26,9 @@ __all__ = ["PreparedMessage"]
 class PreparedMessage:
     """Engine.IO MESSAGE payloads (no "4" prefix): str parts are text, bytes parts binary."""
 
-    __slots__ = ("_encoded", "_nbytes", "parts", "ws_frames", "ws_messages")
+    __slots__ = ("_deflated", "_encoded", "_nbytes", "compress", "parts", "ws_frames", "ws_messages")
 
-    def __init__(self, parts: Sequence[str | bytes]) -> None:
+    def __init__(self, parts: Sequence[str | bytes], compress: bool = True) -> None:
         messages: list[str | bytes] = []
         for part in parts:
             if isinstance(part, str):
@@ -43,6 +49,34 @@ class PreparedMessage:
         )
         self._encoded: tuple[Encoded, ...] | None = None
         self._nbytes = 0
+        #: False: never compressed, whatever the connection negotiated (Node's ``compress(false)``).
+        self.compress = compress
+        self._deflated: tuple[tuple[int, ...], bytes] | None = None
+
+    @property
+    def ws_payloads(self) -> list[tuple[int, bytes]]:
+        """Every part as (opcode, payload): what a connection compresses itself."""
+        return [
+            (Opcode.TEXT, m.encode("utf-8")) if isinstance(m, str) else (Opcode.BINARY, m)
+            for m in self.ws_messages
+        ]
+
+    def deflated_frames(self, codec: PerMessageDeflate) -> bytes:
+        """The frames for a connection that deflates without context (``codec.shared``):
+        computed once per configuration and cached, the same bytes for every such peer."""
+        key = (*codec.key, codec.options.threshold)
+        cached = self._deflated
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        threshold = codec.options.threshold
+        frames = b"".join(
+            encode_compressed_frame(op, codec.compress(payload))
+            if len(payload) >= threshold
+            else encode_frame(op, payload)
+            for op, payload in self.ws_payloads
+        )
+        self._deflated = (key, frames)
+        return frames
 
     @property
     def encoded(self) -> tuple[Encoded, ...]:

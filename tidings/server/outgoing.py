@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.errors import AckTimeoutError
 from tidings.ids import Room, Sid
+from tidings.protocol.prepared import PreparedMessage
 from tidings.protocol.socketio import JsonParser, Packet, encode
 from tidings.server.operators import BroadcastOperator, BroadcastTarget
 
 if TYPE_CHECKING:
     from tidings.adapters.base import LocalConnection
-    from tidings.protocol.prepared import PreparedMessage
     from tidings.protocol.socketio import Parser
 
 logger = logging.getLogger("tidings.server")
@@ -21,11 +21,17 @@ logger = logging.getLogger("tidings.server")
 __all__ = ["Ack", "EmitMethods", "EmitModifiers", "HeldConnection", "short_ack", "write_packet"]
 
 
-def write_packet(writer: LocalConnection, packet: Packet, parser: Parser) -> None:
+def write_packet(
+    writer: LocalConnection, packet: Packet, parser: Parser, compress: bool = True
+) -> None:
     """Encode ``packet`` and send its messages (text, then any binary attachment), in order.
 
     The default parser's encoder is called directly: what ``JsonParser.encode`` does, minus a
-    call and a tuple, which an emit to one socket feels (about 60 ns of 1 us)."""
+    call and a tuple, which an emit to one socket feels (about 60 ns of 1 us).
+    ``compress=False`` sends it as a message marked never to be compressed."""
+    if not compress:
+        writer.send_prepared(PreparedMessage(parser.encode(packet), compress=False))
+        return
     if type(parser) is JsonParser:
         encoded = encode(packet, parser.serializer)
         writer.send(encoded.text)
@@ -79,40 +85,57 @@ class ModifiedTarget(Protocol):
     @property
     def writer(self) -> LocalConnection: ...
 
-    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None: ...
+    async def emit(
+        self, event: str, *args: Any, volatile: bool = False, compress: bool = True
+    ) -> None: ...
 
-    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any: ...
+    async def emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None, compress: bool = True
+    ) -> Any: ...
 
 
 class EmitModifiers:
-    """Flags for an emit to one socket: ``socket.volatile`` and ``socket.timeout(s)``,
-    which in Node act on that socket (a broadcast starts with ``socket.broadcast``)."""
+    """Flags for an emit to one socket: ``socket.volatile``, ``socket.timeout(s)`` and
+    ``socket.compress(flag)``, which in Node act on that socket (a broadcast starts with
+    ``socket.broadcast``)."""
 
-    __slots__ = ("_socket", "_timeout", "_volatile")
+    __slots__ = ("_compress", "_socket", "_timeout", "_volatile")
 
     def __init__(
-        self, socket: ModifiedTarget, *, volatile: bool = False, timeout: float | None = None
+        self,
+        socket: ModifiedTarget,
+        *,
+        volatile: bool = False,
+        timeout: float | None = None,
+        compress: bool = True,
     ) -> None:
         self._socket = socket
         self._volatile = volatile
         self._timeout = timeout
+        self._compress = compress
 
     @property
     def volatile(self) -> EmitModifiers:
-        return EmitModifiers(self._socket, volatile=True, timeout=self._timeout)
+        return EmitModifiers(self._socket, volatile=True, timeout=self._timeout, compress=self._compress)
 
     def timeout(self, seconds: float) -> EmitModifiers:
-        return EmitModifiers(self._socket, volatile=self._volatile, timeout=seconds)
+        return EmitModifiers(self._socket, volatile=self._volatile, timeout=seconds, compress=self._compress)
+
+    def compress(self, flag: bool) -> EmitModifiers:
+        """``compress(False)``: sent uncompressed even over permessage-deflate."""
+        return EmitModifiers(self._socket, volatile=self._volatile, timeout=self._timeout, compress=flag)
 
     async def emit(self, event: str, *args: Any) -> None:
-        await self._socket.emit(event, *args, volatile=self._volatile)
+        await self._socket.emit(event, *args, volatile=self._volatile, compress=self._compress)
 
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
         """The client's ack; ``AckTimeoutError`` after the timeout, or at once when volatile
         and the client cannot take the event now (it is dropped, so no ack can come)."""
         if self._volatile and not self._socket.writer.writable:
             raise AckTimeoutError("volatile event dropped: the client could not take it")
-        return await self._socket.emit_with_ack(event, *args, timeout=self._timeout)
+        return await self._socket.emit_with_ack(
+            event, *args, timeout=self._timeout, compress=self._compress
+        )
 
 
 class EmitMethods:
@@ -128,9 +151,13 @@ class EmitMethods:
         @property
         def writer(self) -> LocalConnection: ...
 
-        async def emit(self, event: str, *args: Any, volatile: bool = False) -> None: ...
+        async def emit(
+            self, event: str, *args: Any, volatile: bool = False, compress: bool = True
+        ) -> None: ...
 
-        async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any: ...
+        async def emit_with_ack(
+            self, event: str, *args: Any, timeout: float | None = None, compress: bool = True
+        ) -> Any: ...
 
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator((self.nsp,), except_=frozenset({Room(self.id)}))
@@ -155,6 +182,12 @@ class EmitMethods:
     def timeout(self, seconds: float) -> EmitModifiers:
         """``await socket.timeout(5).emit_with_ack(...)``: ask this client, wait ``seconds``."""
         return EmitModifiers(self, timeout=seconds)
+
+    def compress(self, flag: bool) -> EmitModifiers:
+        """``await socket.compress(False).emit(...)``: to this client, never compressed
+        (permessage-deflate); ``True`` is the default: compressed when negotiated and at
+        least the threshold."""
+        return EmitModifiers(self, compress=flag)
 
     async def send(self, *args: Any) -> None:
         """Send a ``message`` event (Node's ``socket.send``, after ``WebSocket.send``)."""

@@ -8,7 +8,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from tidings.adapters.base import AckCallback, LocalConnection
 from tidings.errors import AckTimeoutError, DisconnectedError
@@ -21,6 +21,7 @@ from tidings.server.hooks import HookMethods, WatchedConnection, notify, past_mi
 from tidings.server.namespace import Namespace
 from tidings.server.outgoing import Ack, EmitMethods, HeldConnection, short_ack, write_packet
 from tidings.server.session_data import SessionData
+from tidings.server.socket_connection import SocketConnection
 from tidings.server.socket_state import SocketState
 
 if TYPE_CHECKING:
@@ -34,25 +35,6 @@ logger = logging.getLogger("tidings.server")
 Job = Callable[[], Coroutine[Any, Any, None]]
 
 
-class SocketConnection(Protocol):
-    """What a socket needs of the connection it is multiplexed over (``server.connection``)."""
-
-    @property
-    def conn(self) -> EngineSocket: ...
-
-    def disconnect(self) -> None:
-        """Leave every namespace as the server's decision, then close."""
-
-    def forget(self, socket: Socket) -> None:
-        """``socket`` left its namespace: the connection no longer routes to it."""
-
-    def close(self, reason: str) -> None:
-        """Drop the whole connection: every namespace socket leaves with ``reason``."""
-
-    def hold(self, socket: Socket, full: bool) -> None:
-        """Read nothing from the client while ``socket`` has too many events pending."""
-
-
 class Socket(HookMethods, EmitMethods):
     """Handed to every handler. Cheap while idle: no task, no timer, no room set of its own."""
 
@@ -63,7 +45,7 @@ class Socket(HookMethods, EmitMethods):
         "_acks", "_queue", "_saving", "_left_rooms",
     )
 
-    def __init__(self, nsp: Namespace, connection: SocketConnection, auth: Any) -> None:
+    def __init__(self, nsp: Namespace, connection: SocketConnection[Socket], auth: Any) -> None:
         self.id: Sid = new_sid()
         self.nsp = nsp
         self.connection = connection
@@ -174,11 +156,14 @@ class Socket(HookMethods, EmitMethods):
 
     # -- sending -----------------------------------------------------------------------
 
-    async def emit(self, event: str, *args: Any, volatile: bool = False) -> None:
+    async def emit(
+        self, event: str, *args: Any, volatile: bool = False, compress: bool = True
+    ) -> None:
         """Send an event to this client. Never blocks: it is queued on the connection.
 
         ``volatile``: dropped if the client cannot take it at once, never stored for
-        recovery (``socket.volatile.emit`` in Node)."""
+        recovery (``socket.volatile.emit`` in Node). ``compress=False``: never
+        compressed, even over permessage-deflate (``socket.compress(false)``)."""
         if event in RESERVED_EVENTS:
             raise ValueError(f"{event!r} is a reserved event name")
         if volatile and not self._writer.writable:
@@ -193,11 +178,11 @@ class Socket(HookMethods, EmitMethods):
             turn = sequencer.turn(int(packet.data[-1]))
             if turn is not None:
                 await turn
-            self.send_packet(packet)
-            return
-        self.send_packet(packet)
+        self.send_packet(packet, compress)
 
-    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+    async def emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None, compress: bool = True
+    ) -> Any:
         """Send an event and wait for the client's acknowledgement.
 
         One ack argument is returned as is, several as a tuple, none as None.
@@ -218,7 +203,7 @@ class Socket(HookMethods, EmitMethods):
         ack_id = self.nsp.next_ack_id()
         self.expect_ack(ack_id, on_ack)
         self.nsp.notify_outgoing(self, event, args)
-        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id))
+        self.send_packet(Packet(PacketType.EVENT, self.nsp.name, [event, *args], ack_id), compress)
         try:
             if timeout is None:
                 reply = await future
@@ -230,7 +215,7 @@ class Socket(HookMethods, EmitMethods):
             raise AckTimeoutError() from None
         return ack_value(reply)
 
-    def send_packet(self, packet: Packet) -> None:
+    def send_packet(self, packet: Packet, compress: bool = True) -> None:
         """Write ``packet`` to this client unless it left (called by its connection too)."""
         if self.state is SocketState.DISCONNECTED or self.state is SocketState.REFUSED:
             return
@@ -238,7 +223,7 @@ class Socket(HookMethods, EmitMethods):
         if hooks is not None and hooks.outgoing and packet.type is PacketType.EVENT:
             # Its own emits, with the recovery offset if any, as Node's listeners see them.
             notify(hooks.outgoing, self.server, self, packet.data[0], packet.data[1:])
-        write_packet(self._writer, packet, self.nsp.parser)
+        write_packet(self._writer, packet, self.nsp.parser, compress)
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
         """Call ``callback`` with the client's ack of ``ack_id``, or None if it leaves first."""

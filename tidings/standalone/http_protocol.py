@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Any, cast
+from typing import cast
 
 import httptools
 
@@ -50,7 +50,7 @@ from tidings.standalone.http_messages import (
     encode_response,
 )
 from tidings.standalone.options import HttpOptions
-from tidings.standalone.websocket_protocol import RouteWebSocketProtocol, WebSocketProtocol
+from tidings.standalone.websocket_deflate import deflate_for, protocol_for
 
 logger = logging.getLogger("tidings.standalone")
 access_logger = logging.getLogger("tidings.access")
@@ -379,18 +379,14 @@ class HttpProtocol(asyncio.Protocol):
         if context.closing:
             self._respond(transport, text_response(503, "shutting down"), keep_alive=False)
             return False
-        transport.write(accept_response(key))
+        codec = deflate_for(request, target, route)
+        extensions = () if codec is None else (("Sec-WebSocket-Extensions", codec.agreement.response),)
+        transport.write(accept_response(key, extensions))
         self._cancel_timer()
         self._parser = None
         leftover = self._leftover
         self._leftover = b""
-        ws: WebSocketProtocol[Any] = (
-            WebSocketProtocol(context, transport, max_message_size, self._peer)
-            if route is None
-            else RouteWebSocketProtocol(
-                context, transport, max_message_size, self._peer, route.write_limit
-            )
-        )
+        ws = protocol_for(context, transport, max_message_size, self._peer, route, codec)
         try:
             listener = target.open_websocket(request, ws)
         except Exception:

@@ -32,6 +32,7 @@ from tidings.protocol.websocket import (
     TextMessage,
     WebSocketState,
 )
+from tidings.protocol.websocket.deflate import PerMessageDeflate
 from tidings.protocol.websocket.frames import encode_frame
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.speedups import masker
@@ -88,11 +89,15 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         transport: asyncio.Transport,
         max_message_size: int,
         peer: tuple[str, int] | None,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         self._context = context
         self._transport = transport
         self._conn = ServerConnection(
-            max_message_size, masker=masker, max_fragments=context.options.ws_max_fragments
+            max_message_size,
+            masker=masker,
+            max_fragments=context.options.ws_max_fragments,
+            deflate=deflate,
         )
         self._listener: ListenerT | None = None
         # Read per message: kept here, one attribute away.
@@ -414,8 +419,9 @@ class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
         max_message_size: int,
         peer: tuple[str, int] | None,
         write_limit: int,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
-        super().__init__(context, transport, max_message_size, peer)
+        super().__init__(context, transport, max_message_size, peer, deflate)
         # pause_writing comes when more than write_limit bytes wait in the transport.
         transport.set_write_buffer_limits(high=write_limit)
         self._idle_pinged = False

@@ -10,6 +10,10 @@ a large message is never held twice and invalid UTF-8 fails fast, mid-frame.
 A fragmented message grows one ``bytearray`` (no object per fragment), and a
 message of more than ``max_fragments`` frames fails the connection with 1008:
 the peer may send 1-byte fragments, and each frame costs a header's parsing.
+
+With permessage-deflate negotiated (``deflate=``), RSV1 on a message's first frame
+means compressed: its payload is inflated as it arrives, bounded by
+``max_message_size``; ``send_text``/``send_bytes`` compress from the threshold on.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import codecs
 import struct
 
+from tidings.protocol.websocket.deflate import PerMessageDeflate, encode_compressed_frame
 from tidings.protocol.websocket.events import (
     BinaryMessage,
     Closed,
@@ -67,6 +72,7 @@ class ServerConnection:
         "_frame_offset",
         "_frame_remaining",
         "_msg_buffer",
+        "_msg_compressed",
         "_msg_fragments",
         "_msg_opcode",
         "_msg_size",
@@ -74,6 +80,7 @@ class ServerConnection:
         "_out_size",
         "close_received",
         "close_sent",
+        "deflate",
         "error",
         "max_fragments",
         "max_message_size",
@@ -86,6 +93,7 @@ class ServerConnection:
         *,
         masker: Masker = apply_mask,
         max_fragments: int = DEFAULT_MAX_FRAGMENTS,
+        deflate: PerMessageDeflate | None = None,
     ) -> None:
         if max_message_size <= 0:
             raise ValueError("max_message_size must be positive")
@@ -96,6 +104,9 @@ class ServerConnection:
         self.max_message_size = max_message_size
         #: Frames one message may span; more fails the connection with 1008.
         self.max_fragments = max_fragments
+        #: The negotiated permessage-deflate state: RSV1 on a message's first frame means
+        #: compressed. Inflated sizes count against ``max_message_size``.
+        self.deflate = deflate
         self.error: ProtocolError | None = None
         self.close_sent: tuple[int | None, str] | None = None
         self.close_received: tuple[int, str] | None = None
@@ -112,6 +123,7 @@ class ServerConnection:
         self._msg_opcode = 0
         self._msg_size = 0
         self._msg_fragments = 0
+        self._msg_compressed = False
         # The payload so far, raw (a text message is decoded once, when complete).
         self._msg_buffer: bytearray | None = None
         self._decoder: codecs.IncrementalDecoder | None = None
@@ -154,16 +166,23 @@ class ServerConnection:
     def send_text(self, data: str) -> None:
         if self.state is not _OPEN:
             self._check_open()
-        frame = encode_frame(1, data.encode("utf-8"))
+        frame = self._data_frame(1, data.encode("utf-8"))
         self._out.append(frame)
         self._out_size += len(frame)
 
     def send_bytes(self, data: bytes) -> None:
         if self.state is not _OPEN:
             self._check_open()
-        frame = encode_frame(2, data)
+        frame = self._data_frame(2, data)
         self._out.append(frame)
         self._out_size += len(frame)
+
+    def _data_frame(self, opcode: int, payload: bytes) -> bytes:
+        """Compressed when deflate was negotiated and ``payload`` reaches the threshold."""
+        deflate = self.deflate
+        if deflate is not None and len(payload) >= deflate.options.threshold:
+            return encode_compressed_frame(opcode, deflate.compress(payload))
+        return encode_frame(opcode, payload)
 
     def send_frames(self, frames: bytes) -> None:
         """Frames encoded elsewhere (once, for many recipients), queued as they are."""
@@ -279,8 +298,12 @@ class ServerConnection:
                 fin = bool(b0 & 0x80)
                 length = b1 & 0x7F
                 # Everything checkable from the first two bytes fails at once.
+                compressed = False
                 if b0 & 0x70:
-                    raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
+                    # RSV1 is permessage-deflate's, on the first frame of a data message only.
+                    if b0 & 0x70 != 0x40 or self.deflate is None or not 1 <= opcode <= 2:
+                        raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
+                    compressed = True
                 if not b1 & 0x80:
                     raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unmasked client frame")
                 if opcode not in _KNOWN_OPCODES:
@@ -329,7 +352,7 @@ class ServerConnection:
                     raise ProtocolError(CloseCode.MESSAGE_TOO_BIG, "message too big")
                 start = pos + hlen
                 mask = buf[start - 4 : start]
-                if opcode and fin and end - start >= length:
+                if opcode and fin and end - start >= length and not compressed:
                     # Fast path: a whole unfragmented message is here.
                     payload = self._mask(buf[start : start + length], mask)
                     pos = start + length
@@ -348,6 +371,7 @@ class ServerConnection:
                     self._msg_opcode = opcode
                     self._msg_fragments = 1
                     self._msg_buffer = bytearray()
+                    self._msg_compressed = compressed
                     if opcode == 1 and self.state is _OPEN:
                         # After our close frame a message is dropped unread, as a whole
                         # one is above: no UTF-8 check.
@@ -376,6 +400,9 @@ class ServerConnection:
     def _append(self, chunk: bytes) -> None:
         buffer = self._msg_buffer
         assert buffer is not None
+        if self._msg_compressed:
+            assert self.deflate is not None
+            chunk = self.deflate.inflate(chunk, self.max_message_size - len(buffer))
         decoder = self._decoder
         if decoder is not None:
             # Validation only, as the bytes arrive; the text is decoded once at the end.
@@ -387,6 +414,10 @@ class ServerConnection:
             buffer += chunk
 
     def _finish_message(self) -> None:
+        if self._msg_compressed:
+            assert self.deflate is not None and self._msg_buffer is not None
+            self._msg_compressed = False
+            self._append_tail(self.deflate.finish(self.max_message_size - len(self._msg_buffer)))
         opcode = self._msg_opcode
         buffer = self._msg_buffer
         decoder = self._decoder
@@ -405,6 +436,17 @@ class ServerConnection:
                 self._events.append(TextMessage(buffer.decode("utf-8")))
         elif opcode == 2 and self.state is _OPEN:
             self._events.append(BinaryMessage(bytes(buffer)))
+
+    def _append_tail(self, chunk: bytes) -> None:
+        """What inflating the end of a compressed message gave: checked and kept."""
+        if chunk:
+            if self._decoder is not None:
+                try:
+                    self._decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    raise ProtocolError(CloseCode.INVALID_DATA, "invalid UTF-8") from None
+            if self.state is _OPEN and self._msg_buffer is not None:
+                self._msg_buffer += chunk
 
     def _control(self, opcode: int, payload: bytes) -> None:
         if opcode == Opcode.PING:
