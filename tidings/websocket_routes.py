@@ -486,11 +486,11 @@ class WebSocketRoutes:
         if not tasks:
             return
         _, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+        ids = [str(left.id) for task in pending if (left := self._tasks.get(task)) is not None]
+        if pending:  # one line, not one per connection
+            logger.warning("%d websocket handlers still running at shutdown, cancelling: %s",
+                           len(pending), ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else ""))
         for task in pending:
-            left = self._tasks.get(task)
-            logger.warning(
-                "websocket %s: handler still running at shutdown, cancelling", left and left.id
-            )
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=1.0)

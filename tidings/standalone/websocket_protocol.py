@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
 from tidings.hosting import RouteListener
+from tidings.logging_limits import LogLimiter
 from tidings.protocol.websocket import (
     BinaryMessage,
     CloseCode,
@@ -38,6 +39,8 @@ from tidings.standalone.context import ConnectionContext
 from tidings.standalone.speedups import masker
 
 logger = logging.getLogger("tidings.standalone")
+#: Peers that do not read are one line each up to a burst a minute, then a count.
+peer_warnings = LogLimiter(logger, burst=10, interval=60.0)
 
 _OPEN = WebSocketState.OPEN
 _CLOSING = WebSocketState.CLOSING
@@ -362,7 +365,8 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
     def _overflow(self) -> None:
         conn = self._conn
-        logger.warning(
+        peer_warnings.warning(
+            "websocket buffer overflow",
             "websocket %s: more than %d bytes buffered, closing",
             self._peer,
             self._context.options.ws_max_buffered,
