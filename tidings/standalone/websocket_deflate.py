@@ -27,11 +27,8 @@ from tidings.protocol.websocket.deflate import (
 )
 from tidings.protocol.websocket.frames import encode_frame
 from tidings.standalone.context import ConnectionContext
-from tidings.standalone.websocket_protocol import (
-    ListenerT,
-    RouteWebSocketProtocol,
-    WebSocketProtocol,
-)
+from tidings.standalone.route_websocket import RouteWebSocketProtocol
+from tidings.standalone.websocket_protocol import ListenerT, WebSocketProtocol
 
 __all__ = ["DeflateRouteWebSocketProtocol", "DeflateWebSocketProtocol", "deflate_for", "protocol_for"]
 

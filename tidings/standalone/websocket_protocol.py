@@ -20,7 +20,6 @@ import logging
 from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
-from tidings.hosting import RouteListener
 from tidings.logging_limits import LogLimiter
 from tidings.protocol.websocket import (
     BinaryMessage,
@@ -58,6 +57,11 @@ _FULL = 2
 ListenerT = TypeVar("ListenerT", bound=WebSocketListener)
 
 
+#: Messages of one connection served in one loop turn: a read that brings more (uvloop
+#: reads up to 256 KiB: thousands of small messages) is served over several turns.
+MAX_MESSAGES_PER_TURN = 64
+
+
 def _fit_reason(reason: str) -> str:
     """Close reasons are capped at 123 UTF-8 bytes on the wire: cut, never raise."""
     raw = reason.encode("utf-8")
@@ -70,10 +74,13 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
     """Implements ``tidings.engine.io.WebSocketTransport`` on an asyncio transport."""
 
     __slots__ = (
+        "_backlog",
         "_conn",
         "_context",
         "_dirty",
+        "_held",
         "_heard",
+        "_serving",
         "_idle_timer",
         "_listener",
         "_open",
@@ -117,6 +124,11 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         # Set by every read: what a raw route's idle check looks at (one store per read).
         self._heard = False
         self._idle_timer: asyncio.TimerHandle | None = None  # a raw route's idle check
+        # Messages of one read past MAX_MESSAGES_PER_TURN, delivered over the next turns
+        # while the transport is not read; ``_held``: the listener asked not to be fed.
+        self._backlog: list[Event] | None = None
+        self._held = False
+        self._serving = False  # a _serve_backlog call is scheduled
 
     @property
     def peer(self) -> tuple[str, int] | None:
@@ -204,12 +216,17 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
     def pause_reading(self) -> None:
         """Flow control asked by the engine (its input is full) or by a route's reader:
-        what is already read still arrives, nothing more is read."""
+        nothing more is read, and what a read brought past the turn's share waits too;
+        what the current turn is delivering still arrives."""
+        self._held = True
         if not self._transport.is_closing():
             self._transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if not self._transport.is_closing():
+        self._held = False
+        if self._backlog is not None:  # served first; reading resumes when it is done
+            self._schedule_backlog()
+        elif not self._transport.is_closing():
             self._transport.resume_reading()
 
     @property
@@ -238,9 +255,44 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
             self._mark_dirty()
         events = conn.events_received()
         if events:
-            self._dispatch(events)
+            if self._backlog is not None:
+                self._backlog += events  # read before the pause took effect: after the rest
+            elif len(events) > MAX_MESSAGES_PER_TURN:
+                self._start_backlog(events)
+            else:
+                self._dispatch(events)
         if conn.state is _CLOSED:
             self._mark_dirty()
+
+    def _start_backlog(self, events: list[Event]) -> None:
+        """One read brought more messages than a turn serves (a flood, or a burst of
+        small ones): serve MAX_MESSAGES_PER_TURN now and the rest over the next turns,
+        reading nothing meanwhile, so other connections are served in between."""
+        self._backlog = events[MAX_MESSAGES_PER_TURN:]
+        if not self._transport.is_closing():
+            self._transport.pause_reading()
+        self._schedule_backlog()
+        self._dispatch(events[:MAX_MESSAGES_PER_TURN])
+
+    def _schedule_backlog(self) -> None:
+        if not self._serving:
+            self._serving = True
+            asyncio.get_running_loop().call_soon(self._serve_backlog)
+
+    def _serve_backlog(self) -> None:
+        self._serving = False
+        backlog = self._backlog
+        if backlog is None or self._held:
+            return  # held: the listener is full; ``resume_reading`` serves it later
+        if len(backlog) > MAX_MESSAGES_PER_TURN:
+            self._backlog = backlog[MAX_MESSAGES_PER_TURN:]
+            self._schedule_backlog()
+            self._dispatch(backlog[:MAX_MESSAGES_PER_TURN])
+            return
+        self._backlog = None
+        self._dispatch(backlog)
+        if not self._held and self._backlog is None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def eof_received(self) -> bool | None:
         return None  # close our side too
@@ -249,6 +301,9 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         self._cancel_timer()
         self._pending = None
         self._open = False
+        backlog, self._backlog = self._backlog, None
+        if backlog:  # read before the peer went: delivered before its close, as sent
+            self._dispatch(backlog)
         self._conn.receive_eof()
         events = self._conn.events_received()
         if events:
@@ -407,67 +462,3 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         if events:
             self._dispatch(events)
 
-
-class RouteWebSocketProtocol(WebSocketProtocol[RouteListener]):
-    """The WebSocket of a raw route: what the engine's needs, plus pings, pongs and flow
-    control both ways (``tidings.websocket_routes.RouteTransport``), and an idle check:
-    a peer silent for ``ws_idle_timeout`` is pinged, and closed with 1001 if it stays
-    silent ``ws_close_timeout`` more (Socket.IO has a heartbeat of its own)."""
-
-    __slots__ = ("_idle_pinged",)
-
-    def __init__(
-        self,
-        context: ConnectionContext,
-        transport: asyncio.Transport,
-        max_message_size: int,
-        peer: tuple[str, int] | None,
-        write_limit: int,
-        deflate: PerMessageDeflate | None = None,
-    ) -> None:
-        super().__init__(context, transport, max_message_size, peer, deflate)
-        # pause_writing comes when more than write_limit bytes wait in the transport.
-        transport.set_write_buffer_limits(high=write_limit)
-        self._idle_pinged = False
-        idle_timeout = context.options.ws_idle_timeout
-        if idle_timeout is not None:
-            self._idle_timer = context.loop.call_later(idle_timeout, self._idle_check)
-
-    def _idle_check(self) -> None:
-        """One timer per idle period, not per message: a read only sets ``_heard``."""
-        self._idle_timer = None
-        conn = self._conn
-        if conn.state is not _OPEN:
-            return
-        options = self._context.options
-        loop = self._context.loop
-        if self._heard:
-            self._heard = self._idle_pinged = False
-            assert options.ws_idle_timeout is not None
-            self._idle_timer = loop.call_later(options.ws_idle_timeout, self._idle_check)
-        elif not self._idle_pinged:
-            self._idle_pinged = True
-            conn.send_ping(b"")
-            self._mark_dirty()
-            self._idle_timer = loop.call_later(options.ws_close_timeout, self._idle_check)
-        else:
-            logger.info("websocket %s: idle, no answer to a ping: closing", self._peer)
-            self.close(CloseCode.GOING_AWAY, "idle timeout")
-
-    def send_ping(self, payload: bytes) -> None:
-        if self._conn.state is _OPEN:
-            self._conn.send_ping(payload)
-            self._mark_dirty()
-
-    @property
-    def writing_paused(self) -> bool:
-        return self._paused
-
-    def resume_writing(self) -> None:
-        super().resume_writing()
-        listener = self._listener
-        if listener is not None:
-            listener.on_drain()
-
-    def _pong_received(self, listener: RouteListener, payload: bytes) -> None:
-        listener.on_pong(payload)
