@@ -1,12 +1,14 @@
 """``compress(False)`` across a Redis cluster: the flag travels in the broadcast's
 ``flags`` (``{"compress": false}``, as Node's redis adapter sends it) and the receiving node
-sends the message uncompressed to its permessage-deflate clients."""
+sends the message uncompressed to its permessage-deflate clients. The local bus of
+``tidings serve --workers`` reuses the classic format: it carries the flag too."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ import tidings
 import tidings.standalone
 from tests.adapters.redis.conftest import SHARED_REDIS
 from tidings.adapters.base import BroadcastFlags, BroadcastOptions
+from tidings.adapters.localbus import BusHub, LocalBusAdapter
 from tidings.adapters.redis import RedisAdapter
 from tidings.adapters.redis.adapter import options_of, target_of
 from tidings.adapters.redis.messages import Target
@@ -59,9 +62,33 @@ async def nodes(wire_format: str, prefix: str) -> AsyncIterator[Any]:
         await client.aclose()
 
 
-async def test_compress_false_survives_the_cluster(
-    nodes: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def bus_nodes(tmp_path: Path) -> AsyncIterator[Any]:
+    """Workers on one local bus (``tidings serve --workers``): the same adapter and format."""
+    hub = BusHub(str(tmp_path / "bus.sock"))
+    await hub.start()
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start() -> tuple[tidings.Server, str]:
+            factory = LocalBusAdapter(hub.path, requests_timeout=3.0)
+            stack.push_async_callback(factory.close)
+            sio = tidings.Server(adapter_factory=factory, per_message_deflate=True)
+            srv = await stack.enter_async_context(tidings.standalone.serve(sio, "127.0.0.1", 0))
+            return sio, f"http://127.0.0.1:{srv.port}"
+
+        yield start
+    await hub.close()
+
+
+async def test_compress_false_survives_the_cluster(nodes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    await check_flag_crosses(nodes, monkeypatch)
+
+
+async def test_compress_false_survives_the_local_bus(bus_nodes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    await check_flag_crosses(bus_nodes, monkeypatch)
+
+
+async def check_flag_crosses(nodes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     compressed: list[int] = []
     compress = PerMessageDeflate.compress
 
