@@ -133,3 +133,32 @@ async def check_flag_crosses(nodes: Any, monkeypatch: pytest.MonkeyPatch) -> Non
         assert compressed != []  # the control: without the flag b compresses
     finally:
         await client.disconnect()
+
+
+@pytest.mark.parametrize("wire_format", ["classic"])  # the emitters' format
+async def test_compress_false_from_an_emitter(
+    nodes: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compressed: list[int] = []
+    compress = PerMessageDeflate.compress
+
+    def counting(self: PerMessageDeflate, payload: bytes) -> bytes:
+        compressed.append(len(payload))
+        return compress(self, payload)
+
+    monkeypatch.setattr(PerMessageDeflate, "compress", counting)
+    _, url = await nodes()
+    client = tidings.Client(reconnection=False, per_message_deflate=True)
+    got: asyncio.Queue[str] = asyncio.Queue()
+    client.on("data", got.put_nowait)
+    await client.connect(url, transports=["websocket"])
+    try:
+        async with tidings.Emitter(SHARED_REDIS, key_prefix=prefix) as emitter:
+            await emitter.compress(False).emit("data", DATA)
+            assert await asyncio.wait_for(got.get(), 5) == DATA
+            assert compressed == []
+            await emitter.emit("data", DATA)
+            assert await asyncio.wait_for(got.get(), 5) == DATA
+            assert compressed != []
+    finally:
+        await client.disconnect()
