@@ -65,6 +65,7 @@ class ClusterNode:
         except_: Iterable[str] = (),
         volatile: bool = False,
         local: bool = False,
+        compress: bool = True,
     ) -> None:
         raise NotImplementedError
 
@@ -238,10 +239,11 @@ class NodeServer(NodeProcess, ClusterNode):
         except_: Iterable[str] = (),
         volatile: bool = False,
         local: bool = False,
+        compress: bool = True,
     ) -> None:
         await self.command(
             "emit", event=event, args=list(args), rooms=list(rooms), **{"except": list(except_)},
-            volatile=volatile, local=local,
+            volatile=volatile, local=local, compress=compress,
         )
 
     async def emit_with_ack(

@@ -55,6 +55,9 @@ class ClusterScenarios:
                 ({"except_": [far.sid, near.sid]}, [m for m in members if m not in (far, near)]),
                 ({"rooms": ["no-such-room"]}, []),
                 ({"volatile": True}, members),
+                # Sent as flags.compress = false: every node must still decode and deliver it.
+                ({"compress": False}, members),
+                ({"compress": False, "rooms": ["group-b"]}, cluster.where(group="b")),
                 ({"local": True}, cluster.where(node=o)),
                 ({"local": True, "rooms": ["group-b"]}, cluster.where(node=o, group="b")),
             ]

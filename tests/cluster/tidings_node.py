@@ -107,12 +107,15 @@ class TidingsNode(ClusterNode):
         except_: Iterable[str] = (),
         volatile: bool = False,
         local: bool = False,
+        compress: bool = True,
     ) -> None:
         op = self._operator(rooms, except_)
         if volatile:
             op = op.volatile
         if local:
             op = op.local
+        if not compress:
+            op = op.compress(False)
         await op.emit(event, *args)
 
     async def emit_with_ack(

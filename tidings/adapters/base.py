@@ -43,6 +43,8 @@ class BroadcastFlags:
     """Only the sockets of this process (never forwarded to other nodes)."""
     timeout: float | None = None
     """For a broadcast with acks: seconds to wait for every reply."""
+    compress: bool = True
+    """False: sent uncompressed even over permessage-deflate (Node's ``compress(false)``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,8 +156,8 @@ class InMemoryAdapter:
 
     # -- broadcasts: encoded once, the same bytes for every recipient -------------------
 
-    def _prepare(self, packet: Packet) -> PreparedMessage:
-        return PreparedMessage(self.nsp.parser.encode(packet))
+    def _prepare(self, packet: Packet, opts: BroadcastOptions) -> PreparedMessage:
+        return PreparedMessage(self.nsp.parser.encode(packet), opts.flags.compress)
 
     async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         rooms = opts.rooms
@@ -168,7 +168,7 @@ class InMemoryAdapter:
             if members is not None:
                 if room in self._unresolved:
                     self._resolve(room, members)
-                prepared = self._prepare(packet)
+                prepared = self._prepare(packet, opts)
                 # A copy: a send may close a socket, which then leaves its rooms.
                 for socket in list(members.values()):
                     if socket is not None:
@@ -177,7 +177,7 @@ class InMemoryAdapter:
         recipients = self._recipients(opts)
         if not recipients:
             return
-        prepared = self._prepare(packet)
+        prepared = self._prepare(packet, opts)
         if opts.flags.volatile:
             for socket in recipients:
                 conn = socket.writer
@@ -199,7 +199,7 @@ class InMemoryAdapter:
         if not recipients:
             return
         assert packet.id is not None
-        prepared = self._prepare(packet)
+        prepared = self._prepare(packet, opts)
         for socket in recipients:
             socket.expect_ack(packet.id, ack)
             socket.writer.send_prepared(prepared)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from tidings.adapters.base import Adapter, BroadcastFlags, BroadcastOptions, SocketHandle
@@ -79,17 +80,19 @@ class BroadcastOperator:
 
     @property
     def volatile(self) -> BroadcastOperator:
-        f = self._flags
-        return self._with(flags=BroadcastFlags(volatile=True, local=f.local, timeout=f.timeout))
+        return self._with(flags=replace(self._flags, volatile=True))
 
     @property
     def local(self) -> BroadcastOperator:
-        f = self._flags
-        return self._with(flags=BroadcastFlags(volatile=f.volatile, local=True, timeout=f.timeout))
+        return self._with(flags=replace(self._flags, local=True))
 
     def timeout(self, seconds: float) -> BroadcastOperator:
-        f = self._flags
-        return self._with(flags=BroadcastFlags(volatile=f.volatile, local=f.local, timeout=seconds))
+        return self._with(flags=replace(self._flags, timeout=seconds))
+
+    def compress(self, flag: bool) -> BroadcastOperator:
+        """``compress(False)``: sent uncompressed to every recipient, even over
+        permessage-deflate, on every node of a cluster (Node's ``compress(false)``)."""
+        return self._with(flags=replace(self._flags, compress=flag))
 
     @property
     def options(self) -> BroadcastOptions:
@@ -221,6 +224,9 @@ class Broadcaster:
 
     def timeout(self, seconds: float) -> BroadcastOperator:
         return self.operator().timeout(seconds)
+
+    def compress(self, flag: bool) -> BroadcastOperator:
+        return self.operator().compress(flag)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         return await self.operator().emit_with_ack(event, *args)

@@ -178,6 +178,9 @@ async function run(cmd) {
       if (cmd.local) {
         op = op.local;
       }
+      if (cmd.compress === false) {
+        op = op.compress(false);
+      }
       op.emit(cmd.event, ...args);
       return null;
     }

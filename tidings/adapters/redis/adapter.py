@@ -69,6 +69,9 @@ class NodeLink(Protocol):
     async def adapter_closed(self, adapter: ClusterAdapter) -> None: ...
 
 
+_NO_FLAGS = BroadcastFlags()
+
+
 def target_of(opts: BroadcastOptions, **flags: Any) -> Target:
     """Node's ``{rooms, except, flags}`` for ``opts`` (``local`` never travels)."""
     wire_flags: dict[str, Any] = dict(flags)
@@ -76,16 +79,21 @@ def target_of(opts: BroadcastOptions, **flags: Any) -> Target:
         wire_flags["volatile"] = True
     if opts.flags.timeout is not None and "timeout" not in wire_flags:
         wire_flags["timeout"] = int(opts.flags.timeout * 1000)
+    if not opts.flags.compress:
+        wire_flags["compress"] = False
     return Target(tuple(opts.rooms), tuple(opts.except_), wire_flags)
 
 
 def options_of(target: Target) -> BroadcastOptions:
-    """The local selection a received ``Target`` makes (only ``volatile`` applies here)."""
-    volatile = bool(target.flags.get("volatile")) if target.flags else False
+    """The local selection a received ``Target`` makes (``volatile`` and ``compress`` apply
+    here; as in Node, only ``compress: false`` turns compression off)."""
+    flags = target.flags
+    volatile = bool(flags.get("volatile")) if flags else False
+    compress = flags.get("compress") is not False if flags else True
     return BroadcastOptions(
         frozenset(Room(r) for r in target.rooms),  # type: ignore[arg-type]  # int rooms stay ints
         frozenset(Room(r) for r in target.except_),  # type: ignore[arg-type]
-        BroadcastFlags(volatile=volatile) if volatile else BroadcastFlags(),
+        BroadcastFlags(volatile=volatile, compress=compress) if volatile or not compress else _NO_FLAGS,
     )
 
 
