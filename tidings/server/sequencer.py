@@ -41,6 +41,7 @@ logger = logging.getLogger("tidings.server")
 __all__ = ["Sequencer"]
 
 _LOCAL = BroadcastFlags(local=True)
+_LOCAL_PLAIN = BroadcastFlags(local=True, compress=False)  # compress(False) kept
 _PAGE = 1000
 
 _Remote = tuple[Packet, BroadcastOptions]
@@ -177,7 +178,8 @@ class Sequencer:
     # -- in order -------------------------------------------------------------------------
 
     def _deliver(self, packet: Packet, opts: BroadcastOptions) -> None:
-        local = BroadcastOptions(opts.rooms, opts.except_, _LOCAL)
+        local = BroadcastOptions(
+            opts.rooms, opts.except_, _LOCAL if opts.flags.compress else _LOCAL_PLAIN)
         result = run_inline(self._adapter.broadcast(packet, local))
         if isinstance(result, Suspended):  # an adapter that awaits before it writes
             task = asyncio.get_running_loop().create_task(resume(result))
