@@ -8,13 +8,17 @@ then reads what the engine's ``connection_error`` listeners saw through a socket
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
 import gzip
 import json
+import os
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -235,6 +239,41 @@ async def test_initial_headers_and_headers_events(start: Start) -> None:
     assert (headers.get("x-initial"), headers.get("x-every")) == (None, "sid")
 
 
+async def upgrade_headers(url: str, query: str = "") -> tuple[int, dict[str, str]]:
+    """A raw WebSocket upgrade: the status of its answer, and its headers (names lower-case)."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /socket.io/?EIO=4&transport=websocket{query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    finally:
+        writer.close()
+    headers = {}
+    for line in head[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return int(head[0].split(" ")[1]), headers
+
+
+async def test_headers_events_add_to_the_101(start: Start) -> None:
+    url = await start()
+    # A new session over WebSocket: both events, as for a polling handshake.
+    status, headers = await upgrade_headers(url)
+    assert status == 101
+    assert (headers.get("x-initial"), headers.get("x-every")) == ("yes", "handshake")
+    # The upgrade of a polling session: "headers" only.
+    sid, _ = await handshake(url)
+    status, headers = await upgrade_headers(url, f"&sid={sid}")
+    assert status == 101
+    assert (headers.get("x-initial"), headers.get("x-every")) == (None, "sid")
+
+
 async def test_no_cookie_by_default(start: Start) -> None:
     url = await start()
     _, headers = await handshake(url)
@@ -272,12 +311,9 @@ async def test_allow_request_decides_a_websocket_handshake(
     opts = {"transports": ["websocket"], "reconnection": False, "query": {"deny": "no"}, "timeout": 1500}
     refused = client.socket(url, opts=opts)
     await refused.connect()
-    # Node answers the upgrade 403. tidings' built-in server upgrades before an async
-    # allow_request has answered, then closes the WebSocket (1008), which this client
-    # does not report until its connect timeout (docs/engine-hooks.md; the ASGI app
-    # waits, and answers 403 as Node does).
-    expected = "websocket error" if impl == "node" else "timeout"
-    assert (await refused.connect_error())["message"] == expected
+    # Both answer the upgrade 403 (on tidings allow_request is async: it is waited for
+    # before the 101), which the client reports at once rather than at its timeout.
+    assert (await refused.connect_error())["message"] == "websocket error"
     # An allowed one connects (link: WebSocket only); on tidings allow_request is async.
     assert await engine_errors(link, url) == [
         {"code": 4, "message": "Forbidden", "context": {"message": "no"}},

@@ -32,7 +32,7 @@ from typing import cast
 import httptools
 
 from tidings.engine.io import HttpRequest, HttpResponse, text_response
-from tidings.hosting import EngineLike, WebSocketRouteLike
+from tidings.hosting import EngineLike, WebSocketRouteLike, hooks_of
 from tidings.protocol.websocket import (
     CloseCode,
     HandshakeError,
@@ -305,10 +305,10 @@ class HttpProtocol(asyncio.Protocol):
         try:
             if engine.matches(path):
                 if is_upgrade_request(request.headers):
-                    return self._upgrade(request, transport, engine, context.max_body)
+                    return await self._upgrade(request, transport, engine, context.max_body)
                 response = await engine.handle_http(request)
             elif (route := self._route_for(request)) is not None:
-                return self._upgrade(request, transport, route, route.max_message_size, route)
+                return await self._upgrade(request, transport, route, route.max_message_size, route)
             else:
                 found = None
                 if context.static is not None:
@@ -354,7 +354,7 @@ class HttpProtocol(asyncio.Protocol):
             return None
         return routes.match(request.path)
 
-    def _upgrade(
+    async def _upgrade(
         self,
         request: HttpRequest,
         transport: asyncio.Transport,
@@ -373,6 +373,13 @@ class HttpProtocol(asyncio.Protocol):
             self._respond(transport, response, keep_alive=False)
             return False
         rejection = target.check_websocket(request)
+        hooks = hooks_of(target)
+        if rejection is None and hooks is not None:
+            # An async allow_request still deciding is waited for before the 101, so that a
+            # refusal is the 403 Node answers; without one this returns without suspending.
+            rejection = await hooks.websocket_verdict(request)
+            if transport.is_closing():  # closed meanwhile (the server shutting down)
+                return False
         if rejection is not None:
             self._respond(transport, rejection, keep_alive=False)
             return False
@@ -380,8 +387,10 @@ class HttpProtocol(asyncio.Protocol):
             self._respond(transport, text_response(503, "shutting down"), keep_alive=False)
             return False
         codec = deflate_for(request, target, route)
-        extensions = () if codec is None else (("Sec-WebSocket-Extensions", codec.agreement.response),)
-        transport.write(accept_response(key, extensions))
+        headers = [] if hooks is None else hooks.events.upgrade_headers(request)
+        if codec is not None:
+            headers.append(("Sec-WebSocket-Extensions", codec.agreement.response))
+        transport.write(accept_response(key, headers))
         self._cancel_timer()
         self._parser = None
         leftover = self._leftover
