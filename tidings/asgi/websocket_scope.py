@@ -213,7 +213,7 @@ async def serve_websocket(
         return
     rejection = target.check_websocket(request)
     # An engine whose async allow_request is still deciding: wait for it before the accept,
-    # so a refusal is the 403 Node answers (the built-in server cannot wait here).
+    # so a refusal is the 403 Node answers.
     verdict = getattr(target, "websocket_verdict", None)
     if rejection is None and verdict is not None:
         rejection = await verdict(request)

@@ -134,7 +134,7 @@ class EngineEvents:
 
     def upgrade_headers(self, request: HttpRequest) -> list[tuple[str, str]]:
         """What the listeners add to the 101 of an accepted WebSocket (``initial_headers`` too
-        for a new session), for I/O layers that can send headers with it (the ASGI app)."""
+        for a new session), for the I/O layers, which send them with it."""
         if not self.headers and not self.initial_headers:
             return []
         return self.response_headers([], request, "sid" not in request.query, None)

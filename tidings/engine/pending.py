@@ -1,7 +1,7 @@
 """A WebSocket handshake let through while an ``async`` ``allow_request`` decides.
 
-The I/O layers answer an upgrade without waiting (``check_websocket`` is synchronous), so
-a new session over WebSocket whose ``allow_request`` answers later is upgraded first:
+Both I/O layers await ``EngineServer.websocket_verdict`` before the 101; an I/O layer
+that does not (the in-process test transport) upgrades first, and then
 ``PendingWebSocket`` keeps what arrives meanwhile (a client sends nothing before the OPEN
 packet, but nothing is lost if one does) and, once the answer is in, opens the session and
 hands it all, or closes the WebSocket (1008) when refused.

@@ -227,15 +227,17 @@ class EngineServer:
         return None
 
     async def websocket_verdict(self, request: HttpRequest) -> HttpResponse | None:
-        """For an I/O layer that can wait before the 101 (the ASGI app): the refusal of an
-        ``async`` ``allow_request`` deciding ``request``, else None (``check_websocket``
-        let it through)."""
+        """For the I/O layers, which wait here before the 101: the refusal of an ``async``
+        ``allow_request`` deciding ``request``, else None (``check_websocket`` let it
+        through). A wait cancelled (the connection dropped) forgets the request too."""
         pending = self._pending.get(id(request))
         if pending is None or pending[0] is not request:
             return None
-        error = await asyncio.shield(pending[1])
-        if self._pending.get(id(request)) is pending:
-            del self._pending[id(request)]
+        try:
+            error = await asyncio.shield(pending[1])
+        finally:
+            if self._pending.get(id(request)) is pending:
+                del self._pending[id(request)]
         return self._refuse(error, [], request) if error is not None else None
 
     def open_websocket(
