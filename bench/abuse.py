@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.soak import Peer, masked_frame, open_peer, raise_nofile
+from bench.soak import Peer, masked_frame, open_peer, raise_nofile, runner
 
 ROOM = "all"
 
@@ -241,13 +241,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--abuse", action="store_true", help=argparse.SUPPRESS)
     ns = parser.parse_args()
-    run: Any = asyncio.run
-    try:
-        import uvloop
-
-        run = uvloop.run
-    except ImportError:
-        pass
+    run = runner()
     if ns.serve:
         raise_nofile()
         run(_serve(ns.port, ns.limit))

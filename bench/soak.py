@@ -379,6 +379,15 @@ async def _drive(ns: argparse.Namespace) -> int:
     return 0 if verdict.flat and counts["errors"] == 0 else 1
 
 
+def runner() -> Any:
+    """``uvloop.run`` when uvloop is installed, else ``asyncio.run``."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -391,13 +400,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--max-connections", type=int, default=12_000, help=argparse.SUPPRESS)
     ns = parser.parse_args()
-    run: Any = asyncio.run
-    try:
-        import uvloop
-
-        run = uvloop.run
-    except ImportError:
-        pass
+    run = runner()
     if ns.serve:
         raise_nofile()
         run(_serve(ns.port, ns.interval, ns.max_connections))

@@ -12,9 +12,9 @@ import pytest
 
 import tidings
 import tidings.standalone
+from tests.compression.counting import count_deflates
 from tests.compression.test_deflate_e2e import BIG, by_event, counts, run_node, serve  # noqa: F401
 from tidings.adapters.base import BroadcastFlags
-from tidings.protocol.websocket.deflate import PerMessageDeflate
 
 # Sent to every client but the sender (socket.broadcast, socket.to): checked on the others.
 TO_OTHERS = ("others", "room_others")
@@ -67,14 +67,7 @@ async def test_broadcast_compress_false_leaves_uncompressed(
 
 
 async def test_broadcast_with_ack_compress_false(monkeypatch: pytest.MonkeyPatch) -> None:
-    compressed: list[int] = []
-    compress = PerMessageDeflate.compress
-
-    def counting(self: PerMessageDeflate, payload: bytes) -> bytes:
-        compressed.append(len(payload))
-        return compress(self, payload)
-
-    monkeypatch.setattr(PerMessageDeflate, "compress", counting)
+    compressed = count_deflates(monkeypatch)
     sio = tidings.Server(per_message_deflate=True)
     async with tidings.standalone.serve(sio, "127.0.0.1", 0) as srv:
         client = tidings.Client(reconnection=False, per_message_deflate=True)

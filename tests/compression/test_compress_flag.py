@@ -10,22 +10,15 @@ import pytest
 
 import tidings
 import tidings.standalone
+from tests.compression.counting import count_deflates
 from tidings.protocol.prepared import PreparedMessage
-from tidings.protocol.websocket.deflate import PerMessageDeflate
 
 DATA = "abc " * 1000
 
 
 @pytest.mark.parametrize("transport", ["polling", "websocket"])
 async def test_uncompressed_emit_arrives(monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
-    compressed: list[int] = []
-    compress = PerMessageDeflate.compress
-
-    def counting(self: PerMessageDeflate, payload: bytes) -> bytes:
-        compressed.append(len(payload))
-        return compress(self, payload)
-
-    monkeypatch.setattr(PerMessageDeflate, "compress", counting)
+    compressed = count_deflates(monkeypatch)
     sio = tidings.Server(per_message_deflate=True)
 
     @sio.on("go")

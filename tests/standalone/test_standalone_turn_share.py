@@ -13,15 +13,17 @@ from typing import cast
 
 from tests.abuse.raw_client import frame
 from tests.standalone.standalone_helpers import RecordingEngine
+from tests.standalone.test_standalone_frames import RecordingTransport
 from tidings.standalone import HttpOptions
 from tidings.standalone.context import ConnectionContext
 from tidings.standalone.websocket_protocol import MAX_MESSAGES_PER_TURN, WebSocketProtocol
 
 
-class ReadTransport:
-    """Records the reading switches; writes go nowhere."""
+class ReadTransport(RecordingTransport):
+    """Records the reading switches too."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.reading = True
         self.switches: list[bool] = []
 
@@ -32,24 +34,6 @@ class ReadTransport:
     def resume_reading(self) -> None:
         self.reading = True
         self.switches.append(True)
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 class Collecting:

@@ -16,13 +16,13 @@ import pytest
 import tidings
 import tidings.standalone
 from tests.adapters.redis.conftest import SHARED_REDIS
+from tests.compression.counting import count_deflates
 from tidings.adapters.base import BroadcastFlags, BroadcastOptions
 from tidings.adapters.localbus import BusHub, LocalBusAdapter
 from tidings.adapters.redis import RedisAdapter
 from tidings.adapters.redis.adapter import options_of, target_of
 from tidings.adapters.redis.messages import Target
 from tidings.ids import Room
-from tidings.protocol.websocket.deflate import PerMessageDeflate
 
 DATA = "".join(f"item {i}: some repetitive payload; " for i in range(70))[:2048]
 
@@ -89,14 +89,7 @@ async def test_compress_false_survives_the_local_bus(bus_nodes: Any, monkeypatch
 
 
 async def check_flag_crosses(nodes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    compressed: list[int] = []
-    compress = PerMessageDeflate.compress
-
-    def counting(self: PerMessageDeflate, payload: bytes) -> bytes:
-        compressed.append(len(payload))
-        return compress(self, payload)
-
-    monkeypatch.setattr(PerMessageDeflate, "compress", counting)
+    compressed = count_deflates(monkeypatch)
     a, _ = await nodes()
     b, url_b = await nodes()
 
@@ -139,14 +132,7 @@ async def check_flag_crosses(nodes: Any, monkeypatch: pytest.MonkeyPatch) -> Non
 async def test_compress_false_from_an_emitter(
     nodes: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compressed: list[int] = []
-    compress = PerMessageDeflate.compress
-
-    def counting(self: PerMessageDeflate, payload: bytes) -> bytes:
-        compressed.append(len(payload))
-        return compress(self, payload)
-
-    monkeypatch.setattr(PerMessageDeflate, "compress", counting)
+    compressed = count_deflates(monkeypatch)
     _, url = await nodes()
     client = tidings.Client(reconnection=False, per_message_deflate=True)
     got: asyncio.Queue[str] = asyncio.Queue()

@@ -9,13 +9,12 @@ section 5), and a connection with no acceptable offer goes on uncompressed.
 from __future__ import annotations
 
 import re
-import struct
 import zlib
 from dataclasses import dataclass
 from typing import Protocol
 
 from tidings.protocol.websocket.events import ProtocolError
-from tidings.protocol.websocket.frames import CloseCode
+from tidings.protocol.websocket.frames import CloseCode, encode_frame
 
 __all__ = [
     "EXTENSION",
@@ -30,8 +29,6 @@ __all__ = [
 EXTENSION = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"
 _BITS = re.compile(r"[1-9][0-9]?")  # RFC 7692 7.1.2: 1*DIGIT, no leading zero
-_pack_h = struct.Struct("!BBH").pack
-_pack_q = struct.Struct("!BBQ").pack
 
 
 def _check_bits(name: str, value: int | None) -> None:
@@ -176,13 +173,7 @@ def negotiate(header: str | None, options: DeflateOptions) -> Agreement | None:
 
 def encode_compressed_frame(opcode: int, payload: bytes) -> bytes:
     """An unmasked server frame with RSV1 set: ``payload`` is already deflated."""
-    first = 0xC0 | opcode
-    n = len(payload)
-    if n < 126:
-        return bytes((first, n)) + payload
-    if n < 65536:
-        return _pack_h(first, 126, n) + payload
-    return _pack_q(first, 127, n) + payload
+    return encode_frame(opcode, payload, rsv1=True)
 
 
 def deflate_once(payload: bytes, wbits: int, level: int, mem_level: int) -> bytes:

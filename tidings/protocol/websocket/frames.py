@@ -46,9 +46,9 @@ _pack_code = struct.Struct("!H").pack
 _MASK_BLOCK = 16384  # a multiple of 4: every block starts at mask position 0
 
 
-def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    """An unmasked (server-to-client) frame."""
-    first = (0x80 if fin else 0) | opcode
+def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+    """An unmasked (server-to-client) frame; ``rsv1``: its payload is deflated (RFC 7692)."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     n = len(payload)
     if n < 126:
         return bytes((first, n)) + payload
