@@ -28,7 +28,9 @@ lines.once("line", async () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const stats = await socket.timeout(10000).emitWithAck("stats");
-  out({ ev: "latencies", ms, stats });
-  socket.disconnect();
-  process.exit(0);
+  // Exit once the line is written: a pipe takes it asynchronously.
+  process.stdout.write(JSON.stringify({ ev: "latencies", ms, stats }) + "\n", () => {
+    socket.disconnect();
+    process.exit(0);
+  });
 });

@@ -14,9 +14,13 @@ import { WebSocket } from "ws";
 import { io } from "socket.io-client";
 
 const [url, mode, arg, takeover] = process.argv.slice(2);
+let reported = false;
 const done = (result) => {
-  process.stdout.write(JSON.stringify(result) + "\n");
-  process.exit(0);
+  if (reported) return;
+  reported = true;
+  // Exit once the line is written: a pipe takes it asynchronously, and exiting at once
+  // cuts a long report at 64 KiB.
+  process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(0));
 };
 setTimeout(() => done({ error: "timeout" }), 15000);
 
