@@ -127,5 +127,6 @@ async def test_session_that_never_joins_a_namespace_expires(transport: str) -> N
                 await asyncio.wait_for(read_text(reader, "never"), 10)
             writer.close()
         elapsed = loop.time() - start
-        assert 0.3 <= elapsed < 5
+        # uvloop's clock counts milliseconds: a 0.3 s timer may fire at 0.2999... by ours
+        assert 0.29 <= elapsed < 5
         assert not sio.engine.sockets
