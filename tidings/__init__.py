@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from tidings.adapters.base import SlowConsumer
 from tidings.asgi import ASGIApp
 from tidings.engine.compression import HttpCompression
 from tidings.engine.hooks import Cookie, RefusedRequest
@@ -46,6 +47,7 @@ __all__ = [
     "RecoveryOptions",
     "RefusedRequest",
     "Server",
+    "SlowConsumer",
     "Socket",
     "SocketHandle",
     "SyncClient",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import struct
 
 
@@ -45,10 +46,19 @@ async def read_text(reader: asyncio.StreamReader, prefix: str) -> str:
 
 
 async def connect_websocket(
-    port: int, path: str = "/socket.io/"
+    port: int, path: str = "/socket.io/", *, slow: bool = False
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A WebSocket session joined to "/" (OPEN read, CONNECT sent and answered)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """A WebSocket session joined to "/" (OPEN read, CONNECT sent and answered).
+    ``slow``: little buffered on this side (a small receive buffer, a small reader),
+    so that a client that stops reading soon makes the server hold what it sends."""
+    if slow:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+    else:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
         f"GET {path}?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from tidings.ids import Room, Sid
 from tidings.protocol.prepared import PreparedMessage
-from tidings.protocol.socketio import Packet, Parser
+from tidings.protocol.socketio import Packet, PacketType, Parser
 
 __all__ = [
+    "SLOW_CONSUMER_POLICIES",
     "AckCallback",
     "Adapter",
     "BroadcastFlags",
@@ -28,8 +29,31 @@ __all__ = [
     "LocalConnection",
     "LocalNamespace",
     "LocalSocket",
+    "SlowConsumer",
     "SocketHandle",
+    "prepare_packet",
 ]
+
+SlowConsumer = Literal["disconnect", "drop", "conflate"]
+"""What happens to a client that does not read what it is sent (docs/limits.md):
+``"disconnect"`` at ``max_buffered_bytes``; ``"drop"``: events that await no ack may be
+dropped, oldest first, while it is behind; ``"conflate"``: as "drop", and while it is
+behind, only the latest of each event waits for it."""
+SLOW_CONSUMER_POLICIES: tuple[SlowConsumer, ...] = ("disconnect", "drop", "conflate")
+
+
+def prepare_packet(
+    packet: Packet, parser: Parser, compress: bool = True, slow_consumer: SlowConsumer = "disconnect"
+) -> PreparedMessage:
+    """``packet`` encoded once for every recipient, marked with what the slow-consumer
+    policy of its namespace lets a slow client miss: an event that awaits no ack."""
+    if slow_consumer == "disconnect" or packet.id is not None or packet.type not in _EVENTS:
+        return PreparedMessage(parser.encode(packet), compress)
+    key = f"{packet.namespace}\x00{packet.data[0]}" if slow_consumer == "conflate" else None
+    return PreparedMessage(parser.encode(packet), compress, droppable=True, key=key)
+
+
+_EVENTS = (PacketType.EVENT, PacketType.BINARY_EVENT)
 
 AckCallback = Callable[[Sid, "list[Any] | None"], None]
 """Called once per client with its ack arguments, or None when it left without answering."""
@@ -128,6 +152,11 @@ class LocalNamespace(Protocol):
     @property
     def parser(self) -> Parser:
         """The packet codec: a broadcast is encoded with it once, for every local socket."""
+        ...
+
+    @property
+    def slow_consumer(self) -> SlowConsumer:
+        """What a client that does not keep up may miss of this namespace's broadcasts."""
         ...
 
     def next_ack_id(self) -> int:

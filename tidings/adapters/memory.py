@@ -21,6 +21,7 @@ from tidings.adapters.base import (
     LocalNamespace,
     LocalSocket,
     SocketHandle,
+    prepare_packet,
 )
 from tidings.ids import Room, Sid
 from tidings.protocol.prepared import PreparedMessage
@@ -157,7 +158,7 @@ class InMemoryAdapter:
     # -- broadcasts: encoded once, the same bytes for every recipient -------------------
 
     def _prepare(self, packet: Packet, opts: BroadcastOptions) -> PreparedMessage:
-        return PreparedMessage(self.nsp.parser.encode(packet), opts.flags.compress)
+        return prepare_packet(packet, self.nsp.parser, opts.flags.compress, self.nsp.slow_consumer)
 
     async def broadcast(self, packet: Packet, opts: BroadcastOptions) -> None:
         rooms = opts.rooms

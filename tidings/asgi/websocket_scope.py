@@ -26,6 +26,10 @@ from tidings.hosting import RouteListener, WebSocketRouteLike
 __all__ = ["ASGIWebSocket", "serve_route", "serve_websocket"]
 
 
+#: ``watch_drain`` calls back once no more than this is queued.
+DRAINED = 16 * 1024
+
+
 class ASGIWebSocket:
     """One accepted ASGI WebSocket: the engine's ``WebSocketTransport``.
 
@@ -43,6 +47,7 @@ class ASGIWebSocket:
         "_wakeup",
         "_may_read",
         "_on_drain",
+        "_on_drained",
         "max_message",
         "write_limit",
     )
@@ -56,6 +61,7 @@ class ASGIWebSocket:
         # Made by the first pause_reading: the engine's receive loop then tests only for None.
         self._may_read: asyncio.Event | None = None
         self._on_drain: Callable[[], None] | None = None
+        self._on_drained: Callable[[], None] | None = None  # see watch_drain
         self.max_message = max_message
         """A bigger message closes with 1009, as the built-in server's framing does."""
         self.write_limit = write_limit
@@ -95,6 +101,12 @@ class ASGIWebSocket:
     @property
     def buffered_amount(self) -> int:
         return self._buffered
+
+    def watch_drain(self, callback: Callable[[], None]) -> None:
+        if self._buffered <= DRAINED:
+            asyncio.get_running_loop().call_soon(callback)
+        else:
+            self._on_drained = callback  # called by ``run``
 
     # -- RouteTransport: called by a route's WebSocket --------------------------------------
 
@@ -136,6 +148,7 @@ class ASGIWebSocket:
 
     def finish(self) -> None:
         """The peer is gone: drop what is queued and let ``run`` return."""
+        self._on_drained = None
         self._closed = True
         self._queue.clear()
         self._buffered = 0
@@ -163,6 +176,10 @@ class ASGIWebSocket:
                     on_drain = self._on_drain
                     if on_drain is not None:
                         on_drain()
+                on_drained = self._on_drained
+                if on_drained is not None and self._buffered <= DRAINED:
+                    self._on_drained = None
+                    on_drained()
             if self._closed:
                 return
             self._wakeup.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from tidings.engine.backlog import SlowConsumerCounts
 from tidings.engine.handler import EngineHandler
 from tidings.engine.options import EngineOptions
 from tidings.protocol.engineio.events import Closed
@@ -34,8 +35,10 @@ class SocketContext(Generic[S]):
         "max_buffered_bytes",
         "now",
         "options",
+        "poll_high_water",
         "release_soon",
         "schedule",
+        "slow_consumers",
         "socket_closed",
         "unchecked_size",
     )
@@ -66,5 +69,10 @@ class SocketContext(Generic[S]):
         #: Largest message the fast send paths write without checking the buffer limit at
         #: once: what goes unchecked for CHECK_EVERY sends stays under the limit.
         self.unchecked_size = options.max_buffered_bytes // CHECK_EVERY
+        #: A polling session that holds more stops taking droppable messages: they wait in
+        #: its backlog, where the slow-consumer policy can still drop them.
+        self.poll_high_water = options.max_buffered_bytes // 2
+        #: What the slow-consumer policies did, for every socket of this server.
+        self.slow_consumers = SlowConsumerCounts()
         #: The query string the last socket kept; sockets opened with an equal one share it.
         self.last_query_string = ""

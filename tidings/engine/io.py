@@ -6,7 +6,7 @@ The built-in server (``tidings.standalone``) and the ASGI app both speak to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol, TypeVar
@@ -89,6 +89,11 @@ class WebSocketTransport(Protocol):
     @property
     def buffered_amount(self) -> int:
         """Bytes accepted but not yet handed to the kernel (for volatile and back-pressure)."""
+        ...
+
+    def watch_drain(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, when what is queued now has mostly gone to the kernel
+        (soon, if it has): the engine then hands over what it held back from a slow client."""
         ...
 
     def pause_reading(self) -> None:

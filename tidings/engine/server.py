@@ -85,8 +85,7 @@ class EngineServer:
         if handler is None:
             handler = self._callbacks = CallbackHandler()
         self.sockets: dict[str, EngineSocket] = {}
-        # All a socket sees of this server.
-        self._context: SocketContext[EngineSocket] = SocketContext(
+        self.context: SocketContext[EngineSocket] = SocketContext(
             handler=handler,
             options=options,
             now=self._now,
@@ -94,6 +93,7 @@ class EngineServer:
             release_soon=self._release_soon,
             socket_closed=self._socket_closed,
         )
+        """All a socket sees of this server (and its ``slow_consumers`` counts)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._heap: DeadlineHeap | None = None
         self._ready: list[EngineSocket] = []
@@ -114,13 +114,13 @@ class EngineServer:
         if self.sockets:
             raise RuntimeError("the owner tag cannot change while sessions are open")
         options = self.options = dataclasses.replace(self.options, owner=owner)
-        self._context.options = options
+        self.context.options = options
         self._sid_prefix = f"{owner}." if owner is not None else ""
 
     @property
     def handler(self) -> EngineHandler[EngineSocket]:
         """The layer above, told of every connection's opening, messages and close."""
-        return self._context.handler
+        return self.context.handler
 
     # -- bare-engine callbacks -------------------------------------------------------------
 
@@ -280,7 +280,7 @@ class EngineServer:
             transport.close(1011, "")
             return IGNORED
         session = ServerSession(sid, self._config, self._now(), transport=WEBSOCKET)
-        socket = EngineSocket(self._context, request, session)
+        socket = EngineSocket(self.context, request, session)
         listener = socket.attach_websocket(transport)
         self._open(socket, request)
         return listener
@@ -336,14 +336,14 @@ class EngineServer:
             loop = self._loop = asyncio.get_running_loop()
             heap = self._heap = DeadlineHeap(loop)
             # Sockets call the loop's clock and the heap with no wrapper in between.
-            self._context.now = loop.time
-            self._context.schedule = heap.schedule
+            self.context.now = loop.time
+            self.context.schedule = heap.schedule
 
     def _unbind(self) -> None:
         self._heap = None
         self._loop = None
-        self._context.now = self._now
-        self._context.schedule = self._schedule
+        self.context.now = self._now
+        self.context.schedule = self._schedule
 
     def _now(self) -> float:
         if self._loop is None:
@@ -429,7 +429,7 @@ class EngineServer:
         if isinstance(sid, RequestError):
             return HttpResponse(sid.status, [_JSON, *cors], sid.body)
         session = ServerSession(sid, self._config, self._now(), transport=POLLING)
-        socket = EngineSocket(self._context, request, session)
+        socket = EngineSocket(self.context, request, session)
         body = session.receive_poll(self._now())  # the handshake answers with the OPEN packet
         assert isinstance(body, str)
         self._open(socket, request)
@@ -460,7 +460,7 @@ class EngineServer:
         if socket.closed:
             return
         try:
-            self._context.handler.connection_opened(socket)
+            self.context.handler.connection_opened(socket)
         except Exception:
             logger.exception("sid=%s connect handler failed", socket.sid)
 
@@ -474,7 +474,7 @@ class EngineServer:
         else:
             logger.debug("sid=%s closed: %s %s", socket.sid, event.reason, event.detail)
         try:
-            self._context.handler.connection_closed(socket, event.reason)
+            self.context.handler.connection_closed(socket, event.reason)
         except Exception:
             logger.exception("sid=%s disconnect handler failed", socket.sid)
         if self._drained is not None and not self.sockets:

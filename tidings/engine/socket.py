@@ -13,6 +13,12 @@ Two shortcuts skip the session on an open WebSocket, each gated by the session:
 - Receiving (``receive_websocket``) hands a plain MESSAGE to the handler when
   ``ServerSession.take_message`` says it changes no state, with no event object.
 
+A client that does not keep up: once its transport holds more than a high-water mark
+and a message that may be dropped comes (``PreparedMessage.droppable``: its namespace's
+``slow_consumer`` policy), messages wait in a ``Backlog`` instead, where the policy can
+still drop or conflate them, and go to the transport as it drains. Without such
+messages nothing changes: the transport takes everything, up to the buffer limit.
+
 ``tests/engine/test_engine_fast_paths.py`` proves, by property, that sockets with
 either shortcut, both or none make the same handler calls and put the same bytes
 on the wire (the general path: the session, then ``_pump``). The tests of
@@ -25,6 +31,7 @@ import asyncio
 import logging
 from typing import ClassVar
 
+from tidings.engine.backlog import Backlog, slow_warnings
 from tidings.engine.context import CHECK_EVERY, SocketContext
 from tidings.engine.handshake import KeptRequest
 from tidings.engine.io import HttpRequest, WebSocketListener, WebSocketTransport
@@ -69,6 +76,7 @@ class EngineSocket:
 
     __slots__ = (
         "__weakref__",
+        "_backlog",
         "_context",
         "_core",
         "_dispatching",
@@ -111,6 +119,8 @@ class EngineSocket:
         self._post_waiter: asyncio.Future[None] | None = None
         self._release_pending = False
         self._dispatching = False
+        # Messages held back from a client that does not keep up (see the module's docstring).
+        self._backlog: Backlog | None = None
 
     def __repr__(self) -> str:
         return f"<EngineSocket sid={self.sid} {self._core.transport} {self._core.state.name}>"
@@ -140,7 +150,10 @@ class EngineSocket:
         ws = self._fast
         if ws is not None:
             return ws.buffered_amount
-        return self._core.buffered_bytes
+        backlog = self._backlog
+        if backlog is None:
+            return self._core.buffered_bytes
+        return self._transport_holds() + backlog.nbytes
 
     @property
     def writable(self) -> bool:
@@ -149,7 +162,7 @@ class EngineSocket:
         if ws is not None:
             return ws.buffered_amount < WS_WRITABLE_HIGH_WATER
         core = self._core
-        return core.state is ServerSessionState.OPEN and core.poll_held
+        return core.state is ServerSessionState.OPEN and core.poll_held and self._backlog is None
 
     def send(self, data: str | bytes) -> None:
         """Send one Engine.IO MESSAGE (str: text, bytes: binary). Never blocks."""
@@ -168,6 +181,9 @@ class EngineSocket:
             else:
                 self._check_buffered(ws)
             return
+        if self._backlog is not None:
+            self._hold(data)
+            return
         self._core.send(data)
         self._pump()
 
@@ -182,9 +198,17 @@ class EngineSocket:
             if n < CHECK_EVERY and len(prepared.ws_frames) <= self._context.unchecked_size:
                 self._unchecked = n + 1
             else:
-                self._check_buffered(ws)
+                self._check_buffered(ws, prepared.droppable)
             return
-        self._core.send_encoded(prepared.encoded, prepared.nbytes)
+        if self._backlog is not None:
+            self._hold(prepared)
+            return
+        core = self._core
+        if prepared.droppable and core.buffered_bytes > self._context.poll_high_water:
+            self._backlog = Backlog(self.sid, self._context.slow_consumers)  # a polling client that does not come back fast enough
+            self._hold(prepared)
+            return
+        core.send_encoded(prepared.encoded, prepared.nbytes)
         self._pump()
 
     def flush(self) -> None:
@@ -196,6 +220,8 @@ class EngineSocket:
 
     def close(self, reason: str = "forced close") -> None:
         """Close from the server; what is already queued is still delivered."""
+        if self._backlog is not None:
+            self._drain_backlog(everything=True)
         self._core.close(self._context.now(), reason)
         self._pump()
 
@@ -341,11 +367,69 @@ class EngineSocket:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _check_buffered(self, ws: WebSocketTransport) -> None:
+    def _check_buffered(self, ws: WebSocketTransport, droppable: bool = False) -> None:
         buffered = ws.buffered_amount
         self._unchecked = 0
         if buffered > self._context.max_buffered_bytes:
+            self._context.slow_consumers.disconnected += 1
             self.abort("transport error", "outgoing buffer limit exceeded")
+        elif droppable and buffered > WS_WRITABLE_HIGH_WATER:
+            # From now on messages wait here, where the policy can still act on them.
+            self._backlog = Backlog(self.sid, self._context.slow_consumers)
+            self._fast = None
+            ws.watch_drain(self._transport_drained)
+
+    def _transport_holds(self) -> int:
+        """Bytes the transport (WebSocket) or the session (polling) holds, backlog aside."""
+        ws = self._ws
+        if ws is not None and self._core.websocket_writable:
+            return ws.buffered_amount
+        return self._core.buffered_bytes
+
+    def _hold(self, item: str | bytes | PreparedMessage) -> None:
+        """Queue ``item`` in the backlog; past the buffer limit, the policy makes room."""
+        backlog = self._backlog
+        assert backlog is not None
+        backlog.append(item)
+        room = self._context.max_buffered_bytes - self._transport_holds()
+        if backlog.nbytes <= room:
+            return
+        backlog.make_room(room)
+        if backlog.nbytes > room:
+            self._context.slow_consumers.disconnected += 1
+            slow_warnings.log(
+                logging.WARNING, "disconnected", "sid=%s does not keep up: %d bytes wait, "
+                "more than max_buffered_bytes allows, and none may be dropped: closing",
+                self.sid, backlog.nbytes + self._transport_holds(),
+            )
+            self._backlog = None
+            self.abort("transport error", "outgoing buffer limit exceeded")
+
+    def _transport_drained(self) -> None:
+        """The WebSocket took what it held (``watch_drain``): hand it the next share."""
+        if self._backlog is not None and not self.closed:
+            self._pump()
+
+    def _drain_backlog(self, everything: bool = False) -> None:
+        """Move held messages to the transport while it has room (all of them when
+        ``everything``: a close delivers what was sent before it); the backlog is gone
+        once empty. Called by ``_pump``, so after a drain, a poll or an upgrade."""
+        backlog = self._backlog
+        assert backlog is not None
+        core = self._core
+        ws = self._ws
+        if ws is not None and core.websocket_writable:
+            if not backlog.feed_websocket(ws, WS_WRITABLE_HIGH_WATER, everything):
+                ws.watch_drain(self._transport_drained)
+                return
+        elif (  # polling, or upgrading from it: the session buffers for the next poll
+            core.state is ServerSessionState.OPEN or core.state is ServerSessionState.UPGRADING
+        ) and not backlog.feed_session(core, self._context.poll_high_water, everything):
+            return
+        self._backlog = None  # emptied, or the session is closing and takes no more
+        if backlog.dropped and not everything:
+            logger.info("sid=%s caught up; %d message(s) were dropped meanwhile", self.sid,
+                        backlog.dropped)
 
     def _pump(self) -> None:
         core = self._core
@@ -370,8 +454,16 @@ class EngineSocket:
                 ws = None
         else:
             core.close_websocket_requested()
+        if self._backlog is not None:
+            if core.state is ServerSessionState.CLOSED:
+                self._backlog = None
+            else:
+                self._drain_backlog()
         # Before any handler runs: whatever it sends sees the session as it is now.
-        if ws is not None and core.websocket_writable and self.write_direct:
+        if (
+            ws is not None and core.websocket_writable and self.write_direct
+            and self._backlog is None
+        ):
             self._fast = ws
         else:
             self._fast = None

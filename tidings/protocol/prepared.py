@@ -26,9 +26,18 @@ __all__ = ["PreparedMessage"]
 class PreparedMessage:
     """Engine.IO MESSAGE payloads (no "4" prefix): str parts are text, bytes parts binary."""
 
-    __slots__ = ("_deflated", "_encoded", "_nbytes", "compress", "parts", "ws_frames", "ws_messages")
+    __slots__ = (
+        "_deflated", "_encoded", "_nbytes", "compress", "droppable", "key", "parts", "ws_frames",
+        "ws_messages",
+    )
 
-    def __init__(self, parts: Sequence[str | bytes], compress: bool = True) -> None:
+    def __init__(
+        self,
+        parts: Sequence[str | bytes],
+        compress: bool = True,
+        droppable: bool = False,
+        key: str | None = None,
+    ) -> None:
         messages: list[str | bytes] = []
         for part in parts:
             if isinstance(part, str):
@@ -52,6 +61,10 @@ class PreparedMessage:
         #: False: never compressed, whatever the connection negotiated (Node's ``compress(false)``).
         self.compress = compress
         self._deflated: tuple[tuple[int, ...], bytes] | None = None
+        #: A client that does not keep up may miss it (a slow-consumer policy of its sender).
+        self.droppable = droppable
+        #: With ``droppable``: a newer message with the same key replaces it while both wait.
+        self.key = key
 
     @property
     def ws_payloads(self) -> list[tuple[int, bytes]]:

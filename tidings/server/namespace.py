@@ -20,10 +20,11 @@ from tidings.protocol.socketio import ack_args
 from tidings.server.hooks import notify
 from tidings.server.journal import NamespaceHistory
 from tidings.server.operators import Broadcaster, BroadcastOperator
+from tidings.server.options import check_slow_consumer
 from tidings.server.ratelimit import RateLimit
 
 if TYPE_CHECKING:
-    from tidings.adapters.base import Adapter, BroadcastOptions, LocalSocket
+    from tidings.adapters.base import Adapter, BroadcastOptions, LocalSocket, SlowConsumer
     from tidings.protocol.socketio import Packet, Parser
     from tidings.serializers import Serializer
     from tidings.server.context import ServerContext
@@ -57,6 +58,9 @@ class Namespace(Broadcaster):
         """Called when its last socket, connected or connecting, has gone (set by a parent
         that removes empty children)."""
         self._present = 0
+        # Set here, or the server's once bound (see ``slow_consumer``).
+        self._slow_consumer: SlowConsumer | None = None
+        self._policy: SlowConsumer = "disconnect"
         self._server: ServerContext | None = None
         self._adapter: Adapter | None = None
         self._ack_id = 0
@@ -85,8 +89,23 @@ class Namespace(Broadcaster):
         if self._server is not None and self._server is not server:
             raise RuntimeError(f"namespace {self.name!r} already belongs to another server")
         self._server = server
+        if self._slow_consumer is None:
+            self._policy = server.options.slow_consumer
         self._adapter = server.adapter_factory(self)
         server.adapter_made(self._adapter)
+
+    @property
+    def slow_consumer(self) -> SlowConsumer:
+        """What a client that does not keep up may miss of what this namespace sends
+        (``tidings.SlowConsumer``): the server's ``slow_consumer`` unless set here.
+        Set it before clients connect; children of a dynamic namespace take their
+        parent's when they are made."""
+        return self._policy
+
+    @slow_consumer.setter
+    def slow_consumer(self, policy: SlowConsumer) -> None:
+        check_slow_consumer(policy)
+        self._slow_consumer = self._policy = policy
 
     @property
     def server(self) -> ServerContext:
@@ -286,6 +305,8 @@ class ParentNamespace(Namespace):
         child.any_listeners = self.any_listeners
         child.any_outgoing_listeners = self.any_outgoing_listeners
         child.server_event_handlers = self.server_event_handlers
+        if self._slow_consumer is not None:
+            child.slow_consumer = self._slow_consumer
         child.bind(self.server)
         if self.server.options.cleanup_empty_child_namespaces:
             child.on_empty = self.remove_child

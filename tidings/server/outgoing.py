@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tidings.adapters.base import prepare_packet
 from tidings.errors import AckTimeoutError
 from tidings.ids import Room, Sid
 from tidings.protocol.prepared import PreparedMessage
@@ -13,7 +14,7 @@ from tidings.protocol.socketio import JsonParser, Packet, encode
 from tidings.server.operators import BroadcastOperator, BroadcastTarget
 
 if TYPE_CHECKING:
-    from tidings.adapters.base import LocalConnection
+    from tidings.adapters.base import LocalConnection, SlowConsumer
     from tidings.protocol.socketio import Parser
 
 logger = logging.getLogger("tidings.server")
@@ -22,15 +23,20 @@ __all__ = ["Ack", "EmitMethods", "EmitModifiers", "HeldConnection", "short_ack",
 
 
 def write_packet(
-    writer: LocalConnection, packet: Packet, parser: Parser, compress: bool = True
+    writer: LocalConnection,
+    packet: Packet,
+    parser: Parser,
+    compress: bool = True,
+    slow_consumer: SlowConsumer = "disconnect",
 ) -> None:
     """Encode ``packet`` and send its messages (text, then any binary attachment), in order.
 
     The default parser's encoder is called directly: what ``JsonParser.encode`` does, minus a
     call and a tuple, which an emit to one socket feels (about 60 ns of 1 us).
-    ``compress=False`` sends it as a message marked never to be compressed."""
-    if not compress:
-        writer.send_prepared(PreparedMessage(parser.encode(packet), compress=False))
+    ``compress=False`` sends it as a message marked never to be compressed; a
+    ``slow_consumer`` policy other than "disconnect" as one marked with what it allows."""
+    if not compress or slow_consumer != "disconnect":
+        writer.send_prepared(prepare_packet(packet, parser, compress, slow_consumer))
         return
     if type(parser) is JsonParser:
         encoded = encode(packet, parser.serializer)

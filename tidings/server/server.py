@@ -7,9 +7,10 @@ import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
-from tidings.adapters.base import Adapter, LocalNamespace
+from tidings.adapters.base import Adapter, LocalNamespace, SlowConsumer
 from tidings.adapters.memory import InMemoryAdapter
 from tidings.engine import EngineOptions, EngineServer, EngineSocket, check_owner
+from tidings.engine.backlog import SlowConsumerCounts
 from tidings.engine.compression import HttpCompression
 from tidings.engine.hooks import AllowRequest, Cookie, GenerateId
 from tidings.engine.options import CorsOrigins
@@ -73,6 +74,12 @@ class Server(Broadcaster):
     has its address). ``allow_request``, ``generate_id`` and ``cookie`` are Node engine.io's
     ``allowRequest``, ``generateId`` and ``cookie``; ``sio.engine.on("connection_error")``,
     ``"initial_headers"`` and ``"headers"`` its events (docs/engine-hooks.md).
+
+    ``slow_consumer``: what a client that does not read fast enough may miss
+    (``tidings.SlowConsumer``; a namespace may set its own): ``"disconnect"`` it at
+    ``max_buffered_bytes``, or ``"drop"`` the oldest events that await no ack, or
+    ``"conflate"`` them (only the latest of each event waits). ``sio.slow_consumers``
+    counts what was done.
     """
 
     def __init__(
@@ -87,6 +94,7 @@ class Server(Broadcaster):
         cleanup_empty_child_namespaces: bool = False,
         max_pending_events: int = 256,
         rate_limit: RateLimit | None = None,
+        slow_consumer: SlowConsumer = "disconnect",
         decoder_limits: DecoderLimits | None = None,
         max_http_buffer_size: int = 1_000_000,
         history: HistoryStore | None = None,
@@ -118,6 +126,7 @@ class Server(Broadcaster):
             cleanup_empty_child_namespaces=cleanup_empty_child_namespaces,
             max_pending_events=max_pending_events,
             rate_limit=rate_limit,
+            slow_consumer=slow_consumer,
             decoder_limits=decoder_limits or DecoderLimits(),
         )
         self.serializer: Serializer = serializer or OrjsonSerializer()
@@ -175,6 +184,8 @@ class Server(Broadcaster):
         self._tasks: set[asyncio.Task[Any]] = set()
         self.rate_limited = RateLimitCounts()
         """What the rate limits dropped and disconnected (``rate_limit``, ``limit``)."""
+        self.slow_consumers: SlowConsumerCounts = self.engine.context.slow_consumers
+        """What the slow-consumer policies dropped, conflated and disconnected."""
         self.decoder: PacketDecoder = self.parser.decoder(self.options.decoder_limits)
         """Decodes every connection's text packets (they leave no state behind; see Connection)."""
         self.websocket_routes = WebSocketRoutes()

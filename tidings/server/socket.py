@@ -223,7 +223,8 @@ class Socket(HookMethods, EmitMethods):
         if hooks is not None and hooks.outgoing and packet.type is PacketType.EVENT:
             # Its own emits, with the recovery offset if any, as Node's listeners see them.
             notify(hooks.outgoing, self.server, self, packet.data[0], packet.data[1:])
-        write_packet(self._writer, packet, self.nsp.parser, compress)
+        nsp = self.nsp
+        write_packet(self._writer, packet, nsp.parser, compress, nsp.slow_consumer)
 
     def expect_ack(self, ack_id: int, callback: AckCallback) -> None:
         """Call ``callback`` with the client's ack of ``ack_id``, or None if it leaves first."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from tidings.engine.io import PreparedFrames, WebSocketListener
@@ -83,6 +84,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         "_serving",
         "_idle_timer",
         "_listener",
+        "_on_drained",
         "_open",
         "_paused",
         "_peer",
@@ -129,6 +131,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         self._backlog: list[Event] | None = None
         self._held = False
         self._serving = False  # a _serve_backlog call is scheduled
+        self._on_drained: Callable[[], None] | None = None  # see watch_drain
 
     @property
     def peer(self) -> tuple[str, int] | None:
@@ -213,6 +216,12 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         events = self._conn.events_received()
         if events:
             self._dispatch(events)
+
+    def watch_drain(self, callback: Callable[[], None]) -> None:
+        """``callback`` once the transport is not paused after a flush (at the end of this
+        turn if the kernel takes everything, else at ``resume_writing``)."""
+        self._on_drained = callback
+        self._mark_dirty()  # so that ``flush`` runs at the end of the turn and looks
 
     def pause_reading(self) -> None:
         """Flow control asked by the engine (its input is full) or by a route's reader:
@@ -300,6 +309,7 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
         self._pending = None
+        self._on_drained = None
         self._open = False
         backlog, self._backlog = self._backlog, None
         if backlog:  # read before the peer went: delivered before its close, as sent
@@ -315,6 +325,10 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
 
     def resume_writing(self) -> None:
         self._paused = False
+        callback = self._on_drained
+        if callback is not None:
+            self._on_drained = None
+            callback()
 
     # -- the end-of-turn write -------------------------------------------------
 
@@ -364,7 +378,12 @@ class WebSocketProtocol(asyncio.Protocol, Generic[ListenerT]):
         if conn.state is _CLOSED:
             transport.close()
             self._arm_close_timer()
-        elif self._paused and (
+        elif not self._paused:
+            callback = self._on_drained
+            if callback is not None:
+                self._on_drained = None
+                self._context.loop.call_soon(callback)
+        elif (
             transport.get_write_buffer_size() > self._context.options.ws_max_buffered
         ):
             self._overflow()

@@ -80,6 +80,10 @@ class MemoryWebSocket:
     def buffered_amount(self) -> int:
         return self._buffered
 
+    def watch_drain(self, callback: Callable[[], None]) -> None:
+        """Everything is handed over on the next turn: called after that."""
+        self._loop.call_soon(callback)
+
     def pause_reading(self) -> None:
         """In memory the client's sends are calls: nothing to pause."""
 
