@@ -13,6 +13,8 @@ cut off when its buffer passes the limit.
     python -m bench.abuse                                      # 1,000 clients, 10 + 10 abusers
     python -m bench.abuse --clients 500 --seconds 10 --json
     python -m bench.abuse --limit 100        # with Server(rate_limit=RateLimit(100))
+    python -m bench.abuse --pad 2000 --max-buffered 1000000 --slow-consumer drop
+                                             # stallers fill their buffers: the policy acts
 
 The healthy clients are raw connections on one event loop in this process
 (``bench.soak.Peer``); the abusers run in a process of their own.
@@ -34,12 +36,14 @@ from bench.soak import Peer, masked_frame, open_peer, raise_nofile, runner
 ROOM = "all"
 
 
-async def _serve(port: int, limit: float | None) -> None:
+async def _serve(port: int, limit: float | None, policy: str, max_buffered: int, pad: int) -> None:
     import tidings
     import tidings.standalone
 
     rule = tidings.RateLimit(packets_per_second=limit) if limit else None
-    sio = tidings.Server(max_connections=20_000, rate_limit=rule)
+    sio = tidings.Server(max_connections=20_000, rate_limit=rule, slow_consumer=policy,  # type: ignore[arg-type]
+                         max_buffered_bytes=max_buffered)
+    padding = "x" * pad
 
     @sio.event
     async def join(socket: Any, room: str) -> bool:
@@ -48,7 +52,10 @@ async def _serve(port: int, limit: float | None) -> None:
 
     @sio.event
     async def publish(socket: Any, sent: float) -> None:
-        await sio.to(ROOM).emit("pub", sent)
+        if padding:
+            await sio.to(ROOM).emit("pub", sent, padding)
+        else:
+            await sio.to(ROOM).emit("pub", sent)
 
     @sio.event
     async def spam(socket: Any, payload: str) -> int:
@@ -58,6 +65,7 @@ async def _serve(port: int, limit: float | None) -> None:
     async with tidings.standalone.serve(sio, "127.0.0.1", port):
         print(f"READY {port}", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
+    print(json.dumps(asdict(sio.slow_consumers)), flush=True)
 
 
 class Listener(Peer):
@@ -69,7 +77,8 @@ class Listener(Peer):
 
     def _packet(self, text: str) -> None:
         if text.startswith('42["pub",'):
-            self.latencies.append(time.monotonic() - float(text[9:-1]))
+            end = text.find(",", 9)  # a padded one has a second argument
+            self.latencies.append(time.monotonic() - float(text[9:end if end > 0 else -1]))
             return
         super()._packet(text)
 
@@ -134,7 +143,7 @@ async def _abuse(port: int, flooders: int, stallers: int) -> None:
     stalled: list[Peer] = []
     flooding: list[Flooder] = []
     for _ in range(stallers):
-        staller = await open_peer(port, counts, ROOM)
+        staller = await open_peer(port, counts, ROOM, rcvbuf=4096)  # little held on its side
         assert staller.transport is not None
         staller.transport.pause_reading()  # joined, and never reads again
         stalled.append(staller)
@@ -193,6 +202,8 @@ async def _drive(ns: argparse.Namespace) -> list[Phase]:
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.abuse", "--serve", "--port", str(ns.port),
         *(["--limit", str(ns.limit)] if ns.limit else []),
+        "--slow-consumer", ns.slow_consumer, "--max-buffered", str(ns.max_buffered),
+        "--pad", str(ns.pad),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )
     assert server.stdin is not None and server.stdout is not None
@@ -221,7 +232,10 @@ async def _drive(ns: argparse.Namespace) -> list[Phase]:
         for peer in listeners:
             peer.close()
         server.stdin.close()
+        did = await asyncio.wait_for(server.stdout.readline(), 30)
         await asyncio.wait_for(server.wait(), 30)
+    if did:
+        print(f"slow-consumer policy {ns.slow_consumer!r}: {did.decode().strip()}", file=sys.stderr)
     return phases
 
 
@@ -236,6 +250,12 @@ def main() -> None:
     parser.add_argument("--limit", type=float, metavar="PPS",
                         help="the server's rate limit: packets a second per connection "
                              "(tidings.RateLimit, dropping past it); default: none")
+    parser.add_argument("--slow-consumer", default="disconnect", choices=["disconnect", "drop", "conflate"],
+                        help="the server's slow_consumer policy (default: disconnect)")
+    parser.add_argument("--max-buffered", type=int, default=10_000_000, metavar="BYTES",
+                        help="the server's max_buffered_bytes (default: 10,000,000)")
+    parser.add_argument("--pad", type=int, default=0, metavar="BYTES",
+                        help="padding added to each broadcast, so that stallers fill up sooner")
     parser.add_argument("--port", type=int, default=3919)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -244,7 +264,7 @@ def main() -> None:
     run = runner()
     if ns.serve:
         raise_nofile()
-        run(_serve(ns.port, ns.limit))
+        run(_serve(ns.port, ns.limit, ns.slow_consumer, ns.max_buffered, ns.pad))
         return
     if ns.abuse:
         run(_abuse(ns.port, ns.flooders, ns.stallers))

@@ -25,6 +25,7 @@ import json
 import os
 import random
 import resource
+import socket
 import struct
 import subprocess
 import sys
@@ -223,9 +224,15 @@ class Peer(asyncio.Protocol):
             self.closed.set_result(None)
 
 
-async def open_peer(port: int, counts: dict[str, int], room: str) -> Peer:
+async def open_peer(port: int, counts: dict[str, int], room: str, rcvbuf: int = 0) -> Peer:
+    """A joined peer; ``rcvbuf``: a small kernel receive buffer, for a peer that will stall."""
     loop = asyncio.get_running_loop()
-    _, peer = await loop.create_connection(lambda: Peer(counts), "127.0.0.1", port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    _, peer = await loop.create_connection(lambda: Peer(counts), sock=sock)
     await asyncio.wait_for(peer.joined, 30)
     await asyncio.wait_for(peer.ask("join", room), 30)
     return peer

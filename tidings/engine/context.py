@@ -41,6 +41,7 @@ class SocketContext(Generic[S]):
         "slow_consumers",
         "socket_closed",
         "unchecked_size",
+        "ws_high_water",
     )
 
     def __init__(
@@ -72,6 +73,8 @@ class SocketContext(Generic[S]):
         #: A polling session that holds more stops taking droppable messages: they wait in
         #: its backlog, where the slow-consumer policy can still drop them.
         self.poll_high_water = options.max_buffered_bytes // 2
+        #: The same for a WebSocket's transport (below the limit, however small it is set).
+        self.ws_high_water = min(64 * 1024, options.max_buffered_bytes // 2)
         #: What the slow-consumer policies did, for every socket of this server.
         self.slow_consumers = SlowConsumerCounts()
         #: The query string the last socket kept; sockets opened with an equal one share it.

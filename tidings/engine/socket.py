@@ -373,7 +373,7 @@ class EngineSocket:
         if buffered > self._context.max_buffered_bytes:
             self._context.slow_consumers.disconnected += 1
             self.abort("transport error", "outgoing buffer limit exceeded")
-        elif droppable and buffered > WS_WRITABLE_HIGH_WATER:
+        elif droppable and buffered > self._context.ws_high_water:
             # From now on messages wait here, where the policy can still act on them.
             self._backlog = Backlog(self.sid, self._context.slow_consumers)
             self._fast = None
@@ -419,7 +419,7 @@ class EngineSocket:
         core = self._core
         ws = self._ws
         if ws is not None and core.websocket_writable:
-            if not backlog.feed_websocket(ws, WS_WRITABLE_HIGH_WATER, everything):
+            if not backlog.feed_websocket(ws, self._context.ws_high_water, everything):
                 ws.watch_drain(self._transport_drained)
                 return
         elif (  # polling, or upgrading from it: the session buffers for the next poll
