@@ -12,6 +12,7 @@ import json
 import re
 import socket
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -98,36 +99,52 @@ async def read_all(reader: asyncio.StreamReader, into: list[tuple[str, int]], wr
         into.append((event, args[0]))
 
 
-@HOSTS
-async def test_disconnect_closes_the_stalled_client_alone(host: str) -> None:
-    sio, _ = make_server("disconnect")
-    async with hosted(sio, host) as port:
-        stalled_reader, stalled = await connect_websocket(port, slow=True)
-        reader, writer = await connect_websocket(port)
-        healthy: list[tuple[str, int]] = []
-        reading = asyncio.create_task(read_all(reader, healthy))
-        sent, _ = await flood(sio, lambda: sio.slow_consumers.disconnected > 0)
+@dataclass
+class Clients:
+    """In the room: one client that stopped reading, one that reads everything."""
+
+    stalled_reader: asyncio.StreamReader
+    stalled: asyncio.StreamWriter
+    healthy: list[tuple[str, int]]
+    reading: asyncio.Task[None]
+
+    async def end(self, sio: tidings.Server) -> None:
+        """Broadcast "end" and wait for the healthy client to read it."""
         await sio.to("room").emit("end")
-        await asyncio.wait_for(reading, 30)
-        assert [i for _, i in healthy] == list(range(sent))
-        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
-            await asyncio.wait_for(read_all(stalled_reader, []), 30)
-        assert sio.slow_consumers.disconnected == 1
-        assert sio.slow_consumers.dropped == 0
-        assert len(sio.engine.sockets) == 1
+        await asyncio.wait_for(self.reading, 30)
+
+
+@contextlib.asynccontextmanager
+async def two_clients(port: int) -> AsyncIterator[Clients]:
+    stalled_reader, stalled = await connect_websocket(port, slow=True)
+    reader, writer = await connect_websocket(port)
+    healthy: list[tuple[str, int]] = []
+    try:
+        yield Clients(stalled_reader, stalled, healthy, asyncio.create_task(read_all(reader, healthy)))
+    finally:
         writer.close()
         stalled.close()
 
 
 @HOSTS
+async def test_disconnect_closes_the_stalled_client_alone(host: str) -> None:
+    sio, _ = make_server("disconnect")
+    async with hosted(sio, host) as port, two_clients(port) as clients:
+        sent, _ = await flood(sio, lambda: sio.slow_consumers.disconnected > 0)
+        await clients.end(sio)
+        assert [i for _, i in clients.healthy] == list(range(sent))
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(read_all(clients.stalled_reader, []), 30)
+        assert sio.slow_consumers.disconnected == 1
+        assert sio.slow_consumers.dropped == 0
+        assert len(sio.engine.sockets) == 1
+
+
+@HOSTS
 async def test_drop_keeps_the_stalled_client_with_the_newest_events(host: str) -> None:
     sio, sockets = make_server("drop")
-    async with hosted(sio, host) as port:
-        stalled_reader, stalled = await connect_websocket(port, slow=True)
-        reader, writer = await connect_websocket(port)
+    async with hosted(sio, host) as port, two_clients(port) as clients:
         stalled_socket = sockets[0]
-        healthy: list[tuple[str, int]] = []
-        reading = asyncio.create_task(read_all(reader, healthy))
         # Emits that await an ack are never dropped, wherever they fall in the backlog.
         asks = [asyncio.create_task(stalled_socket.emit_with_ack("ask", -1, timeout=60))]
 
@@ -137,12 +154,11 @@ async def test_drop_keeps_the_stalled_client_with_the_newest_events(host: str) -
             return sio.slow_consumers.dropped >= 500
 
         sent, peak = await flood(sio, done, watch=stalled_socket)
-        await sio.to("room").emit("end")
-        await asyncio.wait_for(reading, 30)
-        assert [i for _, i in healthy] == list(range(sent))
+        await clients.end(sio)
+        assert [i for _, i in clients.healthy] == list(range(sent))
         # The stalled client reads at last: still connected, the newest events, in order.
         got: list[tuple[str, int]] = []
-        await asyncio.wait_for(read_all(stalled_reader, got, stalled), 30)
+        await asyncio.wait_for(read_all(clients.stalled_reader, got, clients.stalled), 30)
         ticks = [i for event, i in got if event == "tick"]
         assert ticks == sorted(ticks) and ticks[-1] == sent - 1
         assert len(ticks) == sent - sio.slow_consumers.dropped
@@ -151,26 +167,19 @@ async def test_drop_keeps_the_stalled_client_with_the_newest_events(host: str) -
         assert peak <= LIMIT + 2 * len(PAD)
         assert sio.slow_consumers.disconnected == 0
         assert len(sio.engine.sockets) == 2
-        writer.close()
-        stalled.close()
 
 
 @HOSTS
 async def test_conflate_keeps_the_latest_of_each_event(host: str) -> None:
     sio, sockets = make_server("conflate")
-    async with hosted(sio, host) as port:
-        stalled_reader, stalled = await connect_websocket(port, slow=True)
-        reader, writer = await connect_websocket(port)
-        healthy: list[tuple[str, int]] = []
-        reading = asyncio.create_task(read_all(reader, healthy))
+    async with hosted(sio, host) as port, two_clients(port) as clients:
         sent, peak = await flood(
             sio, lambda: sio.slow_consumers.conflated >= 1000, watch=sockets[0], events=("a", "b", "c")
         )
-        await sio.to("room").emit("end")
-        await asyncio.wait_for(reading, 30)
-        assert len(healthy) == sent
+        await clients.end(sio)
+        assert len(clients.healthy) == sent
         got: list[tuple[str, int]] = []
-        await asyncio.wait_for(read_all(stalled_reader, got, stalled), 30)
+        await asyncio.wait_for(read_all(clients.stalled_reader, got, clients.stalled), 30)
         counts = sio.slow_consumers
         assert len(got) == sent - counts.conflated - counts.dropped
         assert [i for _, i in got] == sorted(i for _, i in got)
@@ -179,8 +188,6 @@ async def test_conflate_keeps_the_latest_of_each_event(host: str) -> None:
         # Conflation keeps one message per event behind the transport: no more to drop.
         assert counts.dropped == 0 and counts.disconnected == 0
         assert peak <= LIMIT
-        writer.close()
-        stalled.close()
 
 
 @HOSTS
