@@ -69,7 +69,11 @@ async def start(impl: str, node_bin: str) -> AsyncIterator[Start]:
 
         async def run(**options: Any) -> str:
             if impl == "tidings":
-                url: str = await stack.enter_async_context(serving(build(**options)))
+                # The raw requests leave polling sessions that never poll again: a shutdown
+                # would wait a second for them.
+                url: str = await stack.enter_async_context(
+                    serving(build(**options), shutdown_timeout=0.1)
+                )
                 return url
             proc, url = await node_app(node_bin, node_options(options), SCRIPT)
             stack.push_async_callback(stop_node, proc)
