@@ -2,6 +2,10 @@
 
 If these fail, the bed is wrong (not tidings): they pin what the official adapters do,
 which the mixed clusters must then match.
+
+Node servers, Node clients (and the official emitter): nothing of this process's Python or
+loop is in what is checked, so scripts/test runs them in its first entry only
+(``same_everywhere``). The rows where ``tidings.Emitter`` drives the cluster are not.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from .scenarios import (
 )
 
 
+@pytest.mark.same_everywhere
 class TestNodeCluster(ClusterScenarios):
     @pytest.fixture
     def kinds(self) -> tuple[str, ...]:
         return ("node", "node")
 
 
+@pytest.mark.same_everywhere
 class TestNodeClassicCluster(ClassicScenarios):
     @pytest.fixture
     def kinds(self) -> tuple[str, ...]:
@@ -33,12 +39,13 @@ class TestEmittersDriveNodeCluster(EmitterScenarios):
     def kinds(self) -> tuple[str, ...]:
         return ("node", "node")
 
-    @pytest.fixture(params=["node", "tidings"])
+    @pytest.fixture(params=[pytest.param("node", marks=pytest.mark.same_everywhere), "tidings"])
     def emitter_kind(self, request: pytest.FixtureRequest) -> str:
         """The official ``@socket.io/redis-emitter`` or ``tidings.Emitter``."""
         return str(request.param)
 
 
+@pytest.mark.same_everywhere
 class TestNodeClusterSurvivesRedisRestart(RedisRestartScenarios):
     @pytest.fixture
     def kinds(self) -> tuple[str, ...]:

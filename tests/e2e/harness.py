@@ -370,7 +370,14 @@ def _unchunk(data: bytes) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def serving(sio: tidings.Server, port: int = 0) -> AsyncIterator[str]:
-    """Run ``sio`` on the built-in server at 127.0.0.1; yields its base URL."""
+async def serving(
+    sio: tidings.Server, port: int = 0, *, shutdown_timeout: float = 10.0
+) -> AsyncIterator[str]:
+    """Run ``sio`` on the built-in server at 127.0.0.1; yields its base URL. It stops
+    gracefully within ``shutdown_timeout`` seconds (a polling session whose client does not
+    poll again is waited for up to a second of that)."""
     async with tidings.standalone.serve(sio, "127.0.0.1", port) as srv:
-        yield f"http://127.0.0.1:{srv.port}"
+        try:
+            yield f"http://127.0.0.1:{srv.port}"
+        finally:
+            await srv.close(shutdown_timeout)

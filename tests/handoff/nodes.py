@@ -16,6 +16,10 @@ from .app import make_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
+#: How long a node of these tests takes to stop: the tests leave polling sessions whose
+#: client never polls again, which a shutdown would otherwise wait a second for.
+SHUTDOWN_TIMEOUT = 0.1
+
 
 def unique_prefix() -> str:
     return f"test-handoff-{uuid.uuid4().hex[:12]}"
@@ -36,7 +40,9 @@ async def nodes(
                 socket_dir=str(socket_dir) if socket_dir is not None else None,
                 peers=RedisPeerDirectory(REDIS_URL, prefix) if prefix is not None else None,
             )
-            servers.append(await stack.enter_async_context(serve(make_app(owner), handoff=handoff)))
+            server = await stack.enter_async_context(serve(make_app(owner), handoff=handoff))
+            stack.push_async_callback(server.close, SHUTDOWN_TIMEOUT)
+            servers.append(server)
         yield servers
 
 

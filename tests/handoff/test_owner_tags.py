@@ -10,7 +10,7 @@ import tidings
 from tidings.engine import EngineOptions, EngineServer, owner_of
 from tidings.standalone import HandoffOptions, HttpServer
 
-from .nodes import handshake
+from .nodes import SHUTDOWN_TIMEOUT, handshake
 
 
 def test_owner_of_reads_the_tag() -> None:
@@ -36,6 +36,8 @@ async def test_session_ids_carry_the_tag_and_only_then() -> None:
         sid = await handshake(t.port)
         assert owner_of(sid) == "n-7"
         assert re.fullmatch(r"n-7\.[A-Za-z0-9_-]{20}", sid)
+        for server in (t, p):  # the sessions' clients are gone: no second of grace for their polls
+            await server.close(SHUTDOWN_TIMEOUT)
     assert tagged.engine.owner == "n-7" and plain.engine.owner is None
 
 

@@ -18,7 +18,7 @@ import pytest
 from tidings.engine import EngineServer
 from tidings.standalone import HandoffOptions, HttpServer, RedisPeerDirectory, serve
 
-from .nodes import REDIS_URL, read_response, status_and_body, unique_prefix
+from .nodes import REDIS_URL, SHUTDOWN_TIMEOUT, read_response, status_and_body, unique_prefix
 
 
 @contextlib.asynccontextmanager
@@ -35,7 +35,11 @@ async def engines(socket_dir: Path, setup: str) -> AsyncIterator[tuple[HttpServe
     async with serve(EngineServer(), handoff=options("e0")) as e0, serve(
         EngineServer(), handoff=options("e1")
     ) as e1:
-        yield e0, e1
+        try:
+            yield e0, e1
+        finally:  # the sessions' clients are gone: no second of grace for their polls
+            await e1.close(SHUTDOWN_TIMEOUT)
+            await e0.close(SHUTDOWN_TIMEOUT)
 
 
 def message(sid: str, rng: random.Random) -> bytes:

@@ -11,7 +11,7 @@ from tests.e2e.harness import MODES, NodeClient
 from tidings.standalone import HandoffOptions, HttpServer
 
 from .app import make_app
-from .nodes import handshake
+from .nodes import SHUTDOWN_TIMEOUT, handshake
 
 
 async def test_two_servers_share_a_port() -> None:
@@ -20,6 +20,9 @@ async def test_two_servers_share_a_port() -> None:
         async with second:
             assert second.port == first.port
             assert len(await handshake(first.port)) == 20
+            # The session's client is gone: no second of grace for its poll.
+            await second.close(SHUTDOWN_TIMEOUT)
+            await first.close(SHUTDOWN_TIMEOUT)
 
 
 async def test_without_it_the_port_is_taken() -> None:

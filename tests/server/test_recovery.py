@@ -30,7 +30,9 @@ async def _connect(peer: PollingPeer, auth: Any = None) -> dict[str, Any]:
 
 
 async def test_events_carry_offsets_and_a_returning_client_gets_what_it_missed() -> None:
-    sio = tidings.Server(connection_state_recovery=True)
+    # A polling session the server closes waits ping_timeout (20 s by default) for its client
+    # to fetch the close; this client never comes back for it, so the session ends then.
+    sio = tidings.Server(connection_state_recovery=True, ping_timeout=0.2)
     _join_handler(sio)
     gone = asyncio.Event()
 

@@ -62,8 +62,15 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
 
     async def start(
-        self, wire_format: str, setup: Callable[[tidings.Server], None] | None = None, **options: Any
+        self,
+        wire_format: str,
+        setup: Callable[[tidings.Server], None] | None = None,
+        *,
+        shutdown_timeout: float = 10.0,
+        **options: Any,
     ) -> Node:
+        """A node in ``wire_format`` (``options`` go to its ``RedisAdapter``); when it stops,
+        handlers still running after ``shutdown_timeout`` seconds are cancelled."""
         options.setdefault("requests_timeout", 3.0)
         if wire_format == "streams":
             options.setdefault("stream_name", self.prefix)
@@ -75,6 +82,7 @@ class Cluster:
         srv = await inner.enter_async_context(tidings.standalone.serve(sio, "127.0.0.1", 0))
 
         async def stop() -> None:
+            await srv.close(shutdown_timeout)
             await inner.aclose()
             await factory.close()
 
