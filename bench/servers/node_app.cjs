@@ -1,8 +1,11 @@
 // The reference: Node socket.io 4.8 serving the benchmark app (join, echo, publish, mem).
 // Usage: node node_app.cjs --port 3000 [--host 127.0.0.1]
-//          [--redis redis://127.0.0.1:6379/0 --redis-key PREFIX]
+//          [--redis redis://127.0.0.1:6379/0 --redis-key PREFIX] [--deflate]
 // With --redis, a cluster node: @socket.io/redis-adapter 8.3 (classic format, `key` PREFIX)
 // on node-redis, a publishing and a subscribing connection; READY once both are connected.
+// With --deflate, permessage-deflate for clients that offer it (bench.deflate): ws's defaults
+// (threshold 1024 bytes, zlib level 6, memLevel 8, window 15 bits), server_no_context_takeover
+// when the client's offer asks for it. Off unless asked, as in every scenario of bench/run.
 "use strict";
 const http = require("http");
 const { Server } = require("socket.io");
@@ -16,6 +19,7 @@ const host = arg("host", "127.0.0.1");
 const port = Number(arg("port", "3000"));
 const redisUrl = arg("redis", "");
 const redisKey = arg("redis-key", "socket.io");
+const deflate = argv.includes("--deflate");
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
@@ -23,7 +27,7 @@ const io = new Server(httpServer, {
   pingInterval: 25000,
   pingTimeout: 20000,
   maxHttpBufferSize: 1e6,
-  perMessageDeflate: false,
+  perMessageDeflate: deflate ? { threshold: 1024 } : false,
   httpCompression: false,
 });
 
