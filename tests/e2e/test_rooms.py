@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -136,9 +137,14 @@ async def test_volatile(node: NodeClient, client_opts: dict[str, Any]) -> None:
 
     async with serving(sio) as url:
         (a, b, c) = await trio(node, url, client_opts)
-        # Volatile may drop a packet while a transport is not writable, so
-        # "delivered" is asked of a few tries, each ended by an ordinary event.
+        # Volatile may drop a packet while a transport is not writable (over polling: while
+        # no poll is held), so each try waits for that first, and is ended by an ordinary event.
+        loop = asyncio.get_running_loop()
         for n in range(20):
+            deadline = loop.time() + 10
+            while not all(s.conn.writable for s in sio.of("/").sockets.values()):
+                assert loop.time() < deadline, "a client never polled again"
+                await asyncio.sleep(0.005)  # no event says that a poll came
             await sio.volatile.emit("flash", n)
             await settle(sio, a, b, c)
             if all(x.received("flash") for x in (a, b, c)):
