@@ -13,11 +13,9 @@ Two shortcuts skip the session on an open WebSocket, each gated by the session:
 - Receiving (``receive_websocket``) hands a plain MESSAGE to the handler when
   ``ServerSession.take_message`` says it changes no state, with no event object.
 
-A client that does not keep up: once its transport holds more than a high-water mark
-and a message that may be dropped comes (``PreparedMessage.droppable``: its namespace's
-``slow_consumer`` policy), messages wait in a ``Backlog`` instead, where the policy can
-still drop or conflate them, and go to the transport as it drains. Without such
-messages nothing changes: the transport takes everything, up to the buffer limit.
+A client that does not keep up: past a high-water mark, a droppable message (its
+namespace's ``slow_consumer`` policy) sends what follows to a ``Backlog``, where it can
+still be dropped or conflated, until the transport drains (see ``tidings.engine.backlog``).
 
 ``tests/engine/test_engine_fast_paths.py`` proves, by property, that sockets with
 either shortcut, both or none make the same handler calls and put the same bytes
@@ -37,7 +35,11 @@ from tidings.engine.handshake import KeptRequest
 from tidings.engine.io import HttpRequest, WebSocketListener, WebSocketTransport
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
 from tidings.protocol.engineio.requests import RequestError
-from tidings.protocol.engineio.session import ServerSession, ServerSessionState
+from tidings.protocol.engineio.session import (
+    BUFFER_LIMIT_EXCEEDED,
+    ServerSession,
+    ServerSessionState,
+)
 from tidings.protocol.prepared import PreparedMessage
 
 __all__ = ["CHECK_EVERY", "IGNORED", "WS_WRITABLE_HIGH_WATER", "EngineSocket"]
@@ -119,8 +121,7 @@ class EngineSocket:
         self._post_waiter: asyncio.Future[None] | None = None
         self._release_pending = False
         self._dispatching = False
-        # Messages held back from a client that does not keep up (see the module's docstring).
-        self._backlog: Backlog | None = None
+        self._backlog: Backlog | None = None  # held back from a client that does not keep up
 
     def __repr__(self) -> str:
         return f"<EngineSocket sid={self.sid} {self._core.transport} {self._core.state.name}>"
@@ -205,7 +206,7 @@ class EngineSocket:
             return
         core = self._core
         if prepared.droppable and core.buffered_bytes > self._context.poll_high_water:
-            self._backlog = Backlog(self.sid, self._context.slow_consumers)  # a polling client that does not come back fast enough
+            self._backlog = Backlog(self.sid, self._context.slow_consumers)  # slow polls
             self._hold(prepared)
             return
         core.send_encoded(prepared.encoded, prepared.nbytes)
@@ -371,8 +372,7 @@ class EngineSocket:
         buffered = ws.buffered_amount
         self._unchecked = 0
         if buffered > self._context.max_buffered_bytes:
-            self._context.slow_consumers.disconnected += 1
-            self.abort("transport error", "outgoing buffer limit exceeded")
+            self.abort("transport error", BUFFER_LIMIT_EXCEEDED)
         elif droppable and buffered > self._context.ws_high_water:
             # From now on messages wait here, where the policy can still act on them.
             self._backlog = Backlog(self.sid, self._context.slow_consumers)
@@ -396,14 +396,13 @@ class EngineSocket:
             return
         backlog.make_room(room)
         if backlog.nbytes > room:
-            self._context.slow_consumers.disconnected += 1
             slow_warnings.log(
                 logging.WARNING, "disconnected", "sid=%s does not keep up: %d bytes wait, "
                 "more than max_buffered_bytes allows, and none may be dropped: closing",
                 self.sid, backlog.nbytes + self._transport_holds(),
             )
             self._backlog = None
-            self.abort("transport error", "outgoing buffer limit exceeded")
+            self.abort("transport error", BUFFER_LIMIT_EXCEEDED)
 
     def _transport_drained(self) -> None:
         """The WebSocket took what it held (``watch_drain``): hand it the next share."""
@@ -489,6 +488,8 @@ class EngineSocket:
                         except Exception:
                             logger.exception("sid=%s message handler failed", self.sid)
                     elif type(event) is Closed:
+                        if event.detail == BUFFER_LIMIT_EXCEEDED:  # on any transport
+                            context.slow_consumers.disconnected += 1
                         self._release_post()  # it is then refused: the session is gone
                         context.socket_closed(self, event)
                     elif type(event) is Upgraded:

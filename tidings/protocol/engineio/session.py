@@ -40,6 +40,7 @@ from tidings.protocol.engineio.requests import (
 from tidings.protocol.engineio.session_base import POLLING, PROBE_REPLY, WEBSOCKET, SessionBase
 
 __all__ = [
+    "BUFFER_LIMIT_EXCEEDED",
     "POLLING",
     "WEBSOCKET",
     "ServerSession",
@@ -53,6 +54,9 @@ _CLOSE = "1"
 # WebSocket close codes that mean the peer broke the protocol rather than left.
 _ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009, 1010, 1011})
 
+
+#: ``Closed.detail`` of a session closed because its client did not read what it was sent.
+BUFFER_LIMIT_EXCEEDED = "outgoing buffer limit exceeded"
 
 class ServerSessionState(enum.Enum):
     """Where a server-side Engine.IO session is in its life (``ServerSession.state``)."""
@@ -459,7 +463,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
 
     def _check_buffer(self) -> None:
         if self._buffered > self.config.max_buffered_bytes:
-            self._fail("transport error", "outgoing buffer limit exceeded")
+            self._fail("transport error", BUFFER_LIMIT_EXCEEDED)
 
     def _fail(self, reason: str, detail: str = "", *, final: str = _CLOSE) -> None:
         """Close at once on an error; a held poll gets ``final``."""
