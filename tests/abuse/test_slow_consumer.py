@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 import tidings
-from tests.abuse.raw_client import connect_websocket, frame, read_frame
+from tests.abuse.raw_client import connect_websocket, frame, read_frame, read_text
 from tests.threaded_http import ThreadedHttp
 from tidings.standalone import serve
 
@@ -225,3 +225,34 @@ def test_policy_is_checked() -> None:
     assert ticker.slow_consumer == "conflate" and sio.of("/").slow_consumer == "drop"
     with pytest.raises(ValueError, match="slow_consumer"):
         ticker.slow_consumer = "never"  # type: ignore[assignment]
+
+
+async def test_a_backlog_held_for_polling_goes_out_over_the_upgrade() -> None:
+    sio, sockets = make_server("drop")
+    async with serve(sio, "127.0.0.1", 0) as server, ThreadedHttp() as http:
+        url = f"http://127.0.0.1:{server.port}/socket.io/?EIO=4&transport=polling"
+        sid = (await http.get(url)).text.split('"sid":"')[1].split('"')[0]
+        url += "&sid=" + sid
+        assert (await http.post(url, content="40")).text == "ok"
+        assert (await http.get(url)).text.startswith("40")
+        sent, _ = await flood(sio, lambda: sio.slow_consumers.dropped >= 10)
+        # It upgrades at last: the probe, then "5"; what waited for it comes over the WebSocket.
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            f"GET /socket.io/?EIO=4&transport=websocket&sid={sid} HTTP/1.1\r\nHost: x\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(frame("2probe"))
+        assert await read_text(reader, "3") == "3probe"
+        assert sockets[0].conn.buffered_amount > LIMIT // 2  # all of it still waits
+        writer.write(frame("5"))
+        await sio.to("room").emit("end")
+        got: list[tuple[str, int]] = []
+        await asyncio.wait_for(read_all(reader, got, writer), 30)
+        ticks = [i for _, i in got]
+        assert ticks == sorted(ticks) and ticks[-1] == sent - 1
+        assert len(ticks) == sent - sio.slow_consumers.dropped
+        assert sockets[0].conn.transport_name == "websocket"
+        writer.close()
