@@ -9,6 +9,7 @@ WebSockets with 1001; when the time is up, drop whatever is left.
 from __future__ import annotations
 
 import asyncio
+import asyncio.selector_events
 import dataclasses
 import logging
 import signal
@@ -178,7 +179,9 @@ class HttpServer:
         assert self._server is not None and context is not None and self._closed is not None
         loop = context.loop
         deadline = loop.time() + timeout
-        context.closing = True
+        context.closing = True  # from now on a new connection is refused at once
+        _stop_accepting(loop, self._server)
+        await asyncio.sleep(0)  # connections accepted already get their transport: refused
         self._server.close()
         if self._router is not None:
             await self._router.close()
@@ -214,6 +217,16 @@ class HttpServer:
         for conn in list(connections):
             conn.abort()
         connections.clear()
+
+
+def _stop_accepting(loop: asyncio.AbstractEventLoop, server: asyncio.Server) -> None:
+    """Take no more connections, before ``Server.close``. On asyncio's own loop, a connection
+    accepted just before the close gets its transport a turn later; after the close that
+    fails (an assertion in ``Server._attach``, CPython 3.12 and 3.13), and its socket stays
+    open until garbage collection, its client waiting for an answer that never comes."""
+    if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
 
 
 def serve(
