@@ -18,10 +18,13 @@ from tidings.engine.handler import EngineHandler
 from tidings.engine.options import EngineOptions
 from tidings.protocol.engineio.events import Closed
 
-__all__ = ["CHECK_EVERY", "SocketContext"]
+__all__ = ["CHECK_EVERY", "WS_WRITABLE_HIGH_WATER", "SocketContext"]
 
 #: The broadcast path asks the transport for its buffered amount once every this many sends.
 CHECK_EVERY = 16
+
+#: A WebSocket with less than this queued for the kernel counts as writable (volatile emits).
+WS_WRITABLE_HIGH_WATER = 64 * 1024
 
 S = TypeVar("S")
 
@@ -74,7 +77,7 @@ class SocketContext(Generic[S]):
         #: its backlog, where the slow-consumer policy can still drop them.
         self.poll_high_water = options.max_buffered_bytes // 2
         #: The same for a WebSocket's transport (below the limit, however small it is set).
-        self.ws_high_water = min(64 * 1024, options.max_buffered_bytes // 2)
+        self.ws_high_water = min(WS_WRITABLE_HIGH_WATER, options.max_buffered_bytes // 2)
         #: What the slow-consumer policies did, for every socket of this server.
         self.slow_consumers = SlowConsumerCounts()
         #: The query string the last socket kept; sockets opened with an equal one share it.

@@ -30,7 +30,7 @@ import logging
 from typing import ClassVar
 
 from tidings.engine.backlog import Backlog, slow_warnings
-from tidings.engine.context import CHECK_EVERY, SocketContext
+from tidings.engine.context import CHECK_EVERY, WS_WRITABLE_HIGH_WATER, SocketContext
 from tidings.engine.handshake import KeptRequest
 from tidings.engine.io import HttpRequest, WebSocketListener, WebSocketTransport
 from tidings.protocol.engineio.events import Closed, MessageReceived, Upgraded, UpgradeFailed
@@ -46,8 +46,6 @@ __all__ = ["CHECK_EVERY", "IGNORED", "WS_WRITABLE_HIGH_WATER", "EngineSocket"]
 
 logger = logging.getLogger("tidings.engineio")
 
-#: A WebSocket with less than this queued for the kernel counts as writable (volatile emits).
-WS_WRITABLE_HIGH_WATER = 64 * 1024
 
 
 class _Listener:
