@@ -10,10 +10,13 @@ again on this side.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import contextlib
 import json
 import os
+import subprocess
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ HERE = Path(__file__).resolve().parent
 CLIENT_SCRIPT = HERE / "node" / "client.mjs"
 RAW_WS_SCRIPT = HERE / "node" / "raw_ws.mjs"
 DEFAULT_TIMEOUT = 5.0
+#: The longest report line read (some carry messages of a few hundred kilobytes).
+LINE_LIMIT = 8 * 1024 * 1024
 
 #: The three ways the client may carry a session, as socket.io-client options.
 MODES: dict[str, dict[str, Any]] = {
@@ -123,20 +128,88 @@ class Mailbox:
         ]
 
 
-class NodeClient:
-    """One Node process running client.mjs (or another script of node/ that speaks
-    the same JSON lines); client.mjs may hold many sockets and managers."""
+class _SessionHost:
+    """One ``client.mjs --listen`` process for the whole test run: each :class:`NodeClient`
+    of client.mjs is a connection to it (a session with its own sockets and managers), so a
+    test costs a loopback connection where it cost a Node start."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.stderr = bytearray()
+
+    def address(self, node: str) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start(node)
+        return self.port
+
+    def _start(self, node: str) -> None:
+        proc = subprocess.Popen(
+            [node, str(CLIENT_SCRIPT), "--listen"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=HERE,
+            env={**os.environ, "NODE_NO_WARNINGS": "1"},
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait()
+            raise RuntimeError(f"client.mjs --listen exited: {proc.stderr.read().decode()}")
+        self.port = json.loads(line)["port"]
         self.proc = proc
+        threading.Thread(target=self._keep_stderr, args=(proc.stderr,), daemon=True).start()
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # never a full pipe
+        atexit.register(self._stop, proc)
+
+    def _keep_stderr(self, stream: Any) -> None:
+        for line in stream:
+            self.stderr += line
+            del self.stderr[:-8192]
+
+    @staticmethod
+    def _stop(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            assert proc.stdin is not None
+            proc.stdin.close()  # client.mjs leaves when its stdin ends
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+_host = _SessionHost()
+
+
+class NodeClient:
+    """A session of client.mjs (or a process of another script of node/ that speaks the
+    same JSON lines); a session may hold many sockets and managers."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        proc: asyncio.subprocess.Process | None = None,
+    ) -> None:
+        self.proc = proc
+        self._in = reader
+        self._out = writer
         self.inbox = Mailbox("node")
         self._refs = 0
         self._stderr = b""
-        self._reader = asyncio.create_task(self._read())
         self._err_reader = asyncio.create_task(self._read_stderr())
+        self._reader = asyncio.create_task(self._read())
 
     @classmethod
     async def start(cls, node: str, script: Path = CLIENT_SCRIPT, *args: str) -> NodeClient:
+        """A new session of client.mjs, or a process of any other script (or with args)."""
+        if script == CLIENT_SCRIPT and not args:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", _host.address(node), limit=LINE_LIMIT
+            )
+            return cls(reader, writer)
         proc = await asyncio.create_subprocess_exec(
             node,
             str(script),
@@ -146,17 +219,26 @@ class NodeClient:
             stderr=asyncio.subprocess.PIPE,
             cwd=HERE,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
+            limit=LINE_LIMIT,
         )
-        return cls(proc)
+        assert proc.stdout is not None and proc.stdin is not None
+        return cls(proc.stdout, proc.stdin, proc)
 
     async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
+        while line := await self._in.readline():
             record = from_wire(json.loads(line))
             if record["ev"] == "fail":
                 self.inbox.close(f"client.mjs failed: {record.get('message')}")
             self.inbox.records.append(record)
             self.inbox._changed.set()
+        if self.proc is None:
+            host = _host.proc
+            gone = host is not None and host.poll() is not None
+            self.inbox.close(
+                f"client.mjs ended the session{' (it exited)' if gone else ''}:"
+                f" {_host.stderr.decode(errors='replace')}"
+            )
+            return
         await self.proc.wait()
         await self._err_reader
         self.inbox.close(
@@ -164,17 +246,17 @@ class NodeClient:
         )
 
     async def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        self._stderr = await self.proc.stderr.read()
+        if self.proc is not None:
+            assert self.proc.stderr is not None
+            self._stderr = await self.proc.stderr.read()
 
     async def command(self, op: str, **fields: Any) -> int:
         """Send one command, wait until client.mjs has carried it out; returns its ref."""
         self._refs += 1
         ref = self._refs
-        assert self.proc.stdin is not None
         line = json.dumps({"op": op, "ref": ref, **to_wire(fields)}) + "\n"
-        self.proc.stdin.write(line.encode())
-        await self.proc.stdin.drain()
+        self._out.write(line.encode())
+        await self._out.drain()
         await self.expect("done", ref=ref)
         return ref
 
@@ -198,9 +280,12 @@ class NodeClient:
         return ClientSocket(self, id or f"s{self._refs}", url, nsp, manager, opts, auth)
 
     async def close(self) -> None:
-        if self.proc.returncode is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
+        if self.proc is None:
+            self._out.close()  # client.mjs closes the session's sockets and managers
+            with contextlib.suppress(ConnectionError):
+                await self._out.wait_closed()
+        elif self.proc.returncode is None:
+            self._out.close()
             try:
                 await asyncio.wait_for(self.proc.wait(), 2)
             except TimeoutError:

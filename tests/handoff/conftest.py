@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -9,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import CLIENT_SCRIPT, NodeClient
+from tests.e2e.harness import NodeClient
 
 
 def pytest_asyncio_loop_factories(
@@ -28,17 +27,7 @@ def pytest_asyncio_loop_factories(
 async def node(node_bin: str) -> AsyncIterator[NodeClient]:
     """One client.mjs process driving the official client (it can hold many sockets); its
     report lines may carry messages of a few hundred kilobytes."""
-    proc = await asyncio.create_subprocess_exec(
-        node_bin,
-        str(CLIENT_SCRIPT),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=CLIENT_SCRIPT.parent,
-        env={**os.environ, "NODE_NO_WARNINGS": "1"},
-        limit=8 * 1024 * 1024,
-    )
-    client = NodeClient(proc)
+    client = await NodeClient.start(node_bin)
     yield client
     await client.close()
 
