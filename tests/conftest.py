@@ -65,3 +65,17 @@ def pytest_asyncio_loop_factories(
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"tidings test loop: {LOOP_ID}"
+
+
+#: Folders whose outcome does not depend on the Python or loop of the test process
+#: (browsers, the demo in Chromium, the scale-out chat, the wheel, the docs site, the
+#: benchmark's own tests, fuzzing): every test in them is ``same_everywhere``.
+SAME_EVERYWHERE = ("browser", "demo", "scaleout", "packaging", "docs", "bench", "fuzz")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    folders = {tests / name for name in SAME_EVERYWHERE}
+    for item in items:
+        if not folders.isdisjoint(item.path.parents):
+            item.add_marker(pytest.mark.same_everywhere)
