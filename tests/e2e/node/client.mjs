@@ -169,13 +169,17 @@ class Session {
 
   /** Disconnect every socket and close every manager; nothing is reported after. */
   close() {
+    this.closed = true;
     for (const socket of this.sockets.values()) {
-      socket.disconnect();
+      try {
+        socket.disconnect();
+      } catch {} // a socket that cannot say goodbye is closed with its manager below
     }
     for (const manager of this.managers.values()) {
-      manager._close?.();
+      try {
+        manager._close?.();
+      } catch {}
     }
-    this.closed = true;
   }
 
   async run(cmd) {
@@ -253,10 +257,8 @@ function serve(session, input, end) {
     try {
       cmd = JSON.parse(line);
       if (cmd.op === "exit") {
-        session.close();
-        session.closed = false;
         session.out({ ev: "done", ref: cmd.ref });
-        session.closed = true;
+        session.close();
         end();
         return;
       }
@@ -266,10 +268,13 @@ function serve(session, input, end) {
       session.out({ ev: "fail", ref: cmd?.ref ?? null, message: String(err && err.stack) });
     }
   });
-  lines.on("close", () => {
-    session.close();
-    sessions.delete(session);
-  });
+  const finish = () => {
+    if (sessions.delete(session)) {
+      session.close();
+    }
+  };
+  lines.on("close", finish);
+  return finish;
 }
 
 // An error no command owns is every open session's failure: it may be any of theirs.
@@ -284,8 +289,9 @@ if (process.argv[2] === "--listen") {
   process.on("uncaughtException", failAll);
   const server = createServer((conn) => {
     conn.setNoDelay(true);
-    conn.on("error", () => {});
-    serve(new Session((text) => conn.write(text)), conn, () => conn.end());
+    conn.on("error", () => {}); // then "close"
+    // A peer that closes with reports unread resets the connection: "close" comes, "end" does not.
+    conn.on("close", serve(new Session((text) => conn.write(text)), conn, () => conn.end()));
   });
   server.listen(0, "127.0.0.1", () => {
     process.stdout.write(JSON.stringify({ port: server.address().port }) + "\n");
