@@ -46,6 +46,7 @@ async def make_server(request: pytest.FixtureRequest) -> AsyncIterator[ServerFac
         ping_timeout: float = 20.0,
         recovery: bool = False,
         tls: tuple[str, str] | None = None,
+        own_process: bool = False,
     ) -> ServerHarness:
         server: ServerHarness
         if kind == "node":
@@ -56,6 +57,7 @@ async def make_server(request: pytest.FixtureRequest) -> AsyncIterator[ServerFac
                 pingInterval=int(ping_interval * 1000),
                 pingTimeout=int(ping_timeout * 1000),
                 recovery=recovery,
+                own_process=own_process,
             )
         else:
             options: dict[str, Any] = {"ping_interval": ping_interval, "ping_timeout": ping_timeout}

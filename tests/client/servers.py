@@ -25,10 +25,12 @@ import uvicorn
 
 import tidings
 import tidings.standalone
-from tests.e2e.harness import from_wire, to_wire
+from tests.e2e.harness import NodeHost, from_wire, to_wire
 
 HERE = Path(__file__).resolve().parent
 NODE_SERVER = HERE / "node" / "server.mjs"
+#: Hosts every Node server of a run that needs no process of its own.
+NODE_SERVERS = NodeHost(NODE_SERVER)
 TIMEOUT = 10.0
 
 
@@ -97,13 +99,22 @@ class ServerHarness(Protocol):
 
 
 class NodeServer:
-    """tests/client/node/server.mjs in a subprocess."""
+    """tests/client/node/server.mjs: a server of the run's host process, or with
+    ``own_process`` a process of its own (which ``pause`` can stop)."""
 
     kind = "node"
 
-    def __init__(self, node: str, tls: tuple[str, str] | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        node: str,
+        tls: tuple[str, str] | None = None,
+        *,
+        own_process: bool = False,
+        **options: Any,
+    ) -> None:
         self._node = node
         self._options = options
+        self._own_process = own_process
         self.scheme = "http"
         if tls is not None:
             self._options.update(cert=tls[0], key=tls[1])
@@ -111,6 +122,7 @@ class NodeServer:
         self.port = 0
         self.records = Records()
         self._proc: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.Task[None] | None = None
         self._ref = 0
         self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -121,24 +133,32 @@ class NodeServer:
 
     async def start(self) -> None:
         options = {**self._options, "port": self.port}
-        self._proc = await asyncio.create_subprocess_exec(
-            self._node,
-            str(NODE_SERVER),
-            json.dumps(options),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=HERE,
-        )
-        assert self._proc.stdout is not None
+        if self._own_process:
+            self._proc = await asyncio.create_subprocess_exec(
+                self._node,
+                str(NODE_SERVER),
+                json.dumps(options),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=HERE,
+            )
+            assert self._proc.stdout is not None and self._proc.stdin is not None
+            lines, self._writer = self._proc.stdout, self._proc.stdin
+        else:
+            lines, self._writer = await NODE_SERVERS.connect(self._node)
+            self._writer.write((json.dumps(options) + "\n").encode())
         async with asyncio.timeout(TIMEOUT):
-            first = json.loads(await self._proc.stdout.readline())
+            first = json.loads(await lines.readline())
         assert first["ev"] == "listening", first
         self.port = first["port"]
-        self._reader = asyncio.get_running_loop().create_task(self._read(self._proc))
+        self._reader = asyncio.get_running_loop().create_task(self._read(lines))
 
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
+    async def _read(self, lines: asyncio.StreamReader) -> None:
+        with contextlib.suppress(ConnectionError):  # a session's end may come as a reset
+            await self._read_lines(lines)
+
+    async def _read_lines(self, lines: asyncio.StreamReader) -> None:
+        while line := await lines.readline():
             record = from_wire(json.loads(line))
             kind = record.pop("ev")
             if kind in ("done", "fail", "ack") and record.get("ref") in self._replies:
@@ -150,14 +170,14 @@ class NodeServer:
             self.records.put(kind, **record)
 
     async def command(self, op: str, **fields: Any) -> dict[str, Any]:
-        assert self._proc is not None and self._proc.stdin is not None
+        assert self._writer is not None
         self._ref += 1
         ref = self._ref
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[ref] = future
         line = json.dumps(to_wire({"op": op, "ref": ref, **fields})) + "\n"
-        self._proc.stdin.write(line.encode())
-        await self._proc.stdin.drain()
+        self._writer.write(line.encode())
+        await self._writer.drain()
         try:
             async with asyncio.timeout(TIMEOUT):
                 reply = await future
@@ -181,8 +201,9 @@ class NodeServer:
         await self.command("close", sid=sid, nsp=nsp)
 
     def pause(self) -> None:
-        """SIGSTOP: the server goes silent (no pings) without closing anything."""
-        assert self._proc is not None
+        """SIGSTOP: the server goes silent (no pings) without closing anything (a server
+        started with ``own_process``)."""
+        assert self._proc is not None, "pause() needs NodeServer(own_process=True)"
         os.kill(self._proc.pid, signal.SIGSTOP)
 
     def resume(self) -> None:
@@ -190,16 +211,25 @@ class NodeServer:
         os.kill(self._proc.pid, signal.SIGCONT)
 
     async def stop(self) -> None:
-        """Kill the process: to its clients, a crash."""
+        """To its clients, a crash: the process is killed, or the host cuts every connection
+        of this server (and answers once its port is free)."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGCONT)
-            proc.kill()
-        await proc.wait()
+        writer, self._writer = self._writer, None
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+            await proc.wait()
+        elif writer is not None:
+            self._ref += 1
+            writer.write((json.dumps({"op": "exit", "ref": self._ref}) + "\n").encode())
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
         if self._reader is not None:
-            await self._reader
+            async with asyncio.timeout(TIMEOUT):
+                await self._reader  # the host ends the connection once the port is free
+        if writer is not None and proc is None:
+            writer.close()
 
 
 class TidingsServer:

@@ -61,9 +61,9 @@ async def test_connection_state_recovery(
 async def test_pings_are_answered(
     server_kind: str, make_server: Any, transports: tuple[str, ...]
 ) -> None:
-    # A client that never answered would be cut off 0.55 s in, well inside the 2 s below;
-    # a 0.5 s timeout rides out a busy machine's stalls (the matrix runs two suites at once).
-    server = await make_server(server_kind, ping_interval=0.05, ping_timeout=0.5)
+    # A client that never answered would be cut off 1.05 s in, well inside the 2 s below;
+    # a 1 s timeout rides out a busy machine's stalls (the matrix runs three jobs at once).
+    server = await make_server(server_kind, ping_interval=0.05, ping_timeout=1.0)
     reasons: list[str] = []
     client = Client()
     client.on("disconnect", reasons.append)
@@ -83,7 +83,9 @@ async def test_pings_are_answered(
 
 
 async def test_ping_timeout_then_reconnect(make_server: Any, transports: tuple[str, ...]) -> None:
-    server: NodeServer = await make_server("node", ping_interval=0.1, ping_timeout=0.1)
+    server: NodeServer = await make_server(
+        "node", ping_interval=0.1, ping_timeout=0.1, own_process=True  # pause() stops it
+    )
     inbox = Inbox()
     client = quick_client(timeout=1.0)
     client.on("disconnect", lambda reason: inbox.put("disconnect", reason))

@@ -16,10 +16,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.harness import DEFAULT_TIMEOUT, Mailbox, from_wire, to_wire
+from tests.e2e.harness import DEFAULT_TIMEOUT, Mailbox, NodeHost, from_wire, to_wire
 
 HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "node" / "server.mjs"
+#: Hosts every Node cluster node of a run (a Node start with its Redis clients costs about
+#: 0.5 CPU-s).
+NODE_SERVERS = NodeHost(SERVER_SCRIPT)
 EMITTER_SCRIPT = HERE / "node" / "emitter.mjs"
 
 #: The three wire formats of a cluster (one per cluster), as both sides name them.
@@ -134,11 +137,23 @@ class ClusterNode:
 
 class NodeProcess:
     """A Node script of ``node/`` driven over JSON lines: commands answered by ``done`` or
-    ``fail`` with the same ``ref``; every other line goes to ``events``."""
+    ``fail`` with the same ``ref``; every other line goes to ``events``. The lines come
+    from the script's own process (``proc``) or from a session of a host of them."""
 
-    def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self,
+        name: str,
+        proc: asyncio.subprocess.Process | None,
+        session: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None,
+    ) -> None:
         self.name = name
         self.proc = proc
+        if proc is not None:
+            assert proc.stdout is not None and proc.stdin is not None
+            self._lines, self._writer = proc.stdout, proc.stdin
+        else:
+            assert session is not None
+            self._lines, self._writer = session
         self.events = Mailbox(f"{name} (node)")
         self._replies = Mailbox(f"{name} (node, replies)")
         self._refs = 0
@@ -168,8 +183,21 @@ class NodeProcess:
             raise
 
     async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
+        with contextlib.suppress(ConnectionError):  # a session's end may come as a reset
+            await self._read_lines()
+        if self.proc is None:
+            errors = [r.get("message") for r in self.events.all("error")]
+            gone = " (the host exited)" if NODE_SERVERS.exited else ""
+            reason = f"its session ended{gone}: {errors} {NODE_SERVERS.stderr.decode(errors='replace')}"
+        else:
+            await self.proc.wait()
+            await self._err_reader
+            reason = f"exited with {self.proc.returncode}: {self._stderr.decode(errors='replace')}"
+        self._replies.close(reason)
+        self.events.close(reason)
+
+    async def _read_lines(self) -> None:
+        while line := await self._lines.readline():
             record = from_wire(json.loads(line))
             kind = record.pop("ev")
             if kind in ("done", "fail"):
@@ -178,23 +206,18 @@ class NodeProcess:
                 self._replies.put(kind, **record)
             else:
                 self.events.put(kind, **record)
-        await self.proc.wait()
-        await self._err_reader
-        reason = f"exited with {self.proc.returncode}: {self._stderr.decode(errors='replace')}"
-        self._replies.close(reason)
-        self.events.close(reason)
 
     async def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        self._stderr = await self.proc.stderr.read()
+        if self.proc is not None:
+            assert self.proc.stderr is not None
+            self._stderr = await self.proc.stderr.read()
 
     async def command(self, op: str, wait: float = DEFAULT_TIMEOUT, **fields: Any) -> Any:
         """Run one operation; returns its result, raises what it raised."""
         self._refs += 1
         ref = self._refs
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps({"op": op, "ref": ref, **to_wire(fields)}) + "\n").encode())
-        await self.proc.stdin.drain()
+        self._writer.write((json.dumps({"op": op, "ref": ref, **to_wire(fields)}) + "\n").encode())
+        await self._writer.drain()
         record = await self._replies.get("reply", wait, ref=ref)
         if not record["ok"]:
             if record.get("partial") is not None:
@@ -203,10 +226,15 @@ class NodeProcess:
         return record["result"]
 
     async def stop(self) -> None:
-        """Close its stdin (it exits at once); kill it by its PID if it does not."""
-        if self.proc.returncode is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
+        """A process: close its stdin (it exits at once), kill it by its PID if it does not.
+        A session: "exit", answered once the node and its Redis clients are closed."""
+        if self.proc is None:
+            if not self._reader.done():
+                with contextlib.suppress(ConnectionError, RuntimeError, AssertionError):
+                    await self.command("exit")
+            self._writer.close()
+        elif self.proc.returncode is None:
+            self._writer.close()
             try:
                 await asyncio.wait_for(self.proc.wait(), 3)
             except TimeoutError:
@@ -226,8 +254,9 @@ class NodeServer(NodeProcess, ClusterNode):
     async def start(
         cls, node_bin: str, name: str, fmt: str, prefix: str, redis_url: str, port: int = 0
     ) -> NodeServer:
-        proc = await cls.spawn(node_bin, SERVER_SCRIPT, name, fmt, prefix, redis_url, str(port))
-        server = cls(name, proc)
+        reader, writer = await NODE_SERVERS.connect(node_bin)
+        writer.write((json.dumps([name, fmt, prefix, redis_url, str(port)]) + "\n").encode())
+        server = cls(name, None, (reader, writer))
         server.url = f"http://127.0.0.1:{(await server.ready())['port']}"
         return server
 

@@ -128,12 +128,14 @@ class Mailbox:
         ]
 
 
-class _SessionHost:
-    """One ``client.mjs --listen`` process for the whole test run: each :class:`NodeClient`
-    of client.mjs is a connection to it (a session with its own sockets and managers), so a
-    test costs a loopback connection where it cost a Node start."""
+class NodeHost:
+    """One ``<script> --listen`` process for the whole test run, serving each loopback
+    connection as a session of its own (client.mjs: sockets and managers; the client tests'
+    server.mjs: a server), so that a test pays for a connection where it paid for a Node
+    start (about 0.17 CPU-s, and a run has hundreds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, script: Path) -> None:
+        self.script = script
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.stderr = bytearray()
@@ -143,20 +145,30 @@ class _SessionHost:
             self._start(node)
         return self.port
 
+    async def connect(
+        self, node: str
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A new session."""
+        return await asyncio.open_connection("127.0.0.1", self.address(node), limit=LINE_LIMIT)
+
+    @property
+    def exited(self) -> bool:
+        return self.proc is not None and self.proc.poll() is not None
+
     def _start(self, node: str) -> None:
         proc = subprocess.Popen(
-            [node, str(CLIENT_SCRIPT), "--listen"],
+            [node, str(self.script), "--listen"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            cwd=HERE,
+            cwd=self.script.parent,
             env={**os.environ, "NODE_NO_WARNINGS": "1"},
         )
         assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
         if not line:
             proc.wait()
-            raise RuntimeError(f"client.mjs --listen exited: {proc.stderr.read().decode()}")
+            raise RuntimeError(f"{self.script.name} --listen exited: {proc.stderr.read().decode()}")
         self.port = json.loads(line)["port"]
         self.proc = proc
         threading.Thread(target=self._keep_stderr, args=(proc.stderr,), daemon=True).start()
@@ -180,7 +192,7 @@ class _SessionHost:
                 proc.wait()
 
 
-_host = _SessionHost()
+_host = NodeHost(CLIENT_SCRIPT)
 
 
 class NodeClient:
@@ -206,10 +218,7 @@ class NodeClient:
     async def start(cls, node: str, script: Path = CLIENT_SCRIPT, *args: str) -> NodeClient:
         """A new session of client.mjs, or a process of any other script (or with args)."""
         if script == CLIENT_SCRIPT and not args:
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", _host.address(node), limit=LINE_LIMIT
-            )
-            return cls(reader, writer)
+            return cls(*await _host.connect(node))
         proc = await asyncio.create_subprocess_exec(
             node,
             str(script),
@@ -225,17 +234,16 @@ class NodeClient:
         return cls(proc.stdout, proc.stdin, proc)
 
     async def _read(self) -> None:
-        while line := await self._in.readline():
-            record = from_wire(json.loads(line))
-            if record["ev"] == "fail":
-                self.inbox.close(f"client.mjs failed: {record.get('message')}")
-            self.inbox.records.append(record)
-            self.inbox._changed.set()
+        with contextlib.suppress(ConnectionError):  # a session's end may come as a reset
+            while line := await self._in.readline():
+                record = from_wire(json.loads(line))
+                if record["ev"] == "fail":
+                    self.inbox.close(f"client.mjs failed: {record.get('message')}")
+                self.inbox.records.append(record)
+                self.inbox._changed.set()
         if self.proc is None:
-            host = _host.proc
-            gone = host is not None and host.poll() is not None
             self.inbox.close(
-                f"client.mjs ended the session{' (it exited)' if gone else ''}:"
+                f"client.mjs ended the session{' (it exited)' if _host.exited else ''}:"
                 f" {_host.stderr.decode(errors='replace')}"
             )
             return

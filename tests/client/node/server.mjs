@@ -19,27 +19,18 @@
 // its second delivery to the socket on, with the delivery count) and "slow" (acked
 // with the delivery count after the given number of milliseconds).
 // Binary data travels as {"$bin": base64} in these lines.
+//
+// With --listen it hosts servers for a whole test run instead: it prints {"port": N}, and
+// each loopback connection to that port is one server, whose options are its first line;
+// then the lines are as above, on that connection. "exit", or the connection's end, stops
+// that server as a crash would (its clients' connections are cut, nothing is sent).
 
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { createServer as createNetServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
-
-const opts = JSON.parse(process.argv[2] || "{}");
-const parser = opts.parser === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
-const httpServer = opts.key
-  ? createHttpsServer({ key: readFileSync(opts.key), cert: readFileSync(opts.cert) })
-  : createServer();
-const io = new Server(httpServer, {
-  ...(parser ? { parser } : {}),
-  pingInterval: opts.pingInterval ?? 25000,
-  pingTimeout: opts.pingTimeout ?? 20000,
-  maxHttpBufferSize: 1e7,
-  ...(opts.recovery
-    ? { connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true } }
-    : {}),
-});
 
 function toWire(value) {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
@@ -63,87 +54,101 @@ function fromWire(value) {
   return value;
 }
 
-function out(obj) {
-  process.stdout.write(JSON.stringify(toWire(obj)) + "\n");
-}
-
-function setup(nsp) {
-  nsp.on("connection", (socket) => {
-    out({
-      ev: "connect",
-      nsp: nsp.name,
-      sid: socket.id,
-      conn: socket.conn.id,
-      auth: socket.handshake.auth,
-      query: socket.handshake.query,
-      header: socket.handshake.headers["x-test"] ?? null,
-      recovered: socket.recovered,
-      transport: socket.conn.transport.name,
-    });
-    socket.conn.on("upgrade", (transport) => {
-      out({ ev: "upgrade", nsp: nsp.name, sid: socket.id, transport: transport.name });
-    });
-    socket.on("disconnect", (reason) => {
-      out({ ev: "disconnect", nsp: nsp.name, sid: socket.id, reason });
-    });
-    socket.on("echo", (...args) => {
-      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "echo", args });
-      if (ack) ack(...args);
-    });
-    let deliveries = 0;
-    const takeAck = (args) => (typeof args[args.length - 1] === "function" ? args.pop() : () => {});
-    socket.on("ack", (...args) => {
-      takeAck(args);
-      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "ack", args });
-      socket.emit("ack");
-    });
-    socket.on("flaky", (...args) => {
-      const ack = takeAck(args);
-      deliveries += 1;
-      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "flaky", args });
-      if (deliveries > 1) ack(deliveries);
-    });
-    socket.on("slow", (...args) => {
-      const ack = takeAck(args);
-      deliveries += 1;
-      const count = deliveries;
-      out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "slow", args });
-      setTimeout(() => ack(count), args[0]);
-    });
-    socket.onAny((event, ...args) => {
-      if (["echo", "ack", "flaky", "slow"].includes(event)) return;
-      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-      out({ ev: "event", nsp: nsp.name, sid: socket.id, event, args, wants_ack: !!ack });
-      if (ack && event !== "noack") ack("ok");
-    });
+/** One server with `opts`, reporting through `out`; resolves once it listens. */
+async function startServer(opts, out) {
+  const parser = opts.parser === "msgpack" ? (await import("socket.io-msgpack-parser")).default : undefined;
+  const httpServer = opts.key
+    ? createHttpsServer({ key: readFileSync(opts.key), cert: readFileSync(opts.cert) })
+    : createServer();
+  const io = new Server(httpServer, {
+    ...(parser ? { parser } : {}),
+    pingInterval: opts.pingInterval ?? 25000,
+    pingTimeout: opts.pingTimeout ?? 20000,
+    maxHttpBufferSize: 1e7,
+    ...(opts.recovery
+      ? { connectionStateRecovery: { maxDisconnectionDuration: 60000, skipMiddlewares: true } }
+      : {}),
   });
-}
 
-setup(io.of("/"));
-const admin = io.of("/admin");
-admin.use((socket, next) => {
-  if (socket.handshake.auth && socket.handshake.auth.token === "bad") {
-    const err = new Error("not allowed");
-    err.data = { code: 403 };
-    next(err);
-  } else {
-    next();
+  function setup(nsp) {
+    nsp.on("connection", (socket) => {
+      out({
+        ev: "connect",
+        nsp: nsp.name,
+        sid: socket.id,
+        conn: socket.conn.id,
+        auth: socket.handshake.auth,
+        query: socket.handshake.query,
+        header: socket.handshake.headers["x-test"] ?? null,
+        recovered: socket.recovered,
+        transport: socket.conn.transport.name,
+      });
+      socket.conn.on("upgrade", (transport) => {
+        out({ ev: "upgrade", nsp: nsp.name, sid: socket.id, transport: transport.name });
+      });
+      socket.on("disconnect", (reason) => {
+        out({ ev: "disconnect", nsp: nsp.name, sid: socket.id, reason });
+      });
+      socket.on("echo", (...args) => {
+        const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+        out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "echo", args });
+        if (ack) ack(...args);
+      });
+      let deliveries = 0;
+      const takeAck = (args) => (typeof args[args.length - 1] === "function" ? args.pop() : () => {});
+      socket.on("ack", (...args) => {
+        takeAck(args);
+        out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "ack", args });
+        socket.emit("ack");
+      });
+      socket.on("flaky", (...args) => {
+        const ack = takeAck(args);
+        deliveries += 1;
+        out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "flaky", args });
+        if (deliveries > 1) ack(deliveries);
+      });
+      socket.on("slow", (...args) => {
+        const ack = takeAck(args);
+        deliveries += 1;
+        const count = deliveries;
+        out({ ev: "event", nsp: nsp.name, sid: socket.id, event: "slow", args });
+        setTimeout(() => ack(count), args[0]);
+      });
+      socket.onAny((event, ...args) => {
+        if (["echo", "ack", "flaky", "slow"].includes(event)) return;
+        const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+        out({ ev: "event", nsp: nsp.name, sid: socket.id, event, args, wants_ack: !!ack });
+        if (ack && event !== "noack") ack("ok");
+      });
+    });
   }
-});
-setup(admin);
 
-function find(cmd) {
-  const socket = io.of(cmd.nsp ?? "/").sockets.get(cmd.sid);
-  if (!socket) throw new Error(`no socket ${cmd.sid} in ${cmd.nsp ?? "/"}`);
-  return socket;
-}
+  setup(io.of("/"));
+  const admin = io.of("/admin");
+  admin.use((socket, next) => {
+    if (socket.handshake.auth && socket.handshake.auth.token === "bad") {
+      const err = new Error("not allowed");
+      err.data = { code: 403 };
+      next(err);
+    } else {
+      next();
+    }
+  });
+  setup(admin);
 
-const rl = createInterface({ input: process.stdin });
-rl.on("line", async (line) => {
-  if (!line.trim()) return;
-  const cmd = fromWire(JSON.parse(line));
-  try {
+  function find(cmd) {
+    const socket = io.of(cmd.nsp ?? "/").sockets.get(cmd.sid);
+    if (!socket) throw new Error(`no socket ${cmd.sid} in ${cmd.nsp ?? "/"}`);
+    return socket;
+  }
+
+  const conns = new Set();
+  httpServer.on("connection", (conn) => {
+    conns.add(conn);
+    conn.on("close", () => conns.delete(conn));
+  });
+
+  async function run(cmd) {
     switch (cmd.op) {
       case "emit":
         if (cmd.sid) find(cmd).emit(cmd.event, ...(cmd.args ?? []));
@@ -167,16 +172,95 @@ rl.on("line", async (line) => {
       case "close":
         find(cmd).conn.close();
         break;
-      case "exit":
-        process.exit(0);
     }
-    out({ ev: "done", ref: cmd.ref });
-  } catch (err) {
-    out({ ev: "fail", ref: cmd.ref, message: String(err && err.message) });
   }
-});
-rl.on("close", () => process.exit(0));
 
-httpServer.listen(opts.port ?? 0, "127.0.0.1", () => {
-  out({ ev: "listening", port: httpServer.address().port });
-});
+  /** As a crash looks to clients: every connection cut, nothing said; resolves once the
+   *  port is free again. */
+  function crash() {
+    for (const conn of conns) conn.destroy();
+    return new Promise((resolve) => io.close(() => resolve()));
+  }
+
+  await new Promise((resolve) => httpServer.listen(opts.port ?? 0, "127.0.0.1", resolve));
+  return { port: httpServer.address().port, run, crash };
+}
+
+/** Serve the command lines of `input`; `first` takes a line before any command (the
+ *  options, in --listen mode) and resolves to the server, or null; "exit" calls `exit`. */
+function serveCommands(input, out, first, exit, ready = null) {
+  const rl = createInterface({ input });
+  rl.on("error", () => {}); // the input's own error: its "close" follows
+  rl.on("line", async (line) => {
+    if (!line.trim()) return;
+    if (ready === null) {
+      ready = first(line);
+      return;
+    }
+    const server = await ready; // lines that came meanwhile keep their order
+    if (server === null) return;
+    const cmd = fromWire(JSON.parse(line));
+    try {
+      if (cmd.op === "exit") {
+        await exit(server, cmd);
+        return;
+      }
+      await server.run(cmd);
+      out({ ev: "done", ref: cmd.ref });
+    } catch (err) {
+      out({ ev: "fail", ref: cmd.ref, message: String(err && err.message) });
+    }
+  });
+  return { rl, ready: () => ready };
+}
+
+function writer(stream) {
+  return (obj) => {
+    if (!stream.destroyed && !stream.writableEnded) stream.write(JSON.stringify(toWire(obj)) + "\n");
+  };
+}
+
+async function started(opts, out) {
+  const server = await startServer(opts, out);
+  out({ ev: "listening", port: server.port });
+  return server;
+}
+
+if (process.argv[2] === "--listen") {
+  const host = createNetServer((conn) => {
+    conn.setNoDelay(true);
+    conn.on("error", () => {}); // then "close"
+    const out = writer(conn);
+    const stop = (server) => (server.stopped ??= server.crash());
+    const session = serveCommands(
+      conn,
+      out,
+      (line) =>
+        started(JSON.parse(line), out).catch((err) => {
+          out({ ev: "fail", message: String(err && err.message) });
+          conn.end();
+          return null;
+        }),
+      async (server, cmd) => {
+        await stop(server);
+        out({ ev: "done", ref: cmd.ref });
+        conn.end();
+      },
+    );
+    conn.on("close", async () => {
+      const server = await session.ready();
+      if (server) stop(server);
+    });
+  });
+  host.listen(0, "127.0.0.1", () => {
+    process.stdout.write(JSON.stringify({ port: host.address().port }) + "\n");
+  });
+  // The test run ended (or died): leave at once.
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
+} else {
+  const out = writer(process.stdout);
+  const server = await started(JSON.parse(process.argv[2] || "{}"), out);
+  const { rl } = serveCommands(process.stdin, out, null, () => process.exit(0), Promise.resolve(server));
+  rl.on("close", () => process.exit(0));
+}

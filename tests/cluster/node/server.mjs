@@ -28,19 +28,19 @@
 //   serverCount, allRooms (classic; sorted)
 //   exit
 // Binary data travels as {"$bin": base64} both ways.
+//
+// node server.mjs --listen hosts the nodes of a whole test run instead: it prints {"port": N},
+// and each loopback connection to that port is one node, whose arguments (as above) are its
+// first line, a JSON list; then the lines are as above, on that connection. "exit", or the
+// connection's end, closes that node and its Redis clients.
 
 import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 import { createAdapter as createClassicAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
-
-const [name, format, prefix, redisUrl, portArg] = process.argv.slice(2);
-
-function out(obj) {
-  process.stdout.write(JSON.stringify(toWire(obj)) + "\n");
-}
 
 function toWire(value) {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array || value instanceof ArrayBuffer) {
@@ -75,197 +75,290 @@ function fromWire(value) {
   return value;
 }
 
-async function makeAdapter() {
-  const pub = createClient({ url: redisUrl });
-  pub.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
-  await pub.connect();
-  if (format === "streams") {
-    return createStreamsAdapter(pub, { streamName: prefix, channelPrefix: prefix });
-  }
-  const sub = pub.duplicate();
-  sub.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
-  await sub.connect();
-  if (format === "classic") {
-    return createClassicAdapter(pub, sub, { key: prefix });
-  }
-  if (format.startsWith("sharded")) {
-    const subscriptionMode = format === "sharded" ? "dynamic" : format.slice("sharded-".length);
-    return createShardedAdapter(pub, sub, { channelPrefix: prefix, subscriptionMode });
-  }
-  throw new Error(`unknown format ${format}`);
-}
+/** One node, reporting through `out`; resolves once it listens. */
+async function startNode([name, format, prefix, redisUrl, portArg], out) {
+  const clients = [];
 
-const httpServer = createServer();
-const io = new Server(httpServer, { adapter: await makeAdapter() });
-
-io.on("connection", (socket) => {
-  if (socket.handshake.auth?.client !== undefined) {
-    socket.data.client = socket.handshake.auth.client;
-  }
-  out({ ev: "connection", sid: socket.id });
-  socket.on("join", (room, ack) => {
-    socket.join(room);
-    ack?.("joined");
-  });
-  socket.on("echo", (...args) => {
-    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-    ack?.(...args);
-  });
-  socket.onAny((event, ...args) => {
-    if (typeof args[args.length - 1] === "function") {
-      args.pop();
+  async function makeAdapter() {
+    const pub = createClient({ url: redisUrl });
+    clients.push(pub);
+    pub.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
+    await pub.connect();
+    if (format === "streams") {
+      return createStreamsAdapter(pub, { streamName: prefix, channelPrefix: prefix });
     }
-    out({ ev: "client_event", sid: socket.id, event, args });
+    const sub = pub.duplicate();
+    clients.push(sub);
+    sub.on("error", (err) => out({ ev: "redis_error", message: String(err && err.message) }));
+    await sub.connect();
+    if (format === "classic") {
+      return createClassicAdapter(pub, sub, { key: prefix });
+    }
+    if (format.startsWith("sharded")) {
+      const subscriptionMode = format === "sharded" ? "dynamic" : format.slice("sharded-".length);
+      return createShardedAdapter(pub, sub, { channelPrefix: prefix, subscriptionMode });
+    }
+    throw new Error(`unknown format ${format}`);
+  }
+
+  const httpServer = createServer();
+  const io = new Server(httpServer, { adapter: await makeAdapter() });
+
+  io.on("connection", (socket) => {
+    if (socket.handshake.auth?.client !== undefined) {
+      socket.data.client = socket.handshake.auth.client;
+    }
+    out({ ev: "connection", sid: socket.id });
+    socket.on("join", (room, ack) => {
+      socket.join(room);
+      ack?.("joined");
+    });
+    socket.on("echo", (...args) => {
+      const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+      ack?.(...args);
+    });
+    socket.onAny((event, ...args) => {
+      if (typeof args[args.length - 1] === "function") {
+        args.pop();
+      }
+      out({ ev: "client_event", sid: socket.id, event, args });
+    });
+    socket.on("disconnect", (reason) => out({ ev: "disconnect", sid: socket.id, reason }));
   });
-  socket.on("disconnect", (reason) => out({ ev: "disconnect", sid: socket.id, reason }));
-});
 
-io.on("ss-note", (...args) => out({ ev: "server_event", event: "ss-note", args, wants_ack: false }));
-io.on("ss-ask", (...args) => {
-  const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
-  out({ ev: "server_event", event: "ss-ask", args, wants_ack: ack !== null });
-  ack?.({ node: name, args });
-});
+  io.on("ss-note", (...args) => out({ ev: "server_event", event: "ss-note", args, wants_ack: false }));
+  io.on("ss-ask", (...args) => {
+    const ack = typeof args[args.length - 1] === "function" ? args.pop() : null;
+    out({ ev: "server_event", event: "ss-ask", args, wants_ack: ack !== null });
+    ack?.({ node: name, args });
+  });
 
-function target(cmd, base = io) {
-  let op = base;
-  if (cmd.rooms?.length) {
-    op = op.to(cmd.rooms);
+  function target(cmd, base = io) {
+    let op = base;
+    if (cmd.rooms?.length) {
+      op = op.to(cmd.rooms);
+    }
+    if (cmd.except?.length) {
+      op = op.except(cmd.except);
+    }
+    return op;
   }
-  if (cmd.except?.length) {
-    op = op.except(cmd.except);
+
+  function describe(socket) {
+    const { headers, query, auth, address, url, issued, time, secure, xdomain } = socket.handshake;
+    return {
+      id: socket.id,
+      handshake: { headers, query, auth, address, url, issued, time, secure, xdomain },
+      rooms: [...socket.rooms].sort(),
+      data: socket.data ?? {},
+    };
   }
-  return op;
+
+  let fetched = new Map();
+
+  function withTimeout(op, ms) {
+    return ms != null ? op.timeout(ms) : op;
+  }
+
+  function ackResult(op, event, args) {
+    return new Promise((resolve, reject) => {
+      op.emit(event, ...args, (err, replies) => {
+        if (err) {
+          err.partial = replies ?? [];
+          reject(err);
+        } else {
+          resolve(replies);
+        }
+      });
+    });
+  }
+
+  async function run(cmd) {
+    const args = fromWire(cmd.args ?? []);
+    switch (cmd.op) {
+      case "emit": {
+        let op = target(cmd);
+        if (cmd.volatile) {
+          op = op.volatile;
+        }
+        if (cmd.local) {
+          op = op.local;
+        }
+        if (cmd.compress === false) {
+          op = op.compress(false);
+        }
+        op.emit(cmd.event, ...args);
+        return null;
+      }
+      case "emitWithAck":
+        return ackResult(target(cmd, io.timeout(cmd.timeout)), cmd.event, args);
+      case "fetchSockets": {
+        const sockets = await target(cmd).fetchSockets();
+        fetched = new Map(sockets.map((s) => [s.id, s]));
+        return sockets.map(describe).sort((a, b) => (a.id < b.id ? -1 : 1));
+      }
+      case "remote": {
+        const socket = fetched.get(cmd.id);
+        if (!socket) {
+          throw new Error(`no fetched socket ${cmd.id}`);
+        }
+        switch (cmd.action) {
+          case "emit":
+            socket.emit(cmd.event, ...args);
+            return null;
+          case "emitWithAck":
+            try {
+              return await withTimeout(socket, cmd.timeout).emitWithAck(cmd.event, ...args);
+            } catch (err) {
+              err.partial = []; // a timeout, reported as one
+              throw err;
+            }
+          case "join":
+            socket.join(cmd.room);
+            return null;
+          case "leave":
+            socket.leave(cmd.room);
+            return null;
+          case "disconnect":
+            socket.disconnect(Boolean(cmd.close));
+            return null;
+          default:
+            throw new Error(`unknown action ${cmd.action}`);
+        }
+      }
+      case "socketsJoin":
+        target(cmd).socketsJoin(cmd.room);
+        return null;
+      case "socketsLeave":
+        target(cmd).socketsLeave(cmd.room);
+        return null;
+      case "disconnectSockets":
+        target(cmd).disconnectSockets(Boolean(cmd.close));
+        return null;
+      case "serverSideEmit":
+        io.serverSideEmit(cmd.event, ...args);
+        return null;
+      case "serverSideEmitWithAck":
+        // The timeout is the adapter's requestsTimeout (5 s): Node has no per-call one.
+        return ackResult({ emit: (...a) => io.serverSideEmit(...a) }, cmd.event, args);
+      case "serverCount":
+        return await io.of("/").adapter.serverCount();
+      case "allRooms":
+        return [...(await io.of("/").adapter.allRooms())].sort();
+      default:
+        throw new Error(`unknown op ${cmd.op}`);
+    }
+  }
+
+  /** Close the node and its Redis clients; resolves once its port is free. */
+  async function close() {
+    await new Promise((resolve) => io.close(() => resolve()));
+    for (const client of clients) {
+      try {
+        await client.disconnect();
+      } catch {} // already closed
+    }
+  }
+
+  await new Promise((resolve) => httpServer.listen(Number(portArg ?? 0), "127.0.0.1", resolve));
+  out({ ev: "ready", name, port: httpServer.address().port });
+  return { run, close };
 }
 
-function describe(socket) {
-  const { headers, query, auth, address, url, issued, time, secure, xdomain } = socket.handshake;
-  return {
-    id: socket.id,
-    handshake: { headers, query, auth, address, url, issued, time, secure, xdomain },
-    rooms: [...socket.rooms].sort(),
-    data: socket.data ?? {},
+/** Serve the command lines of `input`; `first` takes a line before any command (the
+ *  arguments, in --listen mode) and resolves to the node; "exit" calls `exit`. */
+function serveCommands(input, out, first, exit, ready = null) {
+  const lines = createInterface({ input });
+  lines.on("error", () => {}); // the input's own error: its "close" follows
+  lines.on("line", async (line) => {
+    if (!line.trim()) {
+      return;
+    }
+    if (ready === null) {
+      ready = first(JSON.parse(line));
+      return;
+    }
+    let cmd;
+    try {
+      cmd = JSON.parse(line);
+      const node = await ready; // lines that came meanwhile keep their order
+      if (cmd.op === "exit") {
+        await exit(node, cmd);
+        return;
+      }
+      const result = await node.run(cmd);
+      out({ ev: "done", ref: cmd.ref, result: result ?? null });
+    } catch (err) {
+      out({ ev: "fail", ref: cmd?.ref ?? null, message: String(err && err.message), partial: err?.partial ?? null });
+    }
+  });
+  return { lines, ready: () => ready };
+}
+
+function writer(stream) {
+  return (obj) => {
+    if (!stream.destroyed && !stream.writableEnded) {
+      stream.write(JSON.stringify(toWire(obj)) + "\n");
+    }
   };
 }
 
-let fetched = new Map();
+const outs = new Set();
+process.on("unhandledRejection", (err) => {
+  for (const out of outs) {
+    out({ ev: "error", message: String(err && err.stack) });
+  }
+});
 
-function withTimeout(op, ms) {
-  return ms != null ? op.timeout(ms) : op;
-}
-
-function ackResult(op, event, args) {
-  return new Promise((resolve, reject) => {
-    op.emit(event, ...args, (err, replies) => {
-      if (err) {
-        err.partial = replies ?? [];
-        reject(err);
-      } else {
-        resolve(replies);
+if (process.argv[2] === "--listen") {
+  const host = createNetServer((conn) => {
+    conn.setNoDelay(true);
+    conn.on("error", () => {}); // then "close"
+    const out = writer(conn);
+    outs.add(out);
+    let closing = null;
+    const close = (node) => (closing ??= node.close());
+    const session = serveCommands(
+      conn,
+      out,
+      (args) =>
+        startNode(args, out).catch((err) => {
+          out({ ev: "error", message: String(err && err.stack) });
+          conn.end(); // the test sees the node gone
+          return new Promise(() => {}); // and no command runs
+        }),
+      async (node, cmd) => {
+        await close(node);
+        out({ ev: "done", ref: cmd.ref, result: null });
+        conn.end();
+      },
+    );
+    conn.on("close", async () => {
+      outs.delete(out);
+      const ready = session.ready();
+      if (ready !== null) {
+        close(await ready);
       }
     });
   });
+  host.listen(0, "127.0.0.1", () => {
+    process.stdout.write(JSON.stringify({ port: host.address().port }) + "\n");
+  });
+  // The test run ended (or died): leave at once.
+  process.stdin.on("end", () => process.exit(0));
+  process.stdin.resume();
+} else {
+  const out = writer(process.stdout);
+  outs.add(out);
+  const ready = startNode(process.argv.slice(2), out).catch((err) => {
+    process.stderr.write(String(err && err.stack) + "\n");
+    process.exit(1);
+  });
+  const exit = (node, cmd) => {
+    out({ ev: "done", ref: cmd.ref, result: null });
+    process.exit(0);
+  };
+  const { lines } = serveCommands(process.stdin, out, null, exit, ready);
+  // The test closed our stdin (or died): leave at once.
+  lines.on("close", () => process.exit(0));
 }
-
-async function run(cmd) {
-  const args = fromWire(cmd.args ?? []);
-  switch (cmd.op) {
-    case "emit": {
-      let op = target(cmd);
-      if (cmd.volatile) {
-        op = op.volatile;
-      }
-      if (cmd.local) {
-        op = op.local;
-      }
-      if (cmd.compress === false) {
-        op = op.compress(false);
-      }
-      op.emit(cmd.event, ...args);
-      return null;
-    }
-    case "emitWithAck":
-      return ackResult(target(cmd, io.timeout(cmd.timeout)), cmd.event, args);
-    case "fetchSockets": {
-      const sockets = await target(cmd).fetchSockets();
-      fetched = new Map(sockets.map((s) => [s.id, s]));
-      return sockets.map(describe).sort((a, b) => (a.id < b.id ? -1 : 1));
-    }
-    case "remote": {
-      const socket = fetched.get(cmd.id);
-      if (!socket) {
-        throw new Error(`no fetched socket ${cmd.id}`);
-      }
-      switch (cmd.action) {
-        case "emit":
-          socket.emit(cmd.event, ...args);
-          return null;
-        case "emitWithAck":
-          try {
-            return await withTimeout(socket, cmd.timeout).emitWithAck(cmd.event, ...args);
-          } catch (err) {
-            err.partial = []; // a timeout, reported as one
-            throw err;
-          }
-        case "join":
-          socket.join(cmd.room);
-          return null;
-        case "leave":
-          socket.leave(cmd.room);
-          return null;
-        case "disconnect":
-          socket.disconnect(Boolean(cmd.close));
-          return null;
-        default:
-          throw new Error(`unknown action ${cmd.action}`);
-      }
-    }
-    case "socketsJoin":
-      target(cmd).socketsJoin(cmd.room);
-      return null;
-    case "socketsLeave":
-      target(cmd).socketsLeave(cmd.room);
-      return null;
-    case "disconnectSockets":
-      target(cmd).disconnectSockets(Boolean(cmd.close));
-      return null;
-    case "serverSideEmit":
-      io.serverSideEmit(cmd.event, ...args);
-      return null;
-    case "serverSideEmitWithAck":
-      // The timeout is the adapter's requestsTimeout (5 s): Node has no per-call one.
-      return ackResult({ emit: (...a) => io.serverSideEmit(...a) }, cmd.event, args);
-    case "serverCount":
-      return await io.of("/").adapter.serverCount();
-    case "allRooms":
-      return [...(await io.of("/").adapter.allRooms())].sort();
-    case "exit":
-      out({ ev: "done", ref: cmd.ref, result: null });
-      process.exit(0);
-      return null;
-    default:
-      throw new Error(`unknown op ${cmd.op}`);
-  }
-}
-
-httpServer.listen(Number(portArg ?? 0), "127.0.0.1", () => {
-  out({ ev: "ready", name, port: httpServer.address().port });
-});
-
-const lines = createInterface({ input: process.stdin });
-lines.on("line", async (line) => {
-  if (!line.trim()) {
-    return;
-  }
-  let cmd;
-  try {
-    cmd = JSON.parse(line);
-    const result = await run(cmd);
-    out({ ev: "done", ref: cmd.ref, result: result ?? null });
-  } catch (err) {
-    out({ ev: "fail", ref: cmd?.ref ?? null, message: String(err && err.message), partial: err?.partial ?? null });
-  }
-});
-// The test closed our stdin (or died): leave at once.
-lines.on("close", () => process.exit(0));
-process.on("unhandledRejection", (err) => out({ ev: "error", message: String(err && err.stack) }));

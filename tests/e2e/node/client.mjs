@@ -249,6 +249,7 @@ const sessions = new Set();
 function serve(session, input, end) {
   sessions.add(session);
   const lines = createInterface({ input });
+  lines.on("error", () => {}); // the input's own error: its "close" follows
   lines.on("line", async (line) => {
     if (!line.trim()) {
       return;
@@ -291,7 +292,7 @@ if (process.argv[2] === "--listen") {
     conn.setNoDelay(true);
     conn.on("error", () => {}); // then "close"
     // A peer that closes with reports unread resets the connection: "close" comes, "end" does not.
-    conn.on("close", serve(new Session((text) => conn.write(text)), conn, () => conn.end()));
+    conn.on("close", serve(new Session((text) => conn.writableEnded || conn.write(text)), conn, () => conn.end()));
   });
   server.listen(0, "127.0.0.1", () => {
     process.stdout.write(JSON.stringify({ port: server.address().port }) + "\n");
