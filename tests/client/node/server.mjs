@@ -28,9 +28,9 @@
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { createServer as createNetServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
+import { hostSessions, lineWriter } from "../../e2e/node/host.mjs";
 
 function toWire(value) {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
@@ -214,12 +214,6 @@ function serveCommands(input, out, first, exit, ready = null) {
   return { rl, ready: () => ready };
 }
 
-function writer(stream) {
-  return (obj) => {
-    if (!stream.destroyed && !stream.writableEnded) stream.write(JSON.stringify(toWire(obj)) + "\n");
-  };
-}
-
 async function started(opts, out) {
   const server = await startServer(opts, out);
   out({ ev: "listening", port: server.port });
@@ -227,10 +221,8 @@ async function started(opts, out) {
 }
 
 if (process.argv[2] === "--listen") {
-  const host = createNetServer((conn) => {
-    conn.setNoDelay(true);
-    conn.on("error", () => {}); // then "close"
-    const out = writer(conn);
+  hostSessions((conn) => {
+    const out = lineWriter(conn, toWire);
     const stop = (server) => (server.stopped ??= server.crash());
     const session = serveCommands(
       conn,
@@ -252,14 +244,8 @@ if (process.argv[2] === "--listen") {
       if (server) stop(server);
     });
   });
-  host.listen(0, "127.0.0.1", () => {
-    process.stdout.write(JSON.stringify({ port: host.address().port }) + "\n");
-  });
-  // The test run ended (or died): leave at once.
-  process.stdin.on("end", () => process.exit(0));
-  process.stdin.resume();
 } else {
-  const out = writer(process.stdout);
+  const out = lineWriter(process.stdout, toWire);
   const server = await started(JSON.parse(process.argv[2] || "{}"), out);
   const { rl } = serveCommands(process.stdin, out, null, () => process.exit(0), Promise.resolve(server));
   rl.on("close", () => process.exit(0));

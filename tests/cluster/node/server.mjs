@@ -35,12 +35,12 @@
 // connection's end, closes that node and its Redis clients.
 
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Server } from "socket.io";
 import { createAdapter as createClassicAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 import { createClient } from "redis";
+import { hostSessions, lineWriter } from "../../e2e/node/host.mjs";
 
 function toWire(value) {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array || value instanceof ArrayBuffer) {
@@ -295,14 +295,6 @@ function serveCommands(input, out, first, exit, ready = null) {
   return { lines, ready: () => ready };
 }
 
-function writer(stream) {
-  return (obj) => {
-    if (!stream.destroyed && !stream.writableEnded) {
-      stream.write(JSON.stringify(toWire(obj)) + "\n");
-    }
-  };
-}
-
 const outs = new Set();
 process.on("unhandledRejection", (err) => {
   for (const out of outs) {
@@ -311,10 +303,8 @@ process.on("unhandledRejection", (err) => {
 });
 
 if (process.argv[2] === "--listen") {
-  const host = createNetServer((conn) => {
-    conn.setNoDelay(true);
-    conn.on("error", () => {}); // then "close"
-    const out = writer(conn);
+  hostSessions((conn) => {
+    const out = lineWriter(conn, toWire);
     outs.add(out);
     let closing = null;
     const close = (node) => (closing ??= node.close());
@@ -341,14 +331,8 @@ if (process.argv[2] === "--listen") {
       }
     });
   });
-  host.listen(0, "127.0.0.1", () => {
-    process.stdout.write(JSON.stringify({ port: host.address().port }) + "\n");
-  });
-  // The test run ended (or died): leave at once.
-  process.stdin.on("end", () => process.exit(0));
-  process.stdin.resume();
 } else {
-  const out = writer(process.stdout);
+  const out = lineWriter(process.stdout, toWire);
   outs.add(out);
   const ready = startNode(process.argv.slice(2), out).catch((err) => {
     process.stderr.write(String(err && err.stack) + "\n");

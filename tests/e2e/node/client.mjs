@@ -29,9 +29,9 @@
 // every test of a run, and a test pays for a connection where it paid for a Node start.
 // It prints {"port": N} first, and exits when its stdin closes.
 
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Manager } from "socket.io-client";
+import { hostSessions } from "./host.mjs";
 
 function toWire(value) {
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) {
@@ -288,18 +288,10 @@ process.on("unhandledRejection", failAll);
 
 if (process.argv[2] === "--listen") {
   process.on("uncaughtException", failAll);
-  const server = createServer((conn) => {
-    conn.setNoDelay(true);
-    conn.on("error", () => {}); // then "close"
+  hostSessions((conn) => {
     // A peer that closes with reports unread resets the connection: "close" comes, "end" does not.
     conn.on("close", serve(new Session((text) => conn.writableEnded || conn.write(text)), conn, () => conn.end()));
   });
-  server.listen(0, "127.0.0.1", () => {
-    process.stdout.write(JSON.stringify({ port: server.address().port }) + "\n");
-  });
-  // The test run ended (or died): leave at once, whatever is open.
-  process.stdin.on("end", () => process.exit(0));
-  process.stdin.resume();
 } else {
   // The test closed our stdin (or died): leave at once, whatever is open.
   serve(new Session((text) => process.stdout.write(text)), process.stdin, () => process.exit(0));
