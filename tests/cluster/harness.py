@@ -187,8 +187,7 @@ class NodeProcess:
             await self._read_lines()
         if self.proc is None:
             errors = [r.get("message") for r in self.events.all("error")]
-            gone = " (the host exited)" if NODE_SERVERS.exited else ""
-            reason = f"its session ended{gone}: {errors} {NODE_SERVERS.stderr.decode(errors='replace')}"
+            reason = f"{NODE_SERVERS.ended()} (errors it reported: {errors})"
         else:
             await self.proc.wait()
             await self._err_reader

@@ -131,7 +131,7 @@ class Mailbox:
 class NodeHost:
     """One ``<script> --listen`` process for the whole test run, serving each loopback
     connection as a session of its own (client.mjs: sockets and managers; the client tests'
-    server.mjs: a server), so that a test pays for a connection where it paid for a Node
+    server.mjs: a server; the cluster tests' server.mjs: a node), so that a test pays for a connection where it paid for a Node
     start (about 0.17 CPU-s, and a run has hundreds)."""
 
     def __init__(self, script: Path) -> None:
@@ -151,9 +151,14 @@ class NodeHost:
         """A new session."""
         return await asyncio.open_connection("127.0.0.1", self.address(node), limit=LINE_LIMIT)
 
-    @property
-    def exited(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None
+    def ended(self) -> str:
+        """Why a session may have ended: whether the host exited, and what it last wrote
+        to stderr."""
+        exited = self.proc is not None and self.proc.poll() is not None
+        return (
+            f"{self.script.name} ended the session{' (it exited)' if exited else ''}:"
+            f" {self.stderr.decode(errors='replace')}"
+        )
 
     def _start(self, node: str) -> None:
         proc = subprocess.Popen(
@@ -242,10 +247,7 @@ class NodeClient:
                 self.inbox.records.append(record)
                 self.inbox._changed.set()
         if self.proc is None:
-            self.inbox.close(
-                f"client.mjs ended the session{' (it exited)' if _host.exited else ''}:"
-                f" {_host.stderr.decode(errors='replace')}"
-            )
+            self.inbox.close(_host.ended())
             return
         await self.proc.wait()
         await self._err_reader
