@@ -561,6 +561,26 @@ async def test_shutdown_closes_every_session() -> None:
     assert (await server.handle_http(request())).status == 503
 
 
+async def test_shutdown_during_an_upgrade_closes_over_the_new_websocket() -> None:
+    """Once the probe is answered, the client stops polling: a "1" left for its next poll
+    would never reach it, so the close waits for its UPGRADE and goes over the WebSocket."""
+    handler = Recorder()
+    server = EngineServer(handler)
+    sock = await handshake(server)
+    held = await hold_poll(server, sock)
+    ws = RecordingWebSocket()
+    listener = server.open_websocket(ws_request(sid=sock.sid), ws)
+    listener.on_message("2probe")
+    assert (await held).body == b"6"  # the client pauses its polling on this
+    shutdown = asyncio.create_task(server.shutdown(timeout=5))
+    await asyncio.sleep(0)
+    assert ws.closed is None and not shutdown.done()
+    listener.on_message("5")
+    await asyncio.wait_for(shutdown, 5)
+    assert ws.closed == (1000, "")
+    assert handler.closed == [(sock.sid, "server shutting down")]
+
+
 async def test_sessions_after_a_restart_get_their_heartbeat() -> None:
     """Shutdown drops the loop and its heap; a session opened after startup uses new ones."""
     handler = Recorder()

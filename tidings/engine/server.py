@@ -38,7 +38,12 @@ from tidings.protocol.engineio.requests import (
     RequestError,
     check_request,
 )
-from tidings.protocol.engineio.session import POLLING, WEBSOCKET, ServerSession
+from tidings.protocol.engineio.session import (
+    POLLING,
+    WEBSOCKET,
+    ServerSession,
+    ServerSessionState,
+)
 
 __all__ = ["EngineServer"]
 
@@ -300,7 +305,12 @@ class EngineServer:
         deadline = loop.time() + timeout
         if await self._wait_drained(min(timeout, POLL_GRACE)):
             for socket in list(self.sockets.values()):
-                if socket.transport_name == "polling" and not socket.session.poll_held:
+                session = socket.session
+                # One still upgrading awaits its client's UPGRADE, bounded by upgrade_timeout.
+                if (
+                    session.transport == POLLING and not session.poll_held
+                    and session.state is not ServerSessionState.UPGRADING
+                ):
                     socket.abort("server shutting down", "client did not poll again")
             await self._wait_drained(deadline - loop.time())
         for socket in list(self.sockets.values()):

@@ -397,3 +397,41 @@ def test_inputs_see_deadlines_that_passed_before_them() -> None:
     assert closed_reasons(session) == ["ping timeout"]
     due = polling()
     assert due.receive_poll(T0 + 25) == "2"  # a ping due is sent to the poll that finds it
+
+
+def test_server_close_after_the_probe_waits_for_the_upgrade() -> None:
+    # The client pauses polling once it has "3probe": only the WebSocket reaches it now.
+    session = polling()
+    assert session.receive_poll(T0) is None
+    session.start_upgrade(T0)
+    session.receive_websocket("2probe", T0)
+    assert session.data_to_send() == ["3probe"]
+    session.send("before")
+    assert session.take_poll_response() == "4before"  # the held poll: the client pauses
+    session.send("queued")
+    session.close(T0, "server shutting down")
+    session.send("dropped")  # the session is closing
+    assert not session.close_websocket_requested()
+    assert session.state is ServerSessionState.UPGRADING
+    session.receive_websocket("5", T0 + 1)
+    assert session.data_to_send() == ["4queued"]
+    assert session.close_websocket_requested()
+    assert [type(e) for e in session.events_received()] == [Upgraded, Closed]
+    assert session.close_reason == "server shutting down"
+
+
+@pytest.mark.parametrize("ending", ["probe closed", "upgrade timeout"])
+def test_server_close_after_the_probe_falls_back_to_polling(ending: str) -> None:
+    session = polling()
+    session.start_upgrade(T0)
+    session.receive_websocket("2probe", T0)
+    session.close(T0, "server shutting down")
+    session.close(T0, "a second reason")  # the first one stands
+    if ending == "probe closed":
+        session.websocket_closed(T0 + 1, 1006)
+    else:
+        session.handle_timer(T0 + 10)
+        assert session.close_websocket_requested()
+    assert session.state is ServerSessionState.CLOSING
+    assert session.receive_poll(T0 + 11) == "1"  # no ping queued before it
+    assert closed_reasons(session) == ["server shutting down"]

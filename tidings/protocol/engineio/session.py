@@ -106,6 +106,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
     __slots__ = (
         "_buffer",
         "_buffered",
+        "_close_after_upgrade",
         "_close_due",
         "_final",
         "_out",
@@ -140,6 +141,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         self._pong_due: float | None = None
         self._upgrade_due: float | None = None
         self._close_due: float | None = None
+        self._close_after_upgrade: str | None = None
         handshake = {
             "sid": sid,
             "upgrades": list(config.upgrades) if transport == POLLING else [],
@@ -233,13 +235,16 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
     def send(self, data: str | bytes) -> None:
         """Queue a MESSAGE. Dropped once the session is closing, as Node does."""
         encoded = encode_message(data)
-        if self._state is ServerSessionState.OPEN or self._state is ServerSessionState.UPGRADING:
+        if self._state is ServerSessionState.OPEN or (
+            self._state is ServerSessionState.UPGRADING and self._close_after_upgrade is None
+        ):
             self._queue(encoded)
 
     def send_encoded(self, items: Sequence[Encoded], nbytes: int) -> None:
         """Queue packets encoded once for many sessions; ``nbytes`` is their polling size."""
         if not (
-            self._state is ServerSessionState.OPEN or self._state is ServerSessionState.UPGRADING
+            self._state is ServerSessionState.OPEN
+            or (self._state is ServerSessionState.UPGRADING and self._close_after_upgrade is None)
         ):
             return
         if self.websocket_writable:
@@ -254,7 +259,14 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         if self._state is ServerSessionState.CLOSING or self._state is ServerSessionState.CLOSED:
             return
         if self._state is ServerSessionState.UPGRADING:
-            self._abort_upgrade("session closed")
+            if self._probed:
+                # The client has its "3probe": it pauses polling after its current poll and
+                # goes on over the WebSocket, so a "1" left for a poll would never be read.
+                # The close waits for its UPGRADE (or for the upgrade to fail or time out).
+                if self._close_after_upgrade is None:
+                    self._close_after_upgrade = reason
+                return
+            self._abort_upgrade("session closed", now)
         if self._transport == WEBSOCKET:
             self._ws_close = self._ws_attached
             self._ws_attached = False
@@ -334,7 +346,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         upgrading = self._state is ServerSessionState.UPGRADING
         if len(data) > self.config.max_payload:
             if upgrading:
-                self._abort_upgrade("message too large")
+                self._abort_upgrade("message too large", now)
             else:
                 self._fail("transport error", "message too large")
             return
@@ -342,12 +354,12 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             packet = decode_packet(data)
         except EngineIOError as exc:
             if upgrading:
-                self._abort_upgrade(f"invalid probe packet: {exc}")
+                self._abort_upgrade(f"invalid probe packet: {exc}", now)
             else:
                 self._fail("parse error", str(exc))
             return
         if upgrading:
-            self._receive_upgrade_packet(packet)
+            self._receive_upgrade_packet(packet, now)
         else:
             self._receive_packet(packet, now)
 
@@ -376,7 +388,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         self._ws_attached = False
         self._ws_close = False
         if self._state is ServerSessionState.UPGRADING:
-            self._abort_upgrade("probe transport closed")
+            self._abort_upgrade("probe transport closed", now)
         elif self._transport == WEBSOCKET:
             error = code in _ERROR_CLOSE_CODES
             self._fail("transport error" if error else "transport close", f"close code {code}")
@@ -390,7 +402,9 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
                 self._finish(self._close_reason, "close timeout")
             return
         if self._upgrade_due is not None and now >= self._upgrade_due:
-            self._abort_upgrade("upgrade timeout")
+            self._abort_upgrade("upgrade timeout", now)
+            if self._state is not _OPEN:
+                return  # closed meanwhile: a close was waiting for the upgrade
         if self._pong_due is not None:
             if now >= self._pong_due:
                 self._fail("ping timeout")
@@ -428,7 +442,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             self._fail("transport error", "invalid heartbeat direction")
         # OPEN, UPGRADE and NOOP from a client mean nothing on an open transport.
 
-    def _receive_upgrade_packet(self, packet: Packet) -> None:
+    def _receive_upgrade_packet(self, packet: Packet, now: float) -> None:
         if packet.type is PacketType.PING and packet.data == "probe":
             self._out.append(PROBE_REPLY)
             self._probed = True  # a held or next poll is answered with NOOP
@@ -441,10 +455,11 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             self._buffered = 0
             self._set_state(ServerSessionState.OPEN)
             self._events.append(Upgraded())
+            self._close_deferred(now)
         else:
-            self._abort_upgrade(f"unexpected packet {packet.type.name} during upgrade")
+            self._abort_upgrade(f"unexpected packet {packet.type.name} during upgrade", now)
 
-    def _abort_upgrade(self, detail: str) -> None:
+    def _abort_upgrade(self, detail: str, now: float) -> None:
         self._ws_close = self._ws_attached
         self._ws_attached = False
         self._out.clear()
@@ -452,6 +467,14 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         self._upgrade_due = None
         self._set_state(ServerSessionState.OPEN)
         self._events.append(UpgradeFailed(detail))
+        self._close_deferred(now)
+
+    def _close_deferred(self, now: float) -> None:
+        """The close asked for while the upgrade was under way, now that it has ended."""
+        reason = self._close_after_upgrade
+        if reason is not None:
+            self._close_after_upgrade = None
+            self.close(now, reason)
 
     def _queue(self, encoded: Encoded) -> None:
         if self.websocket_writable:
@@ -486,6 +509,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             self._final = None
         self._close_reason = reason
         self._close_due = self._pong_due = self._upgrade_due = None
+        self._close_after_upgrade = None
         self._set_state(ServerSessionState.CLOSED)
         self._events.append(Closed(reason, detail))
 
