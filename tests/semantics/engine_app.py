@@ -48,6 +48,15 @@ def build(**options: Any) -> tidings.Server:
     async def big(socket: tidings.Socket, n: int) -> None:
         await socket.emit("big", "x" * n)
 
+    @sio.on("plain")
+    async def plain(socket: tidings.Socket, n: int) -> None:
+        await socket.compress(False).emit("big", "x" * n)
+
+    @sio.on("mixed")
+    async def mixed(socket: tidings.Socket, n: int) -> None:
+        await socket.compress(False).emit("big", "x" * n)
+        await socket.emit("small", 1)
+
     @sio.on("echo")
     def echo(socket: tidings.Socket, value: Any) -> Any:
         return value

@@ -100,9 +100,12 @@ async def connected_session(url: str) -> str:
     return sid
 
 
-async def poll_big(url: str, sid: str, n: int, accept: str | None) -> tuple[dict[str, str], bytes]:
-    """Ask for a "big" event of ``n`` characters and poll for it with ``Accept-Encoding: accept``."""
-    status, _, body = await http_request(url, "POST", f"{BASE}&sid={sid}", f'42["big",{n}]'.encode())
+async def poll_big(
+    url: str, sid: str, n: int, accept: str | None, ask: str = "big"
+) -> tuple[dict[str, str], bytes]:
+    """Ask for a "big" event of ``n`` characters (``ask``: the event that asks) and poll for
+    it with ``Accept-Encoding: accept``."""
+    status, _, body = await http_request(url, "POST", f"{BASE}&sid={sid}", f'42["{ask}",{n}]'.encode())
     assert (status, body) == (200, b"ok")
     headers = {"Accept-Encoding": accept} if accept is not None else {}
     status, response_headers, body = await http_request(url, "GET", f"{BASE}&sid={sid}", headers=headers)
@@ -175,6 +178,18 @@ async def test_compression_can_be_turned_off_or_given_a_threshold(start: Start) 
     headers, body = await poll_big(url, sid, 100, "gzip")
     assert headers.get("content-encoding") == "gzip"
     assert decoded(headers, body) == big_packet(100)
+
+
+async def test_a_batch_of_compress_false_packets_alone_is_not_compressed(start: Start) -> None:
+    url = await start()
+    sid = await connected_session(url)
+    headers, body = await poll_big(url, sid, 5000, "gzip", ask="plain")
+    assert "content-encoding" not in headers
+    assert body.decode() == big_packet(5000)
+    # One packet that may be compressed in the batch: the whole body is.
+    headers, body = await poll_big(url, sid, 5000, "gzip", ask="mixed")
+    assert headers.get("content-encoding") == "gzip"
+    assert decoded(headers, body) == big_packet(5000) + '\x1e42["small",1]'
 
 
 @NODE_CLIENT_ONLY

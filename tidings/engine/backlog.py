@@ -165,7 +165,7 @@ class Backlog:
             if item is None:
                 return True
             if isinstance(item, PreparedMessage):
-                session.send_encoded(item.encoded, item.nbytes)
+                session.send_encoded(item.encoded, item.nbytes, item.compress)
             else:
                 session.send(item)
         return len(self) == 0

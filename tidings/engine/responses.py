@@ -21,12 +21,19 @@ def poll_response(
     text: str,
     cors: list[tuple[str, str]],
     sid: str | None = None,
+    *,
+    compressible: bool = True,
 ) -> HttpResponse:
-    """A GET's 200 with ``text`` (``sid``: the new session's, on a handshake)."""
+    """A GET's 200 with ``text`` (``sid``: the new session's, on a handshake); not
+    compressed when every packet in it was sent with ``compress(False)``, as in Node."""
     body = text.encode("utf-8")
     headers = [TEXT, NO_STORE, *cors]
     compression = options.http_compression
-    if isinstance(compression, HttpCompression) and len(body) >= compression.threshold:
+    if (
+        compressible
+        and isinstance(compression, HttpCompression)
+        and len(body) >= compression.threshold
+    ):
         body = compressed(body, request, compression, headers)
     if sid is not None:
         cookie = options.cookie

@@ -199,7 +199,10 @@ class EngineServer:
             result = await socket.receive_poll()
             if isinstance(result, RequestError):
                 return self._refuse(result, cors, request)
-            return poll_response(self.options, self.events, request, result, cors)
+            body, compressible = result
+            return poll_response(
+                self.options, self.events, request, body, cors, compressible=compressible
+            )
         if socket.reading_held and not await socket.wait_readable():
             socket.abort("transport error", "data request overlap from client")
             return self._refuse(BAD_REQUEST, cors, request, {"name": "DATA_REQUEST_OVERLAP"})

@@ -113,7 +113,7 @@ class EngineSocket:
         # no object churn on the hot path). See ``send_prepared``.
         self._unchecked = 0
         self._listener: _Listener | None = None
-        self._poll_waiter: asyncio.Future[str] | None = None
+        self._poll_waiter: asyncio.Future[tuple[str, bool]] | None = None
         # Reading is held (``hold_reading``): a POST waits on this before it is read.
         self._held = False
         self._post_waiter: asyncio.Future[None] | None = None
@@ -207,7 +207,7 @@ class EngineSocket:
             self._backlog = Backlog(self.sid, self._context.slow_consumers)  # slow polls
             self._hold(prepared)
             return
-        core.send_encoded(prepared.encoded, prepared.nbytes)
+        core.send_encoded(prepared.encoded, prepared.nbytes, prepared.compress)
         self._pump()
 
     def flush(self) -> None:
@@ -282,15 +282,16 @@ class EngineSocket:
         self._core.handle_timer(now)
         self._pump()
 
-    async def receive_poll(self) -> str | RequestError:
-        """The body for a GET poll, once there is one; called by ``EngineServer.handle_http``."""
+    async def receive_poll(self) -> tuple[str, bool] | RequestError:
+        """The body for a GET poll, once there is one, and whether it may be compressed;
+        called by ``EngineServer.handle_http``."""
         core = self._core
         now = self._context.now
         result = core.receive_poll(now())
         if result is not None:
             self._pump()
-            return result
-        waiter: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            return result if isinstance(result, RequestError) else (result, core.poll_compressible)
+        waiter: asyncio.Future[tuple[str, bool]] = asyncio.get_running_loop().create_future()
         self._poll_waiter = waiter
         self._pump()
         try:
@@ -319,7 +320,8 @@ class EngineSocket:
         if waiter is None or waiter.done() or not self._core.poll_ready:
             return
         self._poll_waiter = None
-        waiter.set_result(self._core.take_poll_response())
+        core = self._core
+        waiter.set_result((core.take_poll_response(), core.poll_compressible))
         self._pump()
 
     def attach_websocket(self, transport: WebSocketTransport) -> WebSocketListener:

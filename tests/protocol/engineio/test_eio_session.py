@@ -435,3 +435,19 @@ def test_server_close_after_the_probe_falls_back_to_polling(ending: str) -> None
     assert session.state is ServerSessionState.CLOSING
     assert session.receive_poll(T0 + 11) == "1"  # no ping queued before it
     assert closed_reasons(session) == ["server shutting down"]
+
+
+def test_poll_body_of_compress_false_packets_alone_is_not_compressible() -> None:
+    session = polling()
+    plain = [("4plain", "4plain")]
+    session.send_encoded(plain, 6, compress=False)
+    assert session.receive_poll(T0) == "4plain" and not session.poll_compressible
+    session.send_encoded(plain, 6, compress=False)
+    session.send("compressed")  # Node: one packet that may be compressed is enough
+    assert session.receive_poll(T0) == "4plain\x1e4compressed" and session.poll_compressible
+    session.send_encoded(plain, 6, compress=False)
+    assert session.poll_compressible
+    assert session.receive_poll(T0) == "4plain" and not session.poll_compressible
+    assert session.receive_poll(T0) is None  # held: nothing to answer yet
+    session.close(T0)
+    assert session.take_poll_response() == "1" and session.poll_compressible

@@ -41,6 +41,11 @@ io.engine.on("headers", (headers, req) => {
 io.on("connection", (socket) => {
   socket.on("engine-errors", (cb) => cb(errors.splice(0)));
   socket.on("big", (n) => socket.emit("big", "x".repeat(n)));
+  socket.on("plain", (n) => socket.compress(false).emit("big", "x".repeat(n)));
+  socket.on("mixed", (n) => {
+    socket.compress(false).emit("big", "x".repeat(n));
+    socket.emit("small", 1);
+  });
   socket.on("echo", (value, cb) => cb(value));
 });
 

@@ -112,12 +112,14 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         "_out",
         "_ping_due",
         "_poll_held",
+        "_plain",
         "_pong_due",
         "_probed",
         "_upgrade_due",
         "_ws_attached",
         "_ws_close",
         "config",
+        "poll_compressible",
         "sid",
     )
 
@@ -134,6 +136,10 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         self._ws_close = False
         self._buffer: list[Encoded] = []
         self._buffered = 0
+        self._plain = 0  # buffered packets sent with compress=False
+        #: Whether the body ``take_poll_response`` (or ``receive_poll``) returned last may
+        #: be compressed: as in Node, unless every packet in it was sent with compress=False.
+        self.poll_compressible = True
         self._poll_held = False
         self._final: str | None = None
         self._probed = False
@@ -202,11 +208,15 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         if not self.poll_ready:
             raise RuntimeError("no poll response is ready")
         self._poll_held = False
+        self.poll_compressible = True
         if self._transport == WEBSOCKET:
             return _NOOP  # upgraded while a poll was held: release it cleanly
         if self._buffer:
             # The final "1" waits for the next poll, as in Node: a client defers the
             # packets of one body, so a close in the same body would overtake them.
+            if self._plain:
+                self.poll_compressible = len(self._buffer) > self._plain
+                self._plain = 0
             body = SEPARATOR.join([segment for _, segment in self._buffer])
             self._buffer.clear()
             self._buffered = 0
@@ -240,8 +250,9 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         ):
             self._queue(encoded)
 
-    def send_encoded(self, items: Sequence[Encoded], nbytes: int) -> None:
-        """Queue packets encoded once for many sessions; ``nbytes`` is their polling size."""
+    def send_encoded(self, items: Sequence[Encoded], nbytes: int, compress: bool = True) -> None:
+        """Queue packets encoded once for many sessions; ``nbytes`` is their polling size.
+        ``compress=False``: a poll body of such packets alone is never compressed."""
         if not (
             self._state is ServerSessionState.OPEN
             or (self._state is ServerSessionState.UPGRADING and self._close_after_upgrade is None)
@@ -252,6 +263,8 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             return
         self._buffer.extend(items)
         self._buffered += nbytes
+        if not compress:
+            self._plain += len(items)
         self._check_buffer()
 
     def close(self, now: float, reason: str = "forced close") -> None:
@@ -453,6 +466,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             self._out.extend([ws for ws, _ in self._buffer])
             self._buffer.clear()
             self._buffered = 0
+            self._plain = 0
             self._set_state(ServerSessionState.OPEN)
             self._events.append(Upgraded())
             self._close_deferred(now)
@@ -503,6 +517,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
     def _finish(self, reason: str, detail: str = "", *, final: str | None = None) -> None:
         self._buffer.clear()
         self._buffered = 0
+        self._plain = 0
         if final is not None:
             self._final = final
         elif not self._poll_held:
