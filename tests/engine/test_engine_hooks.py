@@ -103,24 +103,54 @@ async def test_generate_id_goes_behind_the_owner_tag() -> None:
     await engine.shutdown(0.1)
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["def", "async"])
 @pytest.mark.parametrize("generated", ["same", "", "raise"])
-async def test_a_failing_or_clashing_generate_id_refuses_the_handshake(generated: str) -> None:
+async def test_a_failing_or_clashing_generate_id_refuses_the_handshake(
+    generated: str, asynchronous: bool
+) -> None:
     def generate(req: HttpRequest) -> str:
         if generated == "raise":
             raise RuntimeError("no ids today")
         return generated
 
-    engine = EngineServer(Recorder(echo=False), generate_id=generate)
+    async def generate_later(req: HttpRequest) -> str:
+        await asyncio.sleep(0)
+        return generate(req)
+
+    engine = EngineServer(
+        Recorder(echo=False), generate_id=generate_later if asynchronous else generate
+    )
     errors = recorded(engine)
     if generated == "same":
         assert (await engine.handle_http(request())).status == 200  # the first is fine
     response = await engine.handle_http(request())
     assert (response.status, error_code(response)) == (400, 3)
     assert errors[-1].context["name"] == "ID_GENERATION_ERROR"
-    # Over WebSocket: the upgrade is done, the socket is closed at once.
+    # Over WebSocket: the upgrade is done, the socket is closed (once the id is in).
     ws = RecordingWebSocket()
     engine.open_websocket(ws_request(), ws)
+    await asyncio.wait_for(ws.closed_event.wait(), 5)
     assert ws.closed == (1011, "")
+    await engine.shutdown(0.1)
+
+
+async def test_an_async_generate_id_opens_a_websocket_session_once_it_answers() -> None:
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def generate(req: HttpRequest) -> str:
+        return await gate
+
+    recorder = Recorder()
+    engine = EngineServer(recorder, generate_id=generate)
+    ws = RecordingWebSocket()
+    listener = engine.open_websocket(ws_request(), ws)
+    listener.on_message("4early")  # kept until the session exists
+    await asyncio.sleep(0)
+    assert ws.sent == [] and not engine.sockets
+    gate.set_result("later")
+    await until(lambda: "later" in engine.sockets)
+    assert sid_of(str(ws.sent[0]).encode()) == "later"
+    assert recorder.messages == [("later", "early")]
     await engine.shutdown(0.1)
 
 

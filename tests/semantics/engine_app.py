@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Awaitable
 from typing import Any
 
 import tidings
@@ -17,10 +19,18 @@ def build(**options: Any) -> tidings.Server:
             return True
         return deny or False
 
-    def generate_id(request: HttpRequest) -> str:
-        # ?id=<x> names the new session "id-<x>"; otherwise a random id.
+    def generate_id(request: HttpRequest) -> str | Awaitable[str]:
+        # ?id=<x> names the new session "id-<x>"; ?aid=<x> "aid-<x>", from a coroutine that
+        # answers a turn later; otherwise a random id.
         ident = request.query.get("id")
+        later = request.query.get("aid")
+        if later is not None:
+            return named_later("aid-" + later)
         return secrets.token_urlsafe(15) if ident is None else "id-" + ident
+
+    async def named_later(sid: str) -> str:
+        await asyncio.sleep(0)
+        return sid
 
     sio = tidings.Server(allow_request=allow_request, generate_id=generate_id, **options)
 
@@ -56,6 +66,10 @@ def build(**options: Any) -> tidings.Server:
     async def mixed(socket: tidings.Socket, n: int) -> None:
         await socket.compress(False).emit("big", "x" * n)
         await socket.emit("small", 1)
+
+    @sio.on("engine-id")
+    def engine_id(socket: tidings.Socket) -> str:
+        return socket.conn.sid
 
     @sio.on("echo")
     def echo(socket: tidings.Socket, value: Any) -> Any:

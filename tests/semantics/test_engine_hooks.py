@@ -259,6 +259,20 @@ async def test_generate_id_names_the_session(start: Start) -> None:
     assert (status, body) == (200, b"ok")
 
 
+async def test_an_async_generate_id_names_the_session(start: Start, client: NodeClient) -> None:
+    url = await start()
+    sid, _ = await handshake(url, "&aid=abc")
+    assert sid == "aid-abc"
+    status, _, body = await http_request(url, "POST", f"{BASE}&sid=aid-abc", b"40")
+    assert (status, body) == (200, b"ok")
+    # Over WebSocket alone, the id is awaited after the 101.
+    socket = client.socket(url, opts={"transports": ["websocket"], "query": {"aid": "ws"},
+                                      "reconnection": False})
+    await socket.connect()
+    await socket.connected()
+    assert await socket.call("engine-id") == ["aid-ws"]
+
+
 async def test_initial_headers_and_headers_events(start: Start) -> None:
     url = await start()
     sid, headers = await handshake(url)

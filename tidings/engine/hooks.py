@@ -21,8 +21,8 @@ logger = logging.getLogger("tidings.engineio")
 #: ``allow_request(request)``: True lets a new session in; False refuses it (403
 #: ``Forbidden``); a string refuses it with that message. May be ``async``.
 AllowRequest = Callable[[HttpRequest], "bool | str | Awaitable[bool | str]"]
-#: ``generate_id(request)``: the new session's id (Node's ``generateId``).
-GenerateId = Callable[[HttpRequest], str]
+#: ``generate_id(request)``: the new session's id (Node's ``generateId``). May be ``async``.
+GenerateId = Callable[[HttpRequest], "str | Awaitable[str]"]
 #: ``headers`` and ``initial_headers`` listeners: ``fn(headers, request)``, ``headers`` a
 #: dict of the response's headers they may add to or change.
 HeadersListener = Callable[[dict[str, str], HttpRequest], Any]
@@ -30,20 +30,17 @@ HeadersListener = Callable[[dict[str, str], HttpRequest], Any]
 EVENTS = ("connection_error", "initial_headers", "headers")
 
 
-def generated_id(
-    generate: GenerateId, request: HttpRequest, prefix: str, taken: Container[str]
-) -> str | Exception:
-    """``generate_id``'s id behind ``prefix`` (the owner tag and its '.'), or why it cannot
-    be one: it raised, gave no non-empty string, or the id of a session still open."""
-    try:
-        sid = generate(request)
-        if not isinstance(sid, str) or not sid:
-            raise TypeError(f"generate_id returned {sid!r}, not a non-empty string")
-        sid = prefix + sid
-        if sid in taken:
-            raise ValueError(f"generate_id returned the id of an open session, {sid!r}")
-    except Exception as exc:
-        return exc
+def generated_id(made: object, prefix: str, taken: Container[str]) -> str | Exception:
+    """What ``generate_id`` gave (or raised), behind ``prefix`` (the owner tag and its
+    '.'), or why it cannot be an id: an exception, no non-empty string, or the id of a
+    session still open."""
+    if isinstance(made, Exception):
+        return made
+    if not isinstance(made, str) or not made:
+        return TypeError(f"generate_id returned {made!r}, not a non-empty string")
+    sid = prefix + made
+    if sid in taken:
+        return ValueError(f"generate_id returned the id of an open session, {sid!r}")
     return sid
 
 

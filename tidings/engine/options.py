@@ -62,8 +62,8 @@ class EngineOptions:
     #: True to let it in, False to refuse it (403 ``Forbidden``) or a string to refuse it
     #: with that message; may be ``async`` (docs/engine-hooks.md).
     allow_request: AllowRequest | None = None
-    #: Makes each new session's id from its handshake request (Node's ``generateId``);
-    #: with an ``owner`` tag the id becomes ``f"{owner}.{generated}"``.
+    #: Makes each new session's id from its handshake request (Node's ``generateId``); may
+    #: be ``async``. With an ``owner`` tag the id becomes ``f"{owner}.{generated}"``.
     generate_id: GenerateId | None = None
     #: Set a cookie with the session id on the handshake response (Node's ``cookie``): off
     #: by default; True takes ``Cookie()`` (``io``, ``Path=/; HttpOnly; SameSite=Lax``).

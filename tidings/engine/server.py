@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
 from tidings.engine.admission import Admission
@@ -282,8 +283,30 @@ class EngineServer:
         return upgrade
 
     def _open_websocket(self, request: HttpRequest, transport: WebSocketTransport) -> WebSocketListener:
-        """A new session over an accepted WebSocket (none if ``generate_id`` fails)."""
-        sid = self._new_sid(request)
+        """A new session over an accepted WebSocket (none if ``generate_id`` fails). An
+        ``async`` ``generate_id`` is awaited after the 101, as in Node: what the client
+        sends meanwhile waits in a ``PendingWebSocket``."""
+        made = self._new_sid(request)
+        if not isinstance(made, asyncio.Future):
+            return self._websocket_session(made, request, transport)
+        decided: asyncio.Future[RequestError | None] = asyncio.get_running_loop().create_future()
+
+        def made_done(_: object) -> None:
+            if not decided.done():
+                decided.set_result(None)
+
+        def opened() -> WebSocketListener:
+            sid = self._made_sid(made.result(), request)
+            if not isinstance(sid, RequestError) and self._full():
+                sid = self._refused(SERVER_FULL, request)
+            return self._websocket_session(sid, request, transport)
+
+        made.add_done_callback(made_done)
+        return PendingWebSocket(decided, opened, lambda error: transport.close(1011, ""))
+
+    def _websocket_session(
+        self, sid: str | RequestError, request: HttpRequest, transport: WebSocketTransport
+    ) -> WebSocketListener:
         if isinstance(sid, RequestError):
             transport.close(1011, "")
             return IGNORED
@@ -364,23 +387,34 @@ class EngineServer:
         assert self._loop is not None
         return self._loop.time()
 
-    def _new_sid(self, request: HttpRequest) -> str | RequestError:
+    def _new_sid(self, request: HttpRequest) -> str | RequestError | asyncio.Future[object]:
         """A new session's id: ``generate_id``'s (a failure or a clash refuses the
-        request, as in Node), else 20 random URL-safe characters; behind the owner tag."""
+        request, as in Node), else 20 random URL-safe characters; behind the owner tag.
+        An ``async`` ``generate_id`` gives a future of what it made, for ``_made_sid``."""
         prefix = self._sid_prefix
         generate = self.options.generate_id
         if generate is not None:
-            sid = generated_id(generate, request, prefix, self.sockets)
-            if isinstance(sid, Exception):
-                logger.error("generate_id failed, the handshake is refused: %r", sid)
-                return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": sid})
-            return sid
+            try:
+                made: object = generate(request)
+            except Exception as exc:
+                made = exc
+            if inspect.isawaitable(made):
+                return asyncio.ensure_future(_outcome(made))
+            return self._made_sid(made, request)
         while True:
             sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
             if prefix:
                 sid = prefix + sid
             if sid not in self.sockets:
                 return sid
+
+    def _made_sid(self, made: object, request: HttpRequest) -> str | RequestError:
+        """``generate_id``'s result (or exception) as the session's id, or the refusal."""
+        sid = generated_id(made, self._sid_prefix, self.sockets)
+        if isinstance(sid, Exception):
+            logger.error("generate_id failed, the handshake is refused: %r", sid)
+            return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": sid})
+        return sid
 
     def _full(self) -> bool:
         return self._shutting_down or len(self.sockets) >= self.options.max_connections
@@ -438,7 +472,13 @@ class EngineServer:
                 refused = SERVER_FULL
         if refused is not None:
             return self._refuse(refused, cors, request)
-        sid = self._new_sid(request)
+        made = self._new_sid(request)
+        if isinstance(made, asyncio.Future):
+            sid = self._made_sid(await made, request)
+            if not isinstance(sid, RequestError) and self._full():
+                return self._refuse(SERVER_FULL, cors, request)
+        else:
+            sid = made
         if isinstance(sid, RequestError):
             return HttpResponse(sid.status, [_JSON, *cors], sid.body)
         session = ServerSession(sid, self._config, self._now(), transport=POLLING)
@@ -511,3 +551,11 @@ class EngineServer:
         ready, self._ready = self._ready, []
         for socket in ready:
             socket.release_poll()
+
+
+async def _outcome(made: Awaitable[object]) -> object:
+    """What an ``async`` hook returned, or the exception it raised."""
+    try:
+        return await made
+    except Exception as exc:
+        return exc

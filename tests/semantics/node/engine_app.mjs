@@ -22,10 +22,14 @@ const io = new Server(httpServer, {
   },
 });
 
-// ?id=<x> names the new session "id-<x>"; otherwise Node's own random id.
+// ?id=<x> names the new session "id-<x>"; ?aid=<x> "aid-<x>", from a promise resolved a
+// turn later; otherwise Node's own random id.
 const generateId = io.engine.generateId.bind(io.engine);
 io.engine.generateId = (req) => {
-  const id = new URL(req.url, "http://x").searchParams.get("id");
+  const query = new URL(req.url, "http://x").searchParams;
+  const id = query.get("id");
+  const later = query.get("aid");
+  if (later !== null) return new Promise((resolve) => setImmediate(() => resolve("aid-" + later)));
   return id === null ? generateId(req) : "id-" + id;
 };
 
@@ -47,6 +51,7 @@ io.on("connection", (socket) => {
     socket.emit("small", 1);
   });
   socket.on("echo", (value, cb) => cb(value));
+  socket.on("engine-id", (cb) => cb(socket.conn.id));
 });
 
 httpServer.listen(0, "127.0.0.1", () => {
