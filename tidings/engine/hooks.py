@@ -7,14 +7,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
 from tidings.engine.io import HttpRequest
 
-__all__ = ["AllowRequest", "Cookie", "EngineEvents", "GenerateId", "RefusedRequest", "generated_id"]
+__all__ = ["AllowRequest", "Cookie", "EngineEvents", "GenerateId", "RefusedRequest"]
 
 logger = logging.getLogger("tidings.engineio")
 
@@ -28,20 +28,6 @@ GenerateId = Callable[[HttpRequest], "str | Awaitable[str]"]
 HeadersListener = Callable[[dict[str, str], HttpRequest], Any]
 
 EVENTS = ("connection_error", "initial_headers", "headers")
-
-
-def generated_id(made: object, prefix: str, taken: Container[str]) -> str | Exception:
-    """What ``generate_id`` gave (or raised), behind ``prefix`` (the owner tag and its
-    '.'), or why it cannot be an id: an exception, no non-empty string, or the id of a
-    session still open."""
-    if isinstance(made, Exception):
-        return made
-    if not isinstance(made, str) or not made:
-        return TypeError(f"generate_id returned {made!r}, not a non-empty string")
-    sid = prefix + made
-    if sid in taken:
-        return ValueError(f"generate_id returned the id of an open session, {sid!r}")
-    return sid
 
 
 @dataclass(frozen=True, slots=True)

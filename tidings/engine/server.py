@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
-import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from tidings.engine.admission import Admission
 from tidings.engine.context import SocketContext
 from tidings.engine.cors import cors_headers, origin_allowed, preflight_headers
+from tidings.engine.draining import Draining
 from tidings.engine.handler import CallbackHandler, EngineHandler
-from tidings.engine.hooks import EVENTS, EngineEvents, generated_id
+from tidings.engine.hooks import EVENTS, EngineEvents
 from tidings.engine.io import HttpRequest, HttpResponse, WebSocketListener, WebSocketTransport
 from tidings.engine.options import EngineOptions
 from tidings.engine.pending import PendingWebSocket
 from tidings.engine.refusals import allowed, allowed_now, origin_context, refusal
 from tidings.engine.responses import TEXT as _TEXT
 from tidings.engine.responses import poll_response, post_response
+from tidings.engine.session_ids import SessionIds
 from tidings.engine.socket import IGNORED, EngineSocket
 from tidings.engine.static import ClientFiles
 from tidings.engine.timers import DeadlineHeap
@@ -39,12 +39,7 @@ from tidings.protocol.engineio.requests import (
     RequestError,
     check_request,
 )
-from tidings.protocol.engineio.session import (
-    POLLING,
-    WEBSOCKET,
-    ServerSession,
-    ServerSessionState,
-)
+from tidings.protocol.engineio.session import POLLING, WEBSOCKET, ServerSession
 
 __all__ = ["EngineServer"]
 
@@ -57,8 +52,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 _JSON = ("Content-Type", "application/json")
 BAD_REQUEST = RequestError.of(ErrorCode.BAD_REQUEST)
 _ERROR_REASONS = frozenset({"transport error", "parse error"})
-#: Seconds a polling client has, at shutdown, to come back for its CLOSE packet.
-POLL_GRACE = 1.0
 
 
 class EngineServer:
@@ -75,7 +68,6 @@ class EngineServer:
         elif option_overrides:
             options = dataclasses.replace(options, **option_overrides)
         self.options: EngineOptions = options
-        self._sid_prefix = f"{options.owner}." if options.owner is not None else ""
         self._config = options.session_config()
         self._client_files = ClientFiles(options.path) if options.serve_client else None
         self.admission = Admission(
@@ -91,6 +83,7 @@ class EngineServer:
         if handler is None:
             handler = self._callbacks = CallbackHandler()
         self.sockets: dict[str, EngineSocket] = {}
+        self._ids = SessionIds(options.generate_id, options.owner, self.sockets)
         self.context: SocketContext[EngineSocket] = SocketContext(
             handler=handler,
             options=options,
@@ -105,7 +98,7 @@ class EngineServer:
         self._ready: list[EngineSocket] = []
         self._ready_handle: asyncio.Handle | None = None
         self._shutting_down = False
-        self._drained: asyncio.Event | None = None
+        self._draining = Draining(self.sockets)
 
     @property
     def owner(self) -> str | None:
@@ -121,7 +114,7 @@ class EngineServer:
             raise RuntimeError("the owner tag cannot change while sessions are open")
         options = self.options = dataclasses.replace(self.options, owner=owner)
         self.context.options = options
-        self._sid_prefix = f"{owner}." if owner is not None else ""
+        self._ids.set_owner(owner)
 
     @property
     def handler(self) -> EngineHandler[EngineSocket]:
@@ -286,9 +279,9 @@ class EngineServer:
         """A new session over an accepted WebSocket (none if ``generate_id`` fails). An
         ``async`` ``generate_id`` is awaited after the 101, as in Node: what the client
         sends meanwhile waits in a ``PendingWebSocket``."""
-        made = self._new_sid(request)
+        made = self._ids.new(request)
         if not isinstance(made, asyncio.Future):
-            return self._websocket_session(made, request, transport)
+            return self._websocket_session(self._sid_or_refusal(made, request), request, transport)
         decided: asyncio.Future[RequestError | None] = asyncio.get_running_loop().create_future()
 
         def made_done(_: object) -> None:
@@ -296,7 +289,7 @@ class EngineServer:
                 decided.set_result(None)
 
         def opened() -> WebSocketListener:
-            sid = self._made_sid(made.result(), request)
+            sid = self._sid_or_refusal(self._ids.made(made.result()), request)
             if not isinstance(sid, RequestError) and self._full():
                 sid = self._refused(SERVER_FULL, request)
             return self._websocket_session(sid, request, transport)
@@ -317,30 +310,11 @@ class EngineServer:
         return listener
 
     async def shutdown(self, timeout: float = 5.0) -> None:
-        """Close every session with "server shutting down"; refuse new ones until ``startup``.
-
-        A polling client collects its CLOSE with its next poll, which a live client
-        sends at once: one that has not come within ``POLL_GRACE`` seconds is gone,
-        and is not waited for up to ``timeout``.
-        """
+        """Close every session with "server shutting down" within ``timeout`` seconds (as
+        ``Draining.close_all`` says); refuse new ones until ``startup``."""
         self._shutting_down = True
         self._pending.clear()
-        for socket in list(self.sockets.values()):
-            socket.close("server shutting down")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        if await self._wait_drained(min(timeout, POLL_GRACE)):
-            for socket in list(self.sockets.values()):
-                session = socket.session
-                # One still upgrading awaits its client's UPGRADE, bounded by upgrade_timeout.
-                if (
-                    session.transport == POLLING and not session.poll_held
-                    and session.state is not ServerSessionState.UPGRADING
-                ):
-                    socket.abort("server shutting down", "client did not poll again")
-            await self._wait_drained(deadline - loop.time())
-        for socket in list(self.sockets.values()):
-            socket.abort("server shutting down", "shutdown timeout")
+        await self._draining.close_all(timeout)
         if self._ready:
             self._release_polls()
         if self._heap is not None:
@@ -351,19 +325,6 @@ class EngineServer:
     async def startup(self) -> None:
         """Accept sessions (again, after a shutdown); the I/O layers call it when they start."""
         self._shutting_down = False
-
-    async def _wait_drained(self, timeout: float) -> bool:
-        """Wait until no session is left; True if some still are after ``timeout``."""
-        if not self.sockets:
-            return False
-        drained = self._drained = asyncio.Event()
-        try:
-            await asyncio.wait_for(drained.wait(), max(timeout, 0.0))
-        except TimeoutError:
-            pass
-        finally:
-            self._drained = None
-        return bool(self.sockets)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -387,30 +348,7 @@ class EngineServer:
         assert self._loop is not None
         return self._loop.time()
 
-    def _new_sid(self, request: HttpRequest) -> str | RequestError | asyncio.Future[object]:
-        """A new session's id: ``generate_id``'s (a failure or a clash refuses the
-        request, as in Node), else 20 random URL-safe characters; behind the owner tag.
-        An ``async`` ``generate_id`` gives a future of what it made, for ``_made_sid``."""
-        prefix = self._sid_prefix
-        generate = self.options.generate_id
-        if generate is not None:
-            try:
-                made: object = generate(request)
-            except Exception as exc:
-                made = exc
-            if inspect.isawaitable(made):
-                return asyncio.ensure_future(_outcome(made))
-            return self._made_sid(made, request)
-        while True:
-            sid = secrets.token_urlsafe(15)  # 20 characters, like Node's ids
-            if prefix:
-                sid = prefix + sid
-            if sid not in self.sockets:
-                return sid
-
-    def _made_sid(self, made: object, request: HttpRequest) -> str | RequestError:
-        """``generate_id``'s result (or exception) as the session's id, or the refusal."""
-        sid = generated_id(made, self._sid_prefix, self.sockets)
+    def _sid_or_refusal(self, sid: str | Exception, request: HttpRequest) -> str | RequestError:
         if isinstance(sid, Exception):
             logger.error("generate_id failed, the handshake is refused: %r", sid)
             return self._refused(BAD_REQUEST, request, {"name": "ID_GENERATION_ERROR", "error": sid})
@@ -472,13 +410,12 @@ class EngineServer:
                 refused = SERVER_FULL
         if refused is not None:
             return self._refuse(refused, cors, request)
-        made = self._new_sid(request)
-        if isinstance(made, asyncio.Future):
-            sid = self._made_sid(await made, request)
-            if not isinstance(sid, RequestError) and self._full():
-                return self._refuse(SERVER_FULL, cors, request)
-        else:
-            sid = made
+        made = self._ids.new(request)
+        sid = self._sid_or_refusal(
+            self._ids.made(await made) if isinstance(made, asyncio.Future) else made, request
+        )
+        if isinstance(made, asyncio.Future) and isinstance(sid, str) and self._full():
+            return self._refuse(SERVER_FULL, cors, request)
         if isinstance(sid, RequestError):
             return HttpResponse(sid.status, [_JSON, *cors], sid.body)
         session = ServerSession(sid, self._config, self._now(), transport=POLLING)
@@ -530,8 +467,7 @@ class EngineServer:
             self.context.handler.connection_closed(socket, event.reason)
         except Exception:
             logger.exception("sid=%s disconnect handler failed", socket.sid)
-        if self._drained is not None and not self.sockets:
-            self._drained.set()
+        self._draining.check()
 
     def _schedule(self, socket: EngineSocket, when: float | None) -> None:
         """``SocketContext.schedule`` while no loop is bound (the heap's own once one is)."""
@@ -552,10 +488,3 @@ class EngineServer:
         for socket in ready:
             socket.release_poll()
 
-
-async def _outcome(made: Awaitable[object]) -> object:
-    """What an ``async`` hook returned, or the exception it raised."""
-    try:
-        return await made
-    except Exception as exc:
-        return exc

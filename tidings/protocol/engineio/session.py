@@ -9,9 +9,7 @@ raises on peer input: a misbehaving peer closes the session with Node's reason.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import orjson
 
@@ -32,12 +30,13 @@ from tidings.protocol.engineio.packets import (
     decode_payload,
     encode_message,
 )
-from tidings.protocol.engineio.requests import (
-    PAYLOAD_TOO_LARGE,
-    ErrorCode,
-    RequestError,
-)
+from tidings.protocol.engineio.requests import PAYLOAD_TOO_LARGE, ErrorCode, RequestError
 from tidings.protocol.engineio.session_base import POLLING, PROBE_REPLY, WEBSOCKET, SessionBase
+from tidings.protocol.engineio.session_config import (
+    SERVER_TRANSITIONS,
+    ServerSessionState,
+    SessionConfig,
+)
 
 __all__ = [
     "BUFFER_LIMIT_EXCEEDED",
@@ -58,39 +57,9 @@ _ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1009, 1010, 1011})
 #: ``Closed.detail`` of a session closed because its client did not read what it was sent.
 BUFFER_LIMIT_EXCEEDED = "outgoing buffer limit exceeded"
 
-class ServerSessionState(enum.Enum):
-    """Where a server-side Engine.IO session is in its life (``ServerSession.state``)."""
-
-    OPEN = "open"  # one transport carries the session
-    UPGRADING = "upgrading"  # polling still carries it; a WebSocket is being probed
-    CLOSING = "closing"  # closed by the server; buffered packets and "1" await the next poll
-    CLOSED = "closed"
-
 
 # For the per-message checks: a global read costs a tenth of an enum attribute lookup.
 _OPEN = ServerSessionState.OPEN
-
-_TRANSITIONS: Mapping[ServerSessionState, frozenset[ServerSessionState]] = {
-    ServerSessionState.OPEN: frozenset(
-        {ServerSessionState.UPGRADING, ServerSessionState.CLOSING, ServerSessionState.CLOSED}
-    ),
-    ServerSessionState.UPGRADING: frozenset(
-        {ServerSessionState.OPEN, ServerSessionState.CLOSING, ServerSessionState.CLOSED}
-    ),
-    ServerSessionState.CLOSING: frozenset({ServerSessionState.CLOSED}),
-    ServerSessionState.CLOSED: frozenset(),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class SessionConfig:
-    ping_interval: float = 25.0
-    ping_timeout: float = 20.0
-    max_payload: int = 1_000_000
-    upgrade_timeout: float = 10.0
-    max_buffered_bytes: int = 10_000_000
-    #: Transports a polling session may upgrade to (announced in the handshake).
-    upgrades: tuple[str, ...] = (WEBSOCKET,)
 
 
 class ServerSession(SessionBase[ServerSessionState, Event]):
@@ -123,7 +92,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         "sid",
     )
 
-    TRANSITIONS = _TRANSITIONS
+    TRANSITIONS = SERVER_TRANSITIONS
 
     def __init__(
         self, sid: str, config: SessionConfig, now: float, *, transport: str = POLLING
@@ -273,11 +242,9 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             return
         if self._state is ServerSessionState.UPGRADING:
             if self._probed:
-                # The client has its "3probe": it pauses polling after its current poll and
-                # goes on over the WebSocket, so a "1" left for a poll would never be read.
-                # The close waits for its UPGRADE (or for the upgrade to fail or time out).
-                if self._close_after_upgrade is None:
-                    self._close_after_upgrade = reason
+                # The client got "3probe", so it stops polling: the close waits for its
+                # UPGRADE and goes over the WebSocket (or the upgrade fails or times out).
+                self._close_after_upgrade = self._close_after_upgrade or reason
                 return
             self._abort_upgrade("session closed", now)
         if self._transport == WEBSOCKET:
