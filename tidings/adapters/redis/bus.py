@@ -17,9 +17,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError
-from redis.retry import Retry
 
 from tidings.adapters.redis.messages import Outgoing
 from tidings.adapters.redis.wire import BusReceiver
