@@ -581,6 +581,18 @@ async def test_shutdown_during_an_upgrade_closes_over_the_new_websocket() -> Non
     assert handler.closed == [(sock.sid, "server shutting down")]
 
 
+async def test_shutdown_does_not_wait_out_its_timeout_for_an_upgrade_that_stalls() -> None:
+    handler = Recorder()
+    server = EngineServer(handler)
+    sock = await handshake(server)
+    ws = RecordingWebSocket()
+    listener = server.open_websocket(ws_request(sid=sock.sid), ws)
+    listener.on_message("2probe")  # and the client is gone before its UPGRADE
+    # Given up after the polling grace (a second), not the 60 s asked for.
+    await asyncio.wait_for(server.shutdown(timeout=60), 30)
+    assert handler.closed == [(sock.sid, "server shutting down")]
+
+
 async def test_sessions_after_a_restart_get_their_heartbeat() -> None:
     """Shutdown drops the loop and its heap; a session opened after startup uses new ones."""
     handler = Recorder()

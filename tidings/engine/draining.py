@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Mapping
 
 from tidings.engine.socket import EngineSocket
-from tidings.protocol.engineio.session import POLLING, ServerSessionState
+from tidings.protocol.engineio.session import POLLING
 
 __all__ = ["POLL_GRACE", "Draining"]
 
@@ -34,8 +34,8 @@ class Draining:
 
         A polling client collects its CLOSE with its next poll, which a live client
         sends at once: one that has not come within ``POLL_GRACE`` seconds is gone, and
-        is not waited for up to ``timeout``. One still upgrading awaits its client's
-        UPGRADE (bounded by ``upgrade_timeout``): the close goes over the new WebSocket.
+        is not waited for up to ``timeout``. So is one in the middle of an upgrade, whose
+        close waits for the UPGRADE packet a live client sends at once too.
         """
         sockets = self._sockets
         for socket in list(sockets.values()):
@@ -45,10 +45,7 @@ class Draining:
         if await self._wait(min(timeout, POLL_GRACE)):
             for socket in list(sockets.values()):
                 session = socket.session
-                if (
-                    session.transport == POLLING and not session.poll_held
-                    and session.state is not ServerSessionState.UPGRADING
-                ):
+                if session.transport == POLLING and not session.poll_held:
                     socket.abort("server shutting down", "client did not poll again")
             await self._wait(deadline - loop.time())
         for socket in list(sockets.values()):
