@@ -16,6 +16,7 @@ import pytest
 from tidings.engine import EngineServer, HttpRequest, RefusedRequest, owner_of
 from tidings.engine.compression import HttpCompression, choose_encoding, compress
 from tidings.engine.hooks import Cookie
+from tidings.engine.pending import MAX_EARLY
 
 from .test_engine_server import (
     Recorder,
@@ -264,3 +265,40 @@ def test_engine_events_on_a_server_with_a_handler() -> None:
     with pytest.raises(RuntimeError):
         engine.on("message", print)
     assert engine.on("headers")(print) is print
+
+
+async def test_a_cancelled_async_generate_id_closes_the_websocket() -> None:
+    async def generate(req: HttpRequest) -> str:
+        raise asyncio.CancelledError  # the hook's own, not the server's
+
+    engine = EngineServer(Recorder(), generate_id=generate)
+    errors = recorded(engine)
+    ws = RecordingWebSocket()
+    engine.open_websocket(ws_request(), ws)
+    await asyncio.wait_for(ws.closed_event.wait(), 5)
+    assert ws.closed == (1011, "") and not engine.sockets
+    assert errors[-1].context["name"] == "ID_GENERATION_ERROR"
+    response = await engine.handle_http(request())  # over polling: a 400, as any failure
+    assert (response.status, error_code(response)) == (400, 3)
+    await engine.shutdown(0.1)
+
+
+async def test_a_waiting_websocket_keeps_a_bounded_number_of_early_messages() -> None:
+    gate: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def generate(req: HttpRequest) -> str:
+        return await gate
+
+    engine = EngineServer(Recorder(), generate_id=generate)
+    ws = RecordingWebSocket()
+    listener = engine.open_websocket(ws_request(), ws)
+    for _ in range(MAX_EARLY):
+        listener.on_message("4early")
+    assert ws.closed is None
+    listener.on_message("4one too many")
+    assert ws.closed is not None
+    gate.set_result("never-opened")
+    for _ in range(10):  # the turns the id's answer takes to reach the pending socket
+        await asyncio.sleep(0)
+    assert not engine.sockets
+    await engine.shutdown(0.1)

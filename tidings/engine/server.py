@@ -289,9 +289,12 @@ class EngineServer:
                 decided.set_result(None)
 
         def opened() -> WebSocketListener:
-            sid = self._sid_or_refusal(self._ids.made(made.result()), request)
-            if not isinstance(sid, RequestError) and self._full():
-                sid = self._refused(SERVER_FULL, request)
+            result = RuntimeError("generate_id was cancelled") if made.cancelled() else made.result()
+            sid = self._sid_or_refusal(self._ids.made(result), request)
+            if isinstance(sid, str) and self._full():
+                self._refused(SERVER_FULL, request)
+                transport.close(1008, "")
+                return IGNORED
             return self._websocket_session(sid, request, transport)
 
         made.add_done_callback(made_done)

@@ -61,8 +61,14 @@ class SessionIds:
 
 
 async def _outcome(made: Awaitable[object]) -> object:
-    """What an ``async`` hook returned, or the exception it raised."""
+    """What an ``async`` hook returned, or the exception it raised (its own cancellation
+    too; this task's is passed on)."""
     try:
         return await made
     except Exception as exc:
         return exc
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        return RuntimeError("generate_id was cancelled")

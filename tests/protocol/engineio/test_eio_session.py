@@ -451,3 +451,18 @@ def test_poll_body_of_compress_false_packets_alone_is_not_compressible() -> None
     assert session.receive_poll(T0) is None  # held: nothing to answer yet
     session.close(T0)
     assert session.take_poll_response() == "1" and session.poll_compressible
+
+
+def test_a_session_whose_close_waits_for_the_upgrade_is_closing_meanwhile() -> None:
+    config = SessionConfig(ping_interval=1.0, ping_timeout=5.0, upgrade_timeout=10.0)
+    session = polling(config=config)
+    session.start_upgrade(T0)
+    session.receive_websocket("2probe", T0)
+    session.close(T0, "server shutting down")
+    assert session.receive_post(b"4late", T0) is None  # answered, and ignored as Node does
+    session.handle_timer(T0 + 2)  # no ping while closing
+    assert session.receive_poll(T0 + 2) == "6"
+    assert not any(isinstance(e, MessageReceived) for e in session.events_received())
+    session.receive_post(b"1", T0 + 3)  # the client's CLOSE: the server's reason stands
+    assert closed_reasons(session) == ["server shutting down"]
+    assert session.close_websocket_requested()

@@ -39,11 +39,7 @@ from tidings.protocol.engineio.session_config import (
 )
 
 __all__ = [
-    "BUFFER_LIMIT_EXCEEDED",
-    "POLLING",
-    "WEBSOCKET",
-    "ServerSession",
-    "ServerSessionState",
+    "BUFFER_LIMIT_EXCEEDED", "POLLING", "WEBSOCKET", "ServerSession", "ServerSessionState",
     "SessionConfig",
 ]
 
@@ -244,7 +240,8 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
             if self._probed:
                 # The client got "3probe", so it stops polling: the close waits for its
                 # UPGRADE and goes over the WebSocket (or the upgrade fails or times out).
-                self._close_after_upgrade = self._close_after_upgrade or reason
+                if self._close_after_upgrade is None:
+                    self._close_after_upgrade = reason
                 return
             self._abort_upgrade("session closed", now)
         if self._transport == WEBSOCKET:
@@ -388,7 +385,7 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         if self._pong_due is not None:
             if now >= self._pong_due:
                 self._fail("ping timeout")
-        elif now >= self._ping_due:
+        elif now >= self._ping_due and self._close_after_upgrade is None:
             # Counted from when the ping was due, so a late timer does not stretch the
             # heartbeat; a ping sent very late (stalled loop) still gets half the timeout.
             timeout = self.config.ping_timeout
@@ -408,9 +405,10 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         if ptype is PacketType.CLOSE:
             self._fail("transport close", "closed by the client", final=_NOOP)
             return
-        if not (
-            self._state is ServerSessionState.OPEN or self._state is ServerSessionState.UPGRADING
-        ):
+        state = self._state
+        if not (state is _OPEN or (
+            state is ServerSessionState.UPGRADING and self._close_after_upgrade is None
+        )):
             return  # closing: Node ignores what arrives meanwhile
         if ptype is PacketType.MESSAGE:
             self._events.append(MessageReceived(packet.data))
@@ -476,6 +474,8 @@ class ServerSession(SessionBase[ServerSessionState, Event]):
         if self._state is ServerSessionState.CLOSING:
             self._finish(self._close_reason, detail)  # the server's reason stands
             return
+        if self._close_after_upgrade is not None:
+            reason = self._close_after_upgrade  # here too
         if self._ws_attached:
             self._ws_close = True
             self._ws_attached = False
