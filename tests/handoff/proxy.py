@@ -62,6 +62,15 @@ class RoundRobinProxy:
 
     async def close(self) -> None:
         assert self._server is not None
+        # Stop accepting first, and let connections accepted already reach ``_client``:
+        # on asyncio's own loop, one accepted just before ``Server.close`` gets no
+        # transport (CPython 3.12 and 3.13) and its socket stays open until collected.
+        loop = asyncio.get_running_loop()
+        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+            for sock in self._server.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(5):  # the accept, connection_made, then _client's first step
+            await asyncio.sleep(0)
         self._server.close()
         for task in list(self._tasks):
             task.cancel()
