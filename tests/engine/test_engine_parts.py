@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tidings
 from tidings.engine import EngineOptions, HttpRequest, PreparedMessage
 from tidings.engine.cors import cors_headers, origin_allowed
+from tidings.engine.io import parse_query, status_phrase
 from tidings.engine.timers import DeadlineHeap
 from tidings.protocol.websocket.frames import Opcode, encode_frame
 
@@ -252,3 +256,21 @@ def test_kept_request_shares_common_strings_and_keeps_what_it_cannot_rebuild() -
     assert kept.request().query == {"a": "first"}  # not what parse_qsl would give: kept
     assert kept.request().headers == {"bad:name": "v", "h": "line\nbreak"}
     assert kept.path == "/x"
+
+
+#: Pieces of a query, with those parse_qsl treats apart (escapes good and bad, "+", ";").
+QUERY_PART = st.lists(
+    st.sampled_from([*"ab=&+%;2F0é ", "%2", "%20", "%C3%A9", "%zz"]), max_size=6
+).map("".join)
+
+
+@given(st.lists(st.tuples(QUERY_PART, QUERY_PART, st.sampled_from(["=", ""]))))
+def test_parse_query_reads_a_query_as_the_standard_library_does(
+    pairs: list[tuple[str, str, str]],
+) -> None:
+    query = "&".join(name + eq + value for name, value, eq in pairs)
+    assert parse_query(query) == dict(parse_qsl(query, keep_blank_values=True))
+
+
+def test_status_phrases() -> None:
+    assert (status_phrase(200), status_phrase(404), status_phrase(799)) == ("OK", "Not Found", "")

