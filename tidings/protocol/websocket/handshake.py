@@ -30,7 +30,8 @@ def _tokens(value: str) -> set[str]:
 
 def is_upgrade_request(headers: Mapping[str, str]) -> bool:
     """Whether the client asks for a WebSocket at all (it may still ask badly)."""
-    return "websocket" in _tokens(headers.get("upgrade", ""))
+    value = headers.get("upgrade")
+    return value is not None and "websocket" in _tokens(value)
 
 
 def validate_upgrade(method: str, headers: Mapping[str, str]) -> str:
