@@ -414,11 +414,11 @@ class EngineServer:
         if refused is not None:
             return self._refuse(refused, cors, request)
         made = self._ids.new(request)
-        sid = self._sid_or_refusal(
-            self._ids.made(await made) if isinstance(made, asyncio.Future) else made, request
-        )
-        if isinstance(made, asyncio.Future) and isinstance(sid, str) and self._full():
-            return self._refuse(SERVER_FULL, cors, request)
+        if isinstance(made, asyncio.Future):
+            made = self._ids.made(await made)
+            if isinstance(made, str) and self._full():  # sessions opened while it was naming
+                return self._refuse(SERVER_FULL, cors, request)
+        sid = self._sid_or_refusal(made, request)
         if isinstance(sid, RequestError):
             return HttpResponse(sid.status, [_JSON, *cors], sid.body)
         session = ServerSession(sid, self._config, self._now(), transport=POLLING)
@@ -490,4 +490,3 @@ class EngineServer:
         ready, self._ready = self._ready, []
         for socket in ready:
             socket.release_poll()
-
