@@ -15,6 +15,8 @@ import itertools
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
+from tidings.standalone.http_server import stop_accepting
+
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
@@ -62,13 +64,9 @@ class RoundRobinProxy:
 
     async def close(self) -> None:
         assert self._server is not None
-        # Stop accepting first, and let connections accepted already reach ``_client``:
-        # on asyncio's own loop, one accepted just before ``Server.close`` gets no
-        # transport (CPython 3.12 and 3.13) and its socket stays open until collected.
-        loop = asyncio.get_running_loop()
-        if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
-            for sock in self._server.sockets:
-                loop.remove_reader(sock.fileno())
+        # Stop accepting first, as the built-in server does, and let connections accepted
+        # already reach ``_client``.
+        stop_accepting(asyncio.get_running_loop(), self._server)
         for _ in range(5):  # the accept, connection_made, then _client's first step
             await asyncio.sleep(0)
         self._server.close()

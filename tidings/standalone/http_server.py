@@ -180,7 +180,7 @@ class HttpServer:
         loop = context.loop
         deadline = loop.time() + timeout
         context.closing = True  # from now on a new connection is refused at once
-        _stop_accepting(loop, self._server)
+        stop_accepting(loop, self._server)
         await asyncio.sleep(0)  # connections accepted already get their transport: refused
         self._server.close()
         if self._router is not None:
@@ -219,7 +219,7 @@ class HttpServer:
         connections.clear()
 
 
-def _stop_accepting(loop: asyncio.AbstractEventLoop, server: asyncio.Server) -> None:
+def stop_accepting(loop: asyncio.AbstractEventLoop, server: asyncio.Server) -> None:
     """Take no more connections, before ``Server.close``. On asyncio's own loop, a connection
     accepted just before the close gets its transport a turn later; after the close that
     fails (an assertion in ``Server._attach``, CPython 3.12 and 3.13), and its socket stays
